@@ -1,0 +1,2 @@
+// libnuma from Debian's libnuma-dev: node-local allocation for paged optimizer state.
+#include <numa.h>

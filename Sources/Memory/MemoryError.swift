@@ -1,0 +1,24 @@
+/// What went wrong below the model: files, mappings, the ledger. Each case names the file or label involved.
+public enum MemoryError: Error, CustomStringConvertible, Equatable {
+  case cannotOpen(path: String, reason: String)
+  case notARegularFile(path: String)
+  case mapFailed(path: String, bytes: Int, reason: String)
+  case allocationFailed(label: String, bytes: Int, reason: String)
+  case overBudget(label: String, requested: Int, inUse: Int, budget: Int)
+  case procUnreadable(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .cannotOpen(let path, let reason): "cannot open \(path): \(reason)"
+    case .notARegularFile(let path): "\(path) is not a regular file"
+    case .mapFailed(let path, let bytes, let reason): "cannot map \(bytes) bytes of \(path): \(reason)"
+    case .allocationFailed(let label, let bytes, let reason):
+      "cannot allocate \(ByteCount.format(bytes)) for '\(label)': \(reason)"
+    case .overBudget(let label, let requested, let inUse, let budget):
+      "reserving \(ByteCount.format(requested)) for '\(label)' would exceed the memory budget of "
+        + "\(ByteCount.format(budget)) (\(ByteCount.format(inUse)) already reserved); raise --budget or "
+        + "choose smaller run options"
+    case .procUnreadable(let path, let reason): "cannot read \(path): \(reason)"
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import Foundation
+public import Formats
+
+/// A loaded model: its configuration, frozen weights (views into mapped files), tokenizer and chat template.
+/// Holds the file objects, so every weight view stays valid for the life of this object.
+public final class LanguageModel: Sendable {
+  public enum SourceFormat: String, Sendable { case gguf, safetensors }
+
+  public let path: String
+  public let format: SourceFormat
+  public let config: ModelConfig
+  public let weights: ModelWeights
+  public let tokenizer: BPETokenizer
+  public let chatTemplate: ChatTemplate
+  /// The GGUF file or HF directory whose mappings the weights point into (kept alive here).
+  private let owner: any Sendable
+
+  /// Opens a GGUF file, a .safetensors file (with config.json and tokenizer.json beside it) or a Hugging Face
+  /// model directory. Nothing is decoded but the small norm vectors: matrices stay in the mapping.
+  public init(path: String) throws {
+    self.path = path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw FormatError.missingFile(path: path, reason: "no such file or directory")
+    }
+    if isDirectory.boolValue || path.hasSuffix(".safetensors") {
+      let directory = try HFModelDirectory(path: path)
+      let config = try ModelConfig(huggingFace: directory)
+      guard let json = directory.tokenizerJSON else {
+        throw ModelError.missingTokenizer(path: directory.tokenizerPath, reason: "tokenizer.json is missing")
+      }
+      self.format = .safetensors
+      self.config = config
+      self.tokenizer = try BPETokenizer(tokenizerJSON: json, source: directory.tokenizerPath)
+      self.chatTemplate = try Self.template(directory.chatTemplate)
+      self.weights = try HFWeightSource(directory: directory).loadWeights(config: config)
+      self.owner = directory
+    } else {
+      let file = try GGUFFile(path: path)
+      let config = try ModelConfig(gguf: file)
+      self.format = .gguf
+      self.config = config
+      self.tokenizer = try Self.tokenizer(gguf: file)
+      self.chatTemplate = try Self.template(file.metadata["tokenizer.chat_template"]?.string)
+      self.weights = try GGUFWeightSource(file: file).loadWeights(config: config)
+      self.owner = file
+    }
+    guard tokenizer.vocabularySize <= config.vocabularySize else {
+      throw ModelError.invalidConfig(
+        path: path, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabularySize) embeddings")
+    }
+  }
+
+  /// The GGUF file behind the weights, when the model came from one.
+  public var ggufFile: GGUFFile? { owner as? GGUFFile }
+
+  /// Bytes of all frozen matrices as stored.
+  public var weightStorageBytes: Int {
+    var total = weights.embedding.storageBytes
+    if !config.tiedEmbeddings { total += weights.head.storageBytes }
+    for layer in weights.layers { total += layer.matrices.reduce(0) { $0 + $1.storageBytes } }
+    return total
+  }
+
+  /// The tokenizer described by GGUF `tokenizer.ggml.*` metadata (byte-level BPE, "gpt2" model).
+  static func tokenizer(gguf: GGUFFile) throws -> BPETokenizer {
+    guard let kind = gguf.metadata["tokenizer.ggml.model"]?.string else {
+      throw ModelError.missingTokenizer(path: gguf.path, reason: "metadata has no tokenizer.ggml.model")
+    }
+    guard kind == "gpt2" else {
+      throw ModelError.missingTokenizer(path: gguf.path, reason: "tokenizer model '\(kind)' is not supported (supported: gpt2 byte-level BPE)")
+    }
+    let preName = gguf.metadata["tokenizer.ggml.pre"]?.string ?? "gpt2"
+    let pre: PreTokenizerKind
+    switch preName {
+    case "smollm": pre = .smollm
+    case "qwen2": pre = .qwen2
+    case "llama3", "llama-bpe": pre = .llama3
+    case "gpt2", "default": pre = .gpt2
+    default:
+      throw ModelError.missingTokenizer(path: gguf.path, reason: "pre-tokenizer '\(preName)' is not supported (supported: gpt2, smollm, qwen2, llama3)")
+    }
+    let types = gguf.metadata["tokenizer.ggml.token_type"] != nil ? try gguf.intArray("tokenizer.ggml.token_type").map { Int32(truncatingIfNeeded: $0) } : nil
+    func id(_ key: String) -> Int32? { gguf.metadata[key]?.int.map { Int32(truncatingIfNeeded: $0) } }
+    return try BPETokenizer(
+      tokens: try gguf.stringArray("tokenizer.ggml.tokens"), merges: try gguf.stringArray("tokenizer.ggml.merges"),
+      tokenTypes: types, preTokenizer: pre, bosID: id("tokenizer.ggml.bos_token_id"), eosID: id("tokenizer.ggml.eos_token_id"),
+      unknownID: id("tokenizer.ggml.unknown_token_id"), paddingID: id("tokenizer.ggml.padding_token_id"),
+      addBOS: gguf.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false, source: gguf.path)
+  }
+
+  /// The model's chat template, or plain ChatML when the file has none.
+  static func template(_ jinja: String?) throws -> ChatTemplate {
+    guard let jinja else { return .chatML(defaultSystem: nil) }
+    return try ChatTemplate(jinja: jinja)
+  }
+
+  /// Tokens of a prompt: BOS when the model asks for it, then the text with special tokens parsed.
+  public func encodePrompt(_ text: String) -> [Int32] {
+    var ids: [Int32] = []
+    if tokenizer.addBOS, let bos = tokenizer.bosID { ids.append(bos) }
+    ids += tokenizer.encode(text)
+    return ids
+  }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Formats
+import Foundation
+import Memory
+
+/// `edgetune inspect FILE`: what a model file holds, without decoding any tensor.
+struct Inspect: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show a model file's metadata, tensors, types, sizes and bits per weight.")
+
+  @Argument(help: "A GGUF file, a .safetensors file or a Hugging Face model directory.")
+  var file: String
+
+  @Flag(help: "Print JSON on stdout instead of a table.")
+  var json = false
+
+  @Option(help: "Show at most this many tensors in the table (all in JSON).")
+  var limit: Int = 40
+
+  func run() throws {
+    let summary = try ModelFileSummary(path: file)
+    if json {
+      try Output.json(summary.json)
+    } else {
+      Output.result(summary.table(limit: limit))
+    }
+  }
+}
+
+/// The format-independent facts `inspect` shows.
+struct ModelFileSummary {
+  struct Tensor {
+    var name: String
+    var shape: [Int]
+    var type: String
+    var bytes: Int?
+    var elements: Int { shape.reduce(1, *) }
+  }
+
+  var path: String
+  var format: String
+  var version: Int?
+  var fileBytes: Int
+  var metadata: [(String, String)]
+  var tensors: [Tensor]
+
+  init(path: String) throws {
+    self.path = path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw FormatError.missingFile(path: path, reason: "no such file or directory")
+    }
+    if isDirectory.boolValue || path.hasSuffix(".safetensors") || path.hasSuffix(".json") {
+      let directory = try HFModelDirectory(path: isDirectory.boolValue ? path : (path.hasSuffix(".json") ? (path as NSString).deletingLastPathComponent : path))
+      format = "safetensors"
+      version = nil
+      fileBytes = directory.shards.reduce(0) { $0 + $1.fileSize }
+      metadata = directory.config.keys.sorted().map { ($0, "\(directory.config[$0]!)") }
+      for shard in directory.shards { metadata += shard.metadata.keys.sorted().map { ("__metadata__.\($0)", shard.metadata[$0]!) } }
+      tensors = directory.shards.flatMap { shard in
+        shard.entries.map { Tensor(name: $0.name, shape: $0.shape, type: $0.dtype, bytes: $0.range.count) }
+      }
+    } else {
+      let gguf = try GGUFFile(path: path)
+      format = "gguf"
+      version = gguf.version
+      fileBytes = gguf.fileSize
+      metadata = gguf.metadataKeys.map { ($0, gguf.metadata[$0]!.summary) }
+      tensors = gguf.tensors.map { Tensor(name: $0.name, shape: $0.shape, type: $0.typeName, bytes: $0.byteCount) }
+    }
+  }
+
+  var totalElements: Int { tensors.reduce(0) { $0 + $1.elements } }
+  var totalTensorBytes: Int { tensors.reduce(0) { $0 + ($1.bytes ?? 0) } }
+  var bitsPerWeight: Double { totalElements > 0 ? Double(totalTensorBytes * 8) / Double(totalElements) : 0 }
+
+  var typeCounts: [String: Int] { tensors.reduce(into: [:]) { $0[$1.type, default: 0] += 1 } }
+
+  var json: [String: Any] {
+    [
+      "path": path, "format": format, "version": version as Any, "file_bytes": fileBytes,
+      "parameters": totalElements, "tensor_bytes": totalTensorBytes, "bits_per_weight": bitsPerWeight,
+      "metadata": Dictionary(metadata, uniquingKeysWith: { a, _ in a }),
+      "tensor_types": typeCounts,
+      "tensors": tensors.map { t -> [String: Any] in
+        ["name": t.name, "shape": t.shape, "type": t.type, "bytes": t.bytes as Any,
+         "bits_per_weight": t.bytes.map { Double($0 * 8) / Double(max(t.elements, 1)) } as Any]
+      },
+    ]
+  }
+
+  func table(limit: Int) -> String {
+    var lines: [String] = []
+    lines.append("\(path): \(format)\(version.map { " v\($0)" } ?? ""), \(ByteCount.format(fileBytes))")
+    lines.append(
+      "\(tensors.count) tensors, \(totalElements) parameters, \(ByteCount.format(totalTensorBytes)) of tensor data, "
+        + String(format: "%.3f", bitsPerWeight) + " bits per weight")
+    lines.append("types: " + typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+    lines.append("")
+    lines.append("metadata:")
+    for (key, value) in metadata { lines.append("  \(key) = \(value)") }
+    lines.append("")
+    lines.append("tensors:")
+    let nameWidth = min(48, tensors.map(\.name.count).max() ?? 0)
+    for t in tensors.prefix(limit) {
+      let bits = t.bytes.map { String(format: "%6.3f bpw", Double($0 * 8) / Double(max(t.elements, 1))) } ?? "   ? bpw"
+      lines.append(
+        "  " + t.name.padding(toLength: max(nameWidth, t.name.count), withPad: " ", startingAt: 0) + "  "
+          + t.type.padding(toLength: 6, withPad: " ", startingAt: 0) + "  " + bits + "  \(t.shape)")
+    }
+    if tensors.count > limit { lines.append("  ... \(tensors.count - limit) more (--limit N or --json for all)") }
+    return lines.joined(separator: "\n")
+  }
+}

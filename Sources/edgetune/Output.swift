@@ -1,0 +1,27 @@
+import Foundation
+import Memory
+
+/// stdout for results, stderr for everything else.
+enum Output {
+  static func result(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+  }
+
+  static func diagnostic(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+  }
+
+  /// Writes `value` as pretty, key-sorted JSON on stdout.
+  static func json(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+  }
+
+  /// The kernel's view of this process, for the closing line of a run.
+  static func memoryLine() -> String {
+    guard let status = try? ProcStatus.current() else { return "memory: unavailable" }
+    return "peak RSS \(ByteCount.format(status.vmHWM)) (anonymous \(ByteCount.format(status.rssAnon)), "
+      + "file-backed \(ByteCount.format(status.rssFile)) now)"
+  }
+}
