@@ -47,6 +47,6 @@ let package = Package(
     .testTarget(
       name: "ModelTests", dependencies: ["Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
       swiftSettings: swiftSettings),
-    .testTarget(name: "CLITests", dependencies: ["Memory"], swiftSettings: swiftSettings),
+    .testTarget(name: "CLITests", dependencies: ["edgetune"], swiftSettings: swiftSettings),
   ]
 )

@@ -32,8 +32,9 @@ public enum ByteCount {
   public static func format(_ bytes: Int) -> String {
     let value = Double(bytes)
     if abs(value) < 1024 { return "\(bytes) B" }
-    if abs(value) < 1024 * 1024 { return oneDecimal(value / 1024) + " KiB" }
-    if abs(value) < 1024 * 1024 * 1024 { return oneDecimal(value / (1024 * 1024)) + " MiB" }
+    // The unit is chosen on the rounded figure, so 1 MiB - 1 B reads "1.0 MiB", not "1024.0 KiB".
+    if abs((value / 1024 * 10).rounded()) < 1024 * 10 { return oneDecimal(value / 1024) + " KiB" }
+    if abs((value / (1024 * 1024) * 10).rounded()) < 1024 * 10 { return oneDecimal(value / (1024 * 1024)) + " MiB" }
     return twoDecimals(value / (1024 * 1024 * 1024)) + " GiB"
   }
 

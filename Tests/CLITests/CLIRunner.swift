@@ -1,0 +1,84 @@
+import Foundation
+
+/// Runs the built `edgetune` executable as a child process, the way a user or script would.
+struct CLIResult {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+
+  /// stdout parsed as a JSON object.
+  func json() throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any] else {
+      throw CLIError.notJSON(stdout)
+    }
+    return object
+  }
+}
+
+enum CLIError: Error { case notJSON(String), binaryMissing(String) }
+
+enum CLI {
+  static let environment = ProcessInfo.processInfo.environment
+  static let cache = environment["EDGETUNE_CACHE"] ?? (NSHomeDirectory() + "/.cache/edgetune")
+  static let modelPath = environment["EDGETUNE_MODEL"] ?? cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+  static let hfCopyPath = environment["EDGETUNE_HF_COPY"] ?? cache + "/models/smollm2-135m-hf-f32"
+  static let required = environment["EDGETUNE_REQUIRE_MODEL"] == "1"
+  static var haveModel: Bool { required || FileManager.default.fileExists(atPath: modelPath) }
+  static var haveHFCopy: Bool { required || FileManager.default.fileExists(atPath: hfCopyPath + "/config.json") }
+  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("ModelTests/Fixtures")
+
+  /// The executable beside the test bundle (swift test builds it into the same products directory).
+  static let binary: String = {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+      let candidate = directory.appendingPathComponent("edgetune").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      directory = directory.deletingLastPathComponent()
+    }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    for configuration in ["release", "debug"] {
+      let candidate = root.appendingPathComponent(".build/\(configuration)/edgetune").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return "edgetune"
+  }()
+
+  static func run(_ arguments: [String]) throws -> CLIResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes to the end before waiting, so a chatty child never blocks on a full pipe.
+    let errData = LockedData()
+    let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+    errReader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while !errData.isSet { usleep(1000) }
+    return CLIResult(
+      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+      stderr: String(decoding: errData.value, as: UTF8.self))
+  }
+
+  /// A fresh temporary directory, removed by the caller with `cleanUp`.
+  static func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("edgetune-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+}
+
+/// Data handed from the stderr reader thread.
+final class LockedData: @unchecked Sendable {
+  // @unchecked Sendable: every access goes through the lock.
+  private let lock = NSLock()
+  private var data: Data?
+  func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
+  var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
+  var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+}

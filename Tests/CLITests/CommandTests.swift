@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// Each verb end to end on the real model, through the executable.
+@Suite(.enabled(if: CLI.haveModel, "SmolLM2 GGUF not fetched (run Tools/fetch-model)"))
+struct CommandTests {
+  @Test(arguments: ["inspect", "tokenize", "generate", "eval"])
+  func helpDescribesEveryVerb(verb: String) throws {
+    let result = try CLI.run([verb, "--help"])
+    #expect(result.status == 0)
+    #expect(result.stdout.contains("USAGE: edgetune \(verb)"))
+  }
+
+  @Test func inspectReportsTheModel() throws {
+    let result = try CLI.run(["inspect", CLI.modelPath, "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let json = try result.json()
+    #expect(json["format"] as? String == "gguf")
+    #expect(json["parameters"] as? Int == 134_515_008)
+    #expect((json["tensors"] as? [Any])?.count == 272)
+    let types = try #require(json["tensor_types"] as? [String: Int])
+    #expect(types == ["F32": 61, "Q4_1": 210, "Q8_0": 1])
+    let text = try CLI.run(["inspect", CLI.modelPath])
+    #expect(text.stdout.contains("bits per weight") && text.stdout.contains("blk.0.attn_q.weight"))
+  }
+
+  @Test func tokenizeMatchesTheReferenceIDs() throws {
+    let result = try CLI.run(["tokenize", "-m", CLI.modelPath, "--text", "<|im_start|>user\nIn 2024, 3 cats.<|im_end|>", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let json = try result.json()
+    // ids from the Hugging Face tokenizer (Tools/reference/make_tokenizer_goldens.py construction).
+    let ids = try #require(json["ids"] as? [Int])
+    #expect(ids.first == 1 && ids.last == 2)
+    #expect(json["decoded"] as? String == "<|im_start|>user\nIn 2024, 3 cats.<|im_end|>")
+  }
+
+  @Test func evalMatchesTheReferencePerplexity() throws {
+    let text = CLI.fixtures.appendingPathComponent("eval_text.txt").path
+    let result = try CLI.run(["eval", "-m", CLI.modelPath, "--text", text, "--context", "128", "--json"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let json = try result.json()
+    // Tools/reference/llama_reference.py: 577 tokens, perplexity 39.839827906577284.
+    #expect(json["tokens"] as? Int == 577)
+    let perplexity = try #require(json["perplexity"] as? Double)
+    #expect(abs(perplexity - 39.839827906577284) / 39.84 < 5e-5)
+  }
+
+  /// The weights stay in the mapping: generate's anonymous memory is far below the 92 MiB of weights, while its
+  /// file-backed pages hold them. Figures are the child's own /proc/self/status at exit.
+  @Test func generateKeepsWeightsOutOfTheHeap() throws {
+    let result = try CLI.run([
+      "generate", "-m", CLI.modelPath, "--chat", "What is the capital of France? Answer in one word.", "--temperature", "0",
+      "--max-tokens", "24", "--json",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let json = try result.json()
+    #expect((json["text"] as? String)?.contains("Paris") == true)
+    let anonymous = try #require(json["rss_anon_bytes"] as? Int)
+    let peak = try #require(json["peak_rss_bytes"] as? Int)
+    // 92 MiB of weights; our own buffers for 66 positions are < 10 MiB; the Swift runtime and Foundation ~10 MiB.
+    #expect(anonymous < 40 << 20, "RssAnon \(anonymous)")
+    #expect(peak < 200 << 20, "VmHWM \(peak)")
+  }
+
+  @Test func seededSamplingIsReproducible() throws {
+    let args = ["generate", "-m", CLI.modelPath, "--prompt", "Once upon a time", "--max-tokens", "12", "--seed", "7", "--json"]
+    let a = try CLI.run(args).json(), b = try CLI.run(args).json()
+    #expect(a["generated_ids"] as? [Int] == b["generated_ids"] as? [Int])
+  }
+}
