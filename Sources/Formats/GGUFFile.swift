@@ -99,28 +99,37 @@ public final class GGUFFile: @unchecked Sendable {
       let type = GGMLType(rawValue: rawType)
       var byteCount: Int? = nil
       if let type {
-        guard dims[0] % type.blockSize == 0, let bytes = type.byteCount(elements: elements) else {
+        guard dims[0] % type.blockSize == 0 else {
           throw FormatError.invalidShape(
             path: path, tensor: name, reason: "row length \(dims[0]) is not a multiple of \(type.name)'s block of \(type.blockSize)")
         }
+        guard let bytes = type.byteCount(elements: elements) else {
+          throw FormatError.invalidShape(path: path, tensor: name, reason: "byte count of \(elements) \(type.name) elements overflows")
+        }
         byteCount = bytes
       }
-      guard offset % UInt64(alignment) == 0, offset <= UInt64(file.count) else {
-        throw FormatError.invalidHeader(path: path, offset: infoOffset, reason: "tensor '\(name)' has misaligned or impossible data offset \(offset)")
+      guard offset % UInt64(alignment) == 0 else {
+        throw FormatError.invalidHeader(
+          path: path, offset: infoOffset, reason: "tensor '\(name)' has data offset \(offset), not a multiple of the alignment \(alignment)")
       }
       guard index.updateValue(infos.count, forKey: name) == nil else {
         throw FormatError.invalidHeader(path: path, offset: infoOffset, reason: "tensor '\(name)' appears twice")
       }
-      infos.append(TensorInfo(name: name, dimensions: dims, rawType: rawType, type: type, offset: Int(offset), byteCount: byteCount))
+      // Clamped, not converted: an offset past the file is reported as out of bounds below, never trapped on here.
+      infos.append(
+        TensorInfo(name: name, dimensions: dims, rawType: rawType, type: type, offset: Int(clamping: offset), byteCount: byteCount))
     }
 
     let dataOffset = (reader.offset + alignment - 1) / alignment * alignment
+    // Every tensor starts inside the file (unknown types too, so `tensor(_:)` can add without overflow); known
+    // types end inside it.
     for info in infos {
-      guard let bytes = info.byteCount else { continue }
-      let start = dataOffset + info.offset
-      let (end, overflow) = start.addingReportingOverflow(bytes)
-      guard !overflow, end <= file.count else {
-        throw FormatError.tensorOutOfBounds(path: path, tensor: info.name, start: start, end: overflow ? Int.max : end, fileSize: file.count)
+      let (start, startOverflow) = dataOffset.addingReportingOverflow(info.offset)
+      let (end, endOverflow) = start.addingReportingOverflow(info.byteCount ?? 0)
+      guard !startOverflow, !endOverflow, end <= file.count else {
+        throw FormatError.tensorOutOfBounds(
+          path: path, tensor: info.name, start: startOverflow ? Int.max : start, end: startOverflow || endOverflow ? Int.max : end,
+          fileSize: file.count)
       }
     }
 

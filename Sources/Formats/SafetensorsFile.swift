@@ -129,15 +129,19 @@ public final class SafetensorsFile: @unchecked Sendable {
     guard end <= dataSize else {
       throw .tensorOutOfBounds(path: path, tensor: name, start: dataOffset + begin, end: dataOffset + end, fileSize: dataOffset + dataSize)
     }
+    // Checked for every dtype, unknown ones too: `TensorView.elementCount` multiplies the dimensions.
+    guard let elements = checkedElementCount(shape) else {
+      throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) overflows")
+    }
     let type = elementType(dtype)
-    if let elements = checkedElementCount(shape), let expected = type.byteCount(elements: elements) {
+    if let expected = type.byteCount(elements: elements) {
       guard expected == end - begin else {
         throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) of \(dtype) needs \(expected) bytes, data_offsets give \(end - begin)")
       }
     } else if case .unknown = type {
       // Listed for inspection; any attempt to decode it reports the type by name.
     } else {
-      throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) overflows")
+      throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) of \(dtype) has a byte count that overflows")
     }
     return Entry(name: name, dtype: dtype, type: type, shape: shape, range: (dataOffset + begin)..<(dataOffset + end))
   }

@@ -157,7 +157,7 @@ struct GGUFTestWriter {
     let dataOffset = w.count
     var starts: [Int] = []
     for (t, offset) in zip(tensors, relative) {
-      let start = dataOffset + Int(clamping: offset)
+      let start = offset > UInt64(Int.max - dataOffset) ? Int.max : dataOffset + Int(offset)
       starts.append(start)
       // Overridden offsets may point anywhere; only place data that fits the layout.
       guard t.offset == nil else { continue }

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Memory
+import Model
+import Tensor
+
+/// `edgetune bench`: llama-bench-style throughput figures (prompt processing ppN, generation tgN), peak memory, and
+/// this CPU's sgemm bound, so speed can be compared with other tools on the same machine.
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Measure prompt-processing and generation speed and peak memory (like llama-bench pp/tg).")
+
+  @OptionGroup var model: ModelOptions
+  @OptionGroup var threads: ThreadOptions
+
+  @Option(help: "Prompt tokens processed in one forward pass (ppN).")
+  var promptTokens: Int = 256
+
+  @Option(help: "Tokens generated one at a time from an empty context (tgN).")
+  var generateTokens: Int = 32
+
+  @Option(help: "Repetitions of each measurement; the report gives the median and the range.")
+  var repeats: Int = 3
+
+  @Flag(help: "Print JSON on stdout.")
+  var json = false
+
+  func validate() throws {
+    guard promptTokens >= 1, generateTokens >= 1, repeats >= 1 else {
+      throw ValidationError("--prompt-tokens, --generate-tokens and --repeats must be at least 1")
+    }
+  }
+
+  func run() throws {
+    threads.apply()
+    let lm = try ModelLoader.load(path: model.model)
+    guard promptTokens <= lm.config.contextLength, generateTokens <= lm.config.contextLength else {
+      throw ValidationError("--prompt-tokens and --generate-tokens must fit the context of \(lm.config.contextLength)")
+    }
+    // Deterministic prompt: ordinary text tokens repeated to length (llama-bench uses random ids; text is as good).
+    let seedText = lm.tokenizer.encode(
+      "The lighthouse keeper wrote in the logbook every evening, noting the wind, the tide and the ships that passed. ")
+    let prompt = (0..<promptTokens).map { seedText[$0 % seedText.count] }
+    let session = try InferenceSession(model: lm, capacity: max(promptTokens, generateTokens), chunk: promptTokens, ledger: MemoryLedger())
+
+    var promptRates: [Double] = []
+    var generationRates: [Double] = []
+    for r in 0..<repeats {
+      session.reset()
+      let start = ContinuousClock.now
+      try session.forward(prompt, logits: .last) { _, _ in }
+      promptRates.append(Double(promptTokens) / (ContinuousClock.now - start).seconds)
+
+      session.reset()
+      var token = prompt[0]
+      let genStart = ContinuousClock.now
+      for _ in 0..<generateTokens {
+        try session.forward([token], logits: .last) { _, logits in token = Int32(argmax(logits)) }
+      }
+      generationRates.append(Double(generateTokens) / (ContinuousClock.now - genStart).seconds)
+      Output.diagnostic(String(format: "run %d/%d: pp%d %.1f tokens/s, tg%d %.1f tokens/s", r + 1, repeats, promptTokens,
+        promptRates.last!, generateTokens, generationRates.last!))
+    }
+    let gflops = Self.sgemmGFLOPs()
+    let status = try ProcStatus.current()
+    let pp = Summary(promptRates), tg = Summary(generationRates)
+    if json {
+      try Output.json([
+        "model": model.model, "threads": threads.threads, "prompt_tokens": promptTokens, "generate_tokens": generateTokens,
+        "pp_tokens_per_second": pp.median, "pp_min": pp.minimum, "pp_max": pp.maximum,
+        "tg_tokens_per_second": tg.median, "tg_min": tg.minimum, "tg_max": tg.maximum,
+        "peak_rss_bytes": status.vmHWM, "rss_anon_bytes": status.rssAnon, "rss_file_bytes": status.rssFile,
+        "sgemm_gflops": gflops, "weight_bytes": lm.weightStorageBytes,
+      ])
+    } else {
+      Output.result(String(format: "pp%d: %.1f tokens/s (%.1f–%.1f)", promptTokens, pp.median, pp.minimum, pp.maximum))
+      Output.result(String(format: "tg%d: %.1f tokens/s (%.1f–%.1f)", generateTokens, tg.median, tg.minimum, tg.maximum))
+      Output.result(
+        "peak RSS \(ByteCount.format(status.vmHWM)) (anonymous \(ByteCount.format(status.rssAnon)), file-backed "
+          + "\(ByteCount.format(status.rssFile))); weights \(ByteCount.format(lm.weightStorageBytes))")
+      Output.result(String(format: "sgemm bound: %.1f GFLOP/s on %d thread(s)", gflops, threads.threads))
+    }
+  }
+
+  struct Summary {
+    var median: Double, minimum: Double, maximum: Double
+    init(_ values: [Double]) {
+      let sorted = values.sorted()
+      median = sorted[sorted.count / 2]
+      minimum = sorted.first!
+      maximum = sorted.last!
+    }
+  }
+
+  /// OpenBLAS sgemm throughput on a 512×1024×1024 product with all threads: the compute bound of this CPU.
+  static func sgemmGFLOPs() -> Double {
+    let m = 512, n = 1024, k = 1024
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k), b = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+    defer { a.deallocate(); b.deallocate(); c.deallocate() }
+    for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
+    for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
+    BLAS.setThreads(Threading.workers)
+    defer { BLAS.setThreads(1) }
+    BLAS.gemmABt(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: c, ldc: n)  // warm-up
+    let start = ContinuousClock.now
+    let rounds = 5
+    for _ in 0..<rounds { BLAS.gemmABt(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: c, ldc: n) }
+    return 2.0 * Double(m * n * k * rounds) / (ContinuousClock.now - start).seconds / 1e9
+  }
+}
