@@ -38,7 +38,7 @@ struct ByteReader {
     let raw = try read(UInt64.self, what())
     guard raw <= UInt64(Int.max / max(elementSize, 1)), Int(raw) * elementSize <= remaining else {
       throw .invalidHeader(
-        path: path, offset: start, reason: "\(what()) claims \(raw) elements but only \(remaining) bytes remain")
+        path: path, offset: start, reason: "\(what()) claims \(raw) elements but only \(remaining) bytes remain: the file is truncated or corrupt")
     }
     return Int(raw)
   }

@@ -27,14 +27,14 @@ struct Eval: ParsableCommand {
   func run() throws {
     threads.apply()
     guard let data = FileManager.default.contents(atPath: text) else {
-      throw ValidationError("cannot read --text \(text): no such file or not readable")
+      throw InputError("cannot read --text \(text): no such file or not readable")
     }
     guard let body = String(data: data, encoding: .utf8) else {
-      throw ValidationError("--text \(text) is not valid UTF-8")
+      throw InputError("--text \(text) is not valid UTF-8")
     }
     let lm = try ModelLoader.load(path: model.model)
     let ids = lm.encodePrompt(body)
-    guard ids.count >= 2 else { throw ValidationError("--text \(text) has fewer than 2 tokens; nothing to score") }
+    guard ids.count >= 2 else { throw InputError("--text \(text) has fewer than 2 tokens; nothing to score") }
     let window = min(context ?? lm.config.contextLength, lm.config.contextLength)
     let session = try InferenceSession(model: lm, capacity: min(window, ids.count), chunk: 128, ledger: MemoryLedger())
     let start = ContinuousClock.now

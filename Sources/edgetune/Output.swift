@@ -25,3 +25,10 @@ enum Output {
       + "file-backed \(ByteCount.format(status.rssFile)) now)"
   }
 }
+
+/// A problem with an input the user named (a file that is missing, unreadable or malformed): exit status 1 with the
+/// message, as opposed to `ValidationError` for option misuse (status 64 with usage help).
+struct InputError: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
+}

@@ -3,6 +3,8 @@ import Foundation
 /// Runs the built `edgetune` executable as a child process, the way a user or script would.
 struct CLIResult {
   var status: Int32
+  /// False when the child died of a signal (a trap or crash) instead of exiting.
+  var exited: Bool
   var stdout: String
   var stderr: String
 
@@ -61,7 +63,7 @@ enum CLI {
     process.waitUntilExit()
     while !errData.isSet { usleep(1000) }
     return CLIResult(
-      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+      status: process.terminationStatus, exited: process.terminationReason == .exit, stdout: String(decoding: outData, as: UTF8.self),
       stderr: String(decoding: errData.value, as: UTF8.self))
   }
 

@@ -40,6 +40,7 @@ struct ReferenceForwardTests {
       #expect(abs(lse - chat.logsumexp[position]) <= 1e-3 * max(abs(chat.logsumexp[position]), 1), "logsumexp at \(position)")
     }
     #expect(positions == chat.tokenIDs.count)
+    print("ReferenceForwardTests: worst relative logit error \(worst) over \(positions) positions")
     #expect(worst <= Self.relativeTolerance, "worst relative logit error \(worst)")
   }
 
