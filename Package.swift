@@ -30,7 +30,8 @@ let package = Package(
     .target(name: "Tensor", dependencies: ["CBLAS", "Memory"], swiftSettings: swiftSettings),
     .target(name: "Quantization", swiftSettings: swiftSettings),
     .target(name: "Formats", dependencies: ["Memory", "Quantization", "CLZ4"], swiftSettings: swiftSettings),
-    .target(name: "Model", dependencies: ["Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
+    .target(
+      name: "Model", dependencies: ["Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
     .executableTarget(
       name: "edgetune",
       dependencies: [
@@ -42,8 +43,10 @@ let package = Package(
 
     .testTarget(name: "MemoryTests", dependencies: ["Memory"], swiftSettings: swiftSettings),
     .testTarget(name: "TensorTests", dependencies: ["Tensor", "Memory"], swiftSettings: swiftSettings),
-    .testTarget(name: "QuantizationTests", dependencies: ["Quantization"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
-    .testTarget(name: "FormatsTests", dependencies: ["Formats", "Quantization", "Memory"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "QuantizationTests", dependencies: ["Quantization"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "FormatsTests", dependencies: ["Formats", "Quantization", "Memory"], swiftSettings: swiftSettings),
     .testTarget(
       name: "ModelTests", dependencies: ["Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
       swiftSettings: swiftSettings),

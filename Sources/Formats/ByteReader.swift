@@ -38,12 +38,14 @@ struct ByteReader {
     let raw = try read(UInt64.self, what())
     guard raw <= UInt64(Int.max / max(elementSize, 1)), Int(raw) * elementSize <= remaining else {
       throw .invalidHeader(
-        path: path, offset: start, reason: "\(what()) claims \(raw) elements but only \(remaining) bytes remain: the file is truncated or corrupt")
+        path: path, offset: start,
+        reason: "\(what()) claims \(raw) elements but only \(remaining) bytes remain: the file is truncated or corrupt")
     }
     return Int(raw)
   }
 
-  mutating func readBytes(_ count: Int, _ what: @autoclosure () -> String) throws(FormatError) -> UnsafeRawBufferPointer {
+  mutating func readBytes(_ count: Int, _ what: @autoclosure () -> String) throws(FormatError) -> UnsafeRawBufferPointer
+  {
     guard count >= 0, remaining >= count else { throw .truncated(path: path, offset: bytes.count, reading: what()) }
     let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
     offset += count

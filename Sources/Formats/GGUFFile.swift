@@ -68,7 +68,8 @@ public final class GGUFFile: @unchecked Sendable {
     var alignment = 32
     if let value = metadata["general.alignment"] {
       guard let a = value.int, a > 0, a <= 1 << 20, a & (a - 1) == 0 else {
-        throw FormatError.invalidMetadata(path: path, key: "general.alignment", reason: "\(value.summary) is not a power of two")
+        throw FormatError.invalidMetadata(
+          path: path, key: "general.alignment", reason: "\(value.summary) is not a power of two")
       }
       alignment = a
     }
@@ -101,23 +102,28 @@ public final class GGUFFile: @unchecked Sendable {
       if let type {
         guard dims[0] % type.blockSize == 0 else {
           throw FormatError.invalidShape(
-            path: path, tensor: name, reason: "row length \(dims[0]) is not a multiple of \(type.name)'s block of \(type.blockSize)")
+            path: path, tensor: name,
+            reason: "row length \(dims[0]) is not a multiple of \(type.name)'s block of \(type.blockSize)")
         }
         guard let bytes = type.byteCount(elements: elements) else {
-          throw FormatError.invalidShape(path: path, tensor: name, reason: "byte count of \(elements) \(type.name) elements overflows")
+          throw FormatError.invalidShape(
+            path: path, tensor: name, reason: "byte count of \(elements) \(type.name) elements overflows")
         }
         byteCount = bytes
       }
       guard offset % UInt64(alignment) == 0 else {
         throw FormatError.invalidHeader(
-          path: path, offset: infoOffset, reason: "tensor '\(name)' has data offset \(offset), not a multiple of the alignment \(alignment)")
+          path: path, offset: infoOffset,
+          reason: "tensor '\(name)' has data offset \(offset), not a multiple of the alignment \(alignment)")
       }
       guard index.updateValue(infos.count, forKey: name) == nil else {
         throw FormatError.invalidHeader(path: path, offset: infoOffset, reason: "tensor '\(name)' appears twice")
       }
       // Clamped, not converted: an offset past the file is reported as out of bounds below, never trapped on here.
       infos.append(
-        TensorInfo(name: name, dimensions: dims, rawType: rawType, type: type, offset: Int(clamping: offset), byteCount: byteCount))
+        TensorInfo(
+          name: name, dimensions: dims, rawType: rawType, type: type, offset: Int(clamping: offset),
+          byteCount: byteCount))
     }
 
     let dataOffset = (reader.offset + alignment - 1) / alignment * alignment
@@ -128,7 +134,8 @@ public final class GGUFFile: @unchecked Sendable {
       let (end, endOverflow) = start.addingReportingOverflow(info.byteCount ?? 0)
       guard !startOverflow, !endOverflow, end <= file.count else {
         throw FormatError.tensorOutOfBounds(
-          path: path, tensor: info.name, start: startOverflow ? Int.max : start, end: startOverflow || endOverflow ? Int.max : end,
+          path: path, tensor: info.name, start: startOverflow ? Int.max : start,
+          end: startOverflow || endOverflow ? Int.max : end,
           fileSize: file.count)
       }
     }
@@ -156,7 +163,8 @@ public final class GGUFFile: @unchecked Sendable {
     }
     let start = dataOffset + info.offset
     return TensorView(
-      name: name, shape: info.shape, type: .ggml(type), data: base + start, byteCount: bytes, fileOffset: start, path: path)
+      name: name, shape: info.shape, type: .ggml(type), data: base + start, byteCount: bytes, fileOffset: start,
+      path: path)
   }
 
   /// Page advice over a byte range of the file (prefetch or drop a layer's weights).
@@ -167,19 +175,25 @@ public final class GGUFFile: @unchecked Sendable {
 
   public func requiredInt(_ key: String) throws(FormatError) -> Int {
     guard let value = metadata[key] else { throw .missingMetadata(path: path, key: key) }
-    guard let int = value.int else { throw .invalidMetadata(path: path, key: key, reason: "\(value.summary) is not an integer") }
+    guard let int = value.int else {
+      throw .invalidMetadata(path: path, key: key, reason: "\(value.summary) is not an integer")
+    }
     return int
   }
 
   public func requiredString(_ key: String) throws(FormatError) -> String {
     guard let value = metadata[key] else { throw .missingMetadata(path: path, key: key) }
-    guard let string = value.string else { throw .invalidMetadata(path: path, key: key, reason: "\(value.summary) is not a string") }
+    guard let string = value.string else {
+      throw .invalidMetadata(path: path, key: key, reason: "\(value.summary) is not a string")
+    }
     return string
   }
 
   public func optionalDouble(_ key: String) throws(FormatError) -> Double? {
     guard let value = metadata[key] else { return nil }
-    guard let double = value.double else { throw .invalidMetadata(path: path, key: key, reason: "\(value.summary) is not a number") }
+    guard let double = value.double else {
+      throw .invalidMetadata(path: path, key: key, reason: "\(value.summary) is not a number")
+    }
     return double
   }
 
@@ -211,6 +225,7 @@ public final class GGUFFile: @unchecked Sendable {
     let head = bytes.prefix(4)
     if head.isEmpty { return "nothing: the file is empty" }
     let printable = head.allSatisfy { $0 >= 0x20 && $0 < 0x7f }
-    return printable ? "\"\(String(decoding: head, as: UTF8.self))\"" : head.map { String($0, radix: 16) }.joined(separator: " ")
+    return printable
+      ? "\"\(String(decoding: head, as: UTF8.self))\"" : head.map { String($0, radix: 16) }.joined(separator: " ")
   }
 }

@@ -1,8 +1,18 @@
 /// One GGUF metadata value, of any of the spec's thirteen value types.
 /// ref: ggml docs/gguf.md, "gguf_metadata_value_type".
 public enum GGUFValue: Sendable, Equatable {
-  case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
-  case float32(Float), bool(Bool), string(String), uint64(UInt64), int64(Int64), float64(Double)
+  case uint8(UInt8)
+  case int8(Int8)
+  case uint16(UInt16)
+  case int16(Int16)
+  case uint32(UInt32)
+  case int32(Int32)
+  case float32(Float)
+  case bool(Bool)
+  case string(String)
+  case uint64(UInt64)
+  case int64(Int64)
+  case float64(Double)
   case array([GGUFValue])
 
   /// The value as an integer, if it is one of the integer types (or a bool) and fits.
@@ -49,7 +59,8 @@ public enum GGUFValue: Sendable, Equatable {
     switch self {
     case .string(let s): s.count > 120 ? "\"\(s.prefix(117))...\" (\(s.count) chars)" : "\"\(s)\""
     case .array(let items):
-      "[" + items.prefix(4).map(\.summary).joined(separator: ", ") + (items.count > 4 ? ", ... (\(items.count) items)]" : "]")
+      "[" + items.prefix(4).map(\.summary).joined(separator: ", ")
+        + (items.count > 4 ? ", ... (\(items.count) items)]" : "]")
     case .float32(let v): "\(v)"
     case .float64(let v): "\(v)"
     case .bool(let v): "\(v)"
@@ -58,7 +69,9 @@ public enum GGUFValue: Sendable, Equatable {
   }
 
   /// Reads a value of GGUF value type `type` (the u32 from the file).
-  static func read(type: UInt32, from reader: inout ByteReader, key: String, depth: Int = 0) throws(FormatError) -> GGUFValue {
+  static func read(type: UInt32, from reader: inout ByteReader, key: String, depth: Int = 0) throws(FormatError)
+    -> GGUFValue
+  {
     let what = "metadata value of '\(key)'"
     switch type {
     case 0: return .uint8(try reader.read(UInt8.self, what))
@@ -72,7 +85,8 @@ public enum GGUFValue: Sendable, Equatable {
       let start = reader.offset
       let raw = try reader.read(UInt8.self, what)
       guard raw <= 1 else {
-        throw .invalidHeader(path: reader.path, offset: start, reason: "bool value \(raw) of '\(key)' is neither 0 nor 1")
+        throw .invalidHeader(
+          path: reader.path, offset: start, reason: "bool value \(raw) of '\(key)' is neither 0 nor 1")
       }
       return .bool(raw == 1)
     case 8: return .string(try reader.readString(what))
@@ -91,7 +105,8 @@ public enum GGUFValue: Sendable, Equatable {
     case 11: return .int64(try reader.read(Int64.self, what))
     case 12: return .float64(try reader.readDouble(what))
     default:
-      throw .invalidHeader(path: reader.path, offset: reader.offset - 4, reason: "unknown value type \(type) for '\(key)'")
+      throw .invalidHeader(
+        path: reader.path, offset: reader.offset - 4, reason: "unknown value type \(type) for '\(key)'")
     }
   }
 

@@ -28,7 +28,8 @@ public final class HFModelDirectory: @unchecked Sendable {
     self.directory = dir
     self.configPath = inDir("config.json")
     guard FileManager.default.fileExists(atPath: configPath) else {
-      throw FormatError.missingFile(path: configPath, reason: "a Hugging Face model needs config.json beside its weights")
+      throw FormatError.missingFile(
+        path: configPath, reason: "a Hugging Face model needs config.json beside its weights")
     }
     self.config = try JSONFile.object(path: configPath)
 
@@ -59,7 +60,8 @@ public final class HFModelDirectory: @unchecked Sendable {
       var names = Set<String>()
       for (tensor, file) in map {
         guard let file = file as? String, !file.contains("/") else {
-          throw FormatError.invalidMetadata(path: indexPath, key: "weight_map.\(tensor)", reason: "not a file name in this directory")
+          throw FormatError.invalidMetadata(
+            path: indexPath, key: "weight_map.\(tensor)", reason: "not a file name in this directory")
         }
         names.insert(file)
       }
@@ -67,7 +69,8 @@ public final class HFModelDirectory: @unchecked Sendable {
     } else if FileManager.default.fileExists(atPath: inDir("model.safetensors")) {
       shardPaths = [inDir("model.safetensors")]
     } else {
-      throw FormatError.missingFile(path: dir, reason: "no model.safetensors or model.safetensors.index.json in this directory")
+      throw FormatError.missingFile(
+        path: dir, reason: "no model.safetensors or model.safetensors.index.json in this directory")
     }
     for shard in shardPaths where !FileManager.default.fileExists(atPath: shard) {
       throw FormatError.missingFile(path: shard, reason: "weight shard listed in the index is missing")
@@ -77,7 +80,8 @@ public final class HFModelDirectory: @unchecked Sendable {
     for (i, shard) in shards.enumerated() {
       for entry in shard.entries {
         if owner.updateValue(i, forKey: entry.name) != nil {
-          throw FormatError.invalidHeader(path: shard.path, offset: 8, reason: "tensor '\(entry.name)' appears in two shards")
+          throw FormatError.invalidHeader(
+            path: shard.path, offset: 8, reason: "tensor '\(entry.name)' appears in two shards")
         }
       }
     }
@@ -100,8 +104,14 @@ public final class HFModelDirectory: @unchecked Sendable {
   // config.json accessors naming the file in errors
   public func int(_ key: String) throws(FormatError) -> Int { try config.requiredInt(key, path: configPath) }
   public func optionalInt(_ key: String) throws(FormatError) -> Int? { try config.optionalInt(key, path: configPath) }
-  public func optionalDouble(_ key: String) throws(FormatError) -> Double? { try config.optionalDouble(key, path: configPath) }
-  public func optionalBool(_ key: String) throws(FormatError) -> Bool? { try config.optionalBool(key, path: configPath) }
-  public func optionalString(_ key: String) throws(FormatError) -> String? { try config.optionalString(key, path: configPath) }
+  public func optionalDouble(_ key: String) throws(FormatError) -> Double? {
+    try config.optionalDouble(key, path: configPath)
+  }
+  public func optionalBool(_ key: String) throws(FormatError) -> Bool? {
+    try config.optionalBool(key, path: configPath)
+  }
+  public func optionalString(_ key: String) throws(FormatError) -> String? {
+    try config.optionalString(key, path: configPath)
+  }
   public var architectures: [String] { config["architectures"] as? [String] ?? [] }
 }

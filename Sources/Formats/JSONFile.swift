@@ -12,9 +12,12 @@ enum JSONFile {
       parsed = try JSONSerialization.jsonObject(with: data, options: [])
     } catch {
       // Foundation's message includes the byte offset where parsing stopped (e.g. invalid UTF-8).
-      throw .invalidJSON(path: path, reason: (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)")
+      throw .invalidJSON(
+        path: path, reason: (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)")
     }
-    guard let object = parsed as? [String: Any] else { throw .invalidJSON(path: path, reason: "the top level is not an object") }
+    guard let object = parsed as? [String: Any] else {
+      throw .invalidJSON(path: path, reason: "the top level is not an object")
+    }
     return object
   }
 
@@ -42,19 +45,25 @@ extension Dictionary where Key == String, Value == Any {
 
   func optionalDouble(_ key: String, path: String) throws(FormatError) -> Double? {
     guard let value = self[key], !(value is NSNull) else { return nil }
-    guard let number = value as? NSNumber else { throw .invalidMetadata(path: path, key: key, reason: "\(value) is not a number") }
+    guard let number = value as? NSNumber else {
+      throw .invalidMetadata(path: path, key: key, reason: "\(value) is not a number")
+    }
     return number.doubleValue
   }
 
   func optionalBool(_ key: String, path: String) throws(FormatError) -> Bool? {
     guard let value = self[key], !(value is NSNull) else { return nil }
-    guard let number = value as? NSNumber else { throw .invalidMetadata(path: path, key: key, reason: "\(value) is not a boolean") }
+    guard let number = value as? NSNumber else {
+      throw .invalidMetadata(path: path, key: key, reason: "\(value) is not a boolean")
+    }
     return number.boolValue
   }
 
   func optionalString(_ key: String, path: String) throws(FormatError) -> String? {
     guard let value = self[key], !(value is NSNull) else { return nil }
-    guard let string = value as? String else { throw .invalidMetadata(path: path, key: key, reason: "\(value) is not a string") }
+    guard let string = value as? String else {
+      throw .invalidMetadata(path: path, key: key, reason: "\(value) is not a string")
+    }
     return string
   }
 }

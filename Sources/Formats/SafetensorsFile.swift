@@ -31,10 +31,13 @@ public final class SafetensorsFile: @unchecked Sendable {
     let file = try MappedFile(path: path)
     var reader = ByteReader(file.bytes, path: path)
     let headerLength = try reader.read(UInt64.self, "header length")
-    guard headerLength >= 2, headerLength <= UInt64(Self.maximumHeaderBytes), Int(headerLength) <= reader.remaining else {
+    guard headerLength >= 2, headerLength <= UInt64(Self.maximumHeaderBytes), Int(headerLength) <= reader.remaining
+    else {
       throw FormatError.invalidHeader(
         path: path, offset: 0,
-        reason: "header length \(headerLength) is impossible for a file of \(file.count) bytes; not a safetensors file or truncated")
+        reason:
+          "header length \(headerLength) is impossible for a file of \(file.count) bytes; not a safetensors file or truncated"
+      )
     }
     let headerBytes = try reader.readBytes(Int(headerLength), "JSON header")
     guard headerBytes.first == UInt8(ascii: "{") else {
@@ -53,7 +56,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         for (k, v) in pairs {
           guard let s = v as? String else {
-            throw FormatError.invalidHeader(path: path, offset: 8, reason: "__metadata__ value of '\(k)' is not a string")
+            throw FormatError.invalidHeader(
+              path: path, offset: 8, reason: "__metadata__ value of '\(k)' is not a string")
           }
           metadata[k] = s
         }
@@ -81,7 +85,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     guard let entry = entry(name) else { throw .missingTensor(path: path, tensor: name) }
     guard let base = file.bytes.baseAddress else { throw .missingTensor(path: path, tensor: name) }
     return TensorView(
-      name: name, shape: entry.shape, type: entry.type, data: base + entry.range.lowerBound, byteCount: entry.range.count,
+      name: name, shape: entry.shape, type: entry.type, data: base + entry.range.lowerBound,
+      byteCount: entry.range.count,
       fileOffset: entry.range.lowerBound, path: path)
   }
 
@@ -108,7 +113,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
   }
 
-  private static func entry(name: String, value: Any, path: String, dataOffset: Int, dataSize: Int) throws(FormatError) -> Entry {
+  private static func entry(name: String, value: Any, path: String, dataOffset: Int, dataSize: Int) throws(FormatError)
+    -> Entry
+  {
     guard let fields = value as? [String: Any], let dtype = fields["dtype"] as? String,
       let shapeValues = fields["shape"] as? [Any], let offsets = fields["data_offsets"] as? [Any], offsets.count == 2
     else {
@@ -127,7 +134,8 @@ public final class SafetensorsFile: @unchecked Sendable {
       throw .invalidHeader(path: path, offset: 8, reason: "entry '\(name)' has invalid data_offsets \(offsets)")
     }
     guard end <= dataSize else {
-      throw .tensorOutOfBounds(path: path, tensor: name, start: dataOffset + begin, end: dataOffset + end, fileSize: dataOffset + dataSize)
+      throw .tensorOutOfBounds(
+        path: path, tensor: name, start: dataOffset + begin, end: dataOffset + end, fileSize: dataOffset + dataSize)
     }
     // Checked for every dtype, unknown ones too: `TensorView.elementCount` multiplies the dimensions.
     guard let elements = checkedElementCount(shape) else {
@@ -136,12 +144,15 @@ public final class SafetensorsFile: @unchecked Sendable {
     let type = elementType(dtype)
     if let expected = type.byteCount(elements: elements) {
       guard expected == end - begin else {
-        throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) of \(dtype) needs \(expected) bytes, data_offsets give \(end - begin)")
+        throw .invalidShape(
+          path: path, tensor: name,
+          reason: "shape \(shape) of \(dtype) needs \(expected) bytes, data_offsets give \(end - begin)")
       }
     } else if case .unknown = type {
       // Listed for inspection; any attempt to decode it reports the type by name.
     } else {
-      throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) of \(dtype) has a byte count that overflows")
+      throw .invalidShape(
+        path: path, tensor: name, reason: "shape \(shape) of \(dtype) has a byte count that overflows")
     }
     return Entry(name: name, dtype: dtype, type: type, shape: shape, range: (dataOffset + begin)..<(dataOffset + end))
   }

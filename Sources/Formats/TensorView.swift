@@ -54,7 +54,9 @@ public struct TensorView: @unchecked Sendable {
   public let fileOffset: Int
   public let path: String
 
-  public init(name: String, shape: [Int], type: ElementType, data: UnsafeRawPointer, byteCount: Int, fileOffset: Int, path: String) {
+  public init(
+    name: String, shape: [Int], type: ElementType, data: UnsafeRawPointer, byteCount: Int, fileOffset: Int, path: String
+  ) {
     self.name = name
     self.shape = shape
     self.type = type

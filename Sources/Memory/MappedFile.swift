@@ -64,7 +64,8 @@ public struct MappedFile: ~Copyable, @unchecked Sendable {
   /// The whole pages covering `range`, clamped to the file.
   private func pageAligned(_ range: Range<Int>) -> (UnsafeMutableRawPointer, Int)? {
     guard let base = bytes.baseAddress else { return nil }
-    let lower = max(0, range.lowerBound), upper = min(bytes.count, range.upperBound)
+    let lower = max(0, range.lowerBound)
+    let upper = min(bytes.count, range.upperBound)
     guard lower < upper else { return nil }
     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
     let alignedLower = lower / page * page

@@ -27,13 +27,17 @@ public struct DecodeTiles: ~Copyable {
 /// BLAS call. `accumulate` adds into output instead of overwriting (LoRA and residual paths use it).
 /// - Parameters: input (tokens, weight.cols); output (tokens, ldOutput) with ldOutput ≥ weight.rows.
 public func frozenLinearForward(
-  input: UnsafePointer<Float>, tokens: Int, weight: any FrozenMatrix, output: UnsafeMutablePointer<Float>, ldOutput: Int,
+  input: UnsafePointer<Float>, tokens: Int, weight: any FrozenMatrix, output: UnsafeMutablePointer<Float>,
+  ldOutput: Int,
   tiles: borrowing DecodeTiles, accumulate: Bool = false
 ) {
   let rowsPerTile = tiles.rowsPerTile(cols: weight.cols)
-  let cols = weight.cols, rows = weight.rows
-  let inputPointer = SendableConstPointer(input), outputPointer = SendablePointer(output)
-  let tileBase = SendablePointer(tiles.storage.pointer), tileFloats = tiles.tileFloats
+  let cols = weight.cols
+  let rows = weight.rows
+  let inputPointer = SendableConstPointer(input)
+  let outputPointer = SendablePointer(output)
+  let tileBase = SendablePointer(tiles.storage.pointer)
+  let tileFloats = tiles.tileFloats
   @Sendable func linearOneRow(_ row: Int) {
     // Only reached when cols > tileFloats; allocation here is rare and bounded by one row.
     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: cols)

@@ -44,8 +44,10 @@ public struct GGMLMatrix: FrozenMatrix, @unchecked Sendable {
     }
     let rows = view.shape.count == 2 ? view.shape[0] : 1
     let cols = view.shape.last!
-    guard cols % type.blockSize == 0, let rowBytes = type.byteCount(elements: cols), rowBytes * rows == view.byteCount else {
-      throw .invalidShape(path: view.path, tensor: view.name, reason: "row length \(cols) does not fit \(type.name) blocks")
+    guard cols % type.blockSize == 0, let rowBytes = type.byteCount(elements: cols), rowBytes * rows == view.byteCount
+    else {
+      throw .invalidShape(
+        path: view.path, tensor: view.name, reason: "row length \(cols) does not fit \(type.name) blocks")
     }
     precondition(rowOrder == nil || rowOrder!.count == rows, "row order must cover every row")
     self.name = view.name

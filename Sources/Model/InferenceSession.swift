@@ -1,6 +1,6 @@
+import Glibc
 public import Memory
 public import Tensor
-import Glibc
 
 /// Runs the frozen model forward with a KV cache: prompt processing in chunks, then one token at a time.
 ///
@@ -33,7 +33,9 @@ public final class InferenceSession {
   private let rotary: RotaryEmbedding
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
-  public static func plannedBytes(config c: ModelConfig, capacity: Int, chunk: Int, logitRows: Int = 16, workers: Int) -> [String: Int] {
+  public static func plannedBytes(config c: ModelConfig, capacity: Int, chunk: Int, logitRows: Int = 16, workers: Int)
+    -> [String: Int]
+  {
     let f = MemoryLayout<Float>.stride
     return [
       "kv-cache": 2 * c.layerCount * capacity * c.kvDim * f,
@@ -46,7 +48,9 @@ public final class InferenceSession {
   public init(model: LanguageModel, capacity: Int, chunk: Int = 128, logitRows: Int = 16, ledger: MemoryLedger) throws {
     let c = model.config
     guard capacity >= 1 else { throw ModelError.contextExceeded(tokens: 0, limit: 0) }
-    guard capacity <= c.contextLength else { throw ModelError.contextExceeded(tokens: capacity, limit: c.contextLength) }
+    guard capacity <= c.contextLength else {
+      throw ModelError.contextExceeded(tokens: capacity, limit: c.contextLength)
+    }
     self.model = model
     self.capacity = capacity
     self.chunk = max(1, min(chunk, capacity))
@@ -78,7 +82,8 @@ public final class InferenceSession {
   /// Appends `tokens` after the cached ones and runs them through the model in chunks. For each selected position,
   /// calls `body(indexInTokens, logits)` with that position's logits over the vocabulary (valid during the call).
   public func forward(
-    _ tokens: [Int32], logits selection: LogitSelection, _ body: (Int, UnsafeBufferPointer<Float>) throws -> Void = { _, _ in }
+    _ tokens: [Int32], logits selection: LogitSelection,
+    _ body: (Int, UnsafeBufferPointer<Float>) throws -> Void = { _, _ in }
   ) throws {
     guard position + tokens.count <= capacity else {
       throw ModelError.contextExceeded(tokens: position + tokens.count, limit: capacity)
@@ -102,17 +107,24 @@ public final class InferenceSession {
   }
 
   /// Final norm and output head for `rows` of the last chunk, `logitRows` at a time.
-  private func emitLogits(rows: Range<Int>, firstIndex: Int, _ body: (Int, UnsafeBufferPointer<Float>) throws -> Void) throws {
-    let c = model.config, d = c.hiddenSize
+  private func emitLogits(rows: Range<Int>, firstIndex: Int, _ body: (Int, UnsafeBufferPointer<Float>) throws -> Void)
+    throws
+  {
+    let c = model.config
+    let d = c.hiddenSize
     var r = rows.lowerBound
     while r < rows.upperBound {
       let n = min(logitRows, rows.upperBound - r)
       rmsNormForward(
-        input: hidden.pointer + r * d, weight: model.weights.finalNorm, output: normed.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+        input: hidden.pointer + r * d, weight: model.weights.finalNorm, output: normed.pointer, rows: n, dim: d,
+        epsilon: c.rmsNormEpsilon)
       frozenLinearForward(
-        input: normed.pointer, tokens: n, weight: model.weights.head, output: logits.pointer, ldOutput: c.vocabularySize, tiles: tiles)
+        input: normed.pointer, tokens: n, weight: model.weights.head, output: logits.pointer,
+        ldOutput: c.vocabularySize, tiles: tiles)
       for i in 0..<n {
-        try body(firstIndex + r + i, UnsafeBufferPointer(start: logits.pointer + i * c.vocabularySize, count: c.vocabularySize))
+        try body(
+          firstIndex + r + i, UnsafeBufferPointer(start: logits.pointer + i * c.vocabularySize, count: c.vocabularySize)
+        )
       }
       r += n
     }
@@ -120,7 +132,9 @@ public final class InferenceSession {
 
   /// One chunk of T tokens at positions position..<position+T through every layer; leaves the residual in `hidden`.
   private func runChunk(_ tokens: UnsafeBufferPointer<Int32>) {
-    let c = model.config, T = tokens.count, d = c.hiddenSize
+    let c = model.config
+    let T = tokens.count
+    let d = c.hiddenSize
     for (t, token) in tokens.enumerated() {
       model.weights.embedding.decodeRows(Int(token)..<(Int(token) + 1), into: hidden.pointer + t * d)
     }
@@ -134,36 +148,57 @@ public final class InferenceSession {
 
   /// hidden += o_proj(attention(rmsnorm(hidden))), writing this chunk's keys and values into the cache.
   private func attentionBlock(_ layer: LayerWeights, index: Int, tokens T: Int) {
-    let c = model.config, d = c.hiddenSize, kv = c.kvDim, q = c.queryDim
+    let c = model.config
+    let d = c.hiddenSize
+    let kv = c.kvDim
+    let q = c.queryDim
     let cacheOffset = (index * capacity + position) * kv
-    let keys = keyCache.pointer + cacheOffset, values = valueCache.pointer + cacheOffset
-    rmsNormForward(input: hidden.pointer, weight: layer.attentionNorm, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
-    frozenLinearForward(input: normed.pointer, tokens: T, weight: layer.query, output: query.pointer, ldOutput: q, tiles: tiles)
+    let keys = keyCache.pointer + cacheOffset
+    let values = valueCache.pointer + cacheOffset
+    rmsNormForward(
+      input: hidden.pointer, weight: layer.attentionNorm, output: normed.pointer, rows: T, dim: d,
+      epsilon: c.rmsNormEpsilon)
+    frozenLinearForward(
+      input: normed.pointer, tokens: T, weight: layer.query, output: query.pointer, ldOutput: q, tiles: tiles)
     frozenLinearForward(input: normed.pointer, tokens: T, weight: layer.key, output: keys, ldOutput: kv, tiles: tiles)
-    frozenLinearForward(input: normed.pointer, tokens: T, weight: layer.value, output: values, ldOutput: kv, tiles: tiles)
+    frozenLinearForward(
+      input: normed.pointer, tokens: T, weight: layer.value, output: values, ldOutput: kv, tiles: tiles)
     if let bias = layer.queryBias { addBias(bias, to: query.pointer, rows: T, cols: q) }
     if let bias = layer.keyBias { addBias(bias, to: keys, rows: T, cols: kv) }
     if let bias = layer.valueBias { addBias(bias, to: values, rows: T, cols: kv) }
-    rotaryForward(query.pointer, tokens: T, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q, cos: rotaryCos.pointer, sin: rotarySin.pointer)
-    rotaryForward(keys, tokens: T, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv, cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    rotaryForward(
+      query.pointer, tokens: T, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
+      cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    rotaryForward(
+      keys, tokens: T, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
+      cos: rotaryCos.pointer, sin: rotarySin.pointer)
 
-    let layerKeys = keyCache.pointer + index * capacity * kv, layerValues = valueCache.pointer + index * capacity * kv
+    let layerKeys = keyCache.pointer + index * capacity * kv
+    let layerValues = valueCache.pointer + index * capacity * kv
     causalAttentionForward(
       query: query.pointer, keys: layerKeys, values: layerValues, output: attention.pointer, tokens: T, start: position,
-      heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, scores: scores.pointer, scoresPerWorker: T * capacity,
+      heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, scores: scores.pointer,
+      scoresPerWorker: T * capacity,
       workers: workers)
-    frozenLinearForward(input: attention.pointer, tokens: T, weight: layer.output, output: normed.pointer, ldOutput: d, tiles: tiles)
+    frozenLinearForward(
+      input: attention.pointer, tokens: T, weight: layer.output, output: normed.pointer, ldOutput: d, tiles: tiles)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)
   }
 
   /// hidden += down(silu(gate(x)) · up(x)), x = rmsnorm(hidden).
   private func mlpBlock(_ layer: LayerWeights, tokens T: Int) {
-    let c = model.config, d = c.hiddenSize, f = c.intermediateSize
-    rmsNormForward(input: hidden.pointer, weight: layer.mlpNorm, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
-    frozenLinearForward(input: normed.pointer, tokens: T, weight: layer.gate, output: gate.pointer, ldOutput: f, tiles: tiles)
-    frozenLinearForward(input: normed.pointer, tokens: T, weight: layer.up, output: up.pointer, ldOutput: f, tiles: tiles)
+    let c = model.config
+    let d = c.hiddenSize
+    let f = c.intermediateSize
+    rmsNormForward(
+      input: hidden.pointer, weight: layer.mlpNorm, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
+    frozenLinearForward(
+      input: normed.pointer, tokens: T, weight: layer.gate, output: gate.pointer, ldOutput: f, tiles: tiles)
+    frozenLinearForward(
+      input: normed.pointer, tokens: T, weight: layer.up, output: up.pointer, ldOutput: f, tiles: tiles)
     swigluForward(gate: gate.pointer, up: up.pointer, output: gate.pointer, count: T * f)
-    frozenLinearForward(input: gate.pointer, tokens: T, weight: layer.down, output: normed.pointer, ldOutput: d, tiles: tiles)
+    frozenLinearForward(
+      input: gate.pointer, tokens: T, weight: layer.down, output: normed.pointer, ldOutput: d, tiles: tiles)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)
   }
 

@@ -1,5 +1,5 @@
-import Foundation
 public import Formats
+import Foundation
 
 /// A loaded model: its configuration, frozen weights (views into mapped files), tokenizer and chat template.
 /// Holds the file objects, so every weight view stays valid for the life of this object.
@@ -47,7 +47,9 @@ public final class LanguageModel: Sendable {
     }
     guard tokenizer.vocabularySize <= config.vocabularySize else {
       throw ModelError.invalidConfig(
-        path: path, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabularySize) embeddings")
+        path: path,
+        reason:
+          "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabularySize) embeddings")
     }
   }
 
@@ -68,7 +70,8 @@ public final class LanguageModel: Sendable {
       throw ModelError.missingTokenizer(path: gguf.path, reason: "metadata has no tokenizer.ggml.model")
     }
     guard kind == "gpt2" else {
-      throw ModelError.missingTokenizer(path: gguf.path, reason: "tokenizer model '\(kind)' is not supported (supported: gpt2 byte-level BPE)")
+      throw ModelError.missingTokenizer(
+        path: gguf.path, reason: "tokenizer model '\(kind)' is not supported (supported: gpt2 byte-level BPE)")
     }
     let preName = gguf.metadata["tokenizer.ggml.pre"]?.string ?? "gpt2"
     let pre: PreTokenizerKind
@@ -78,13 +81,17 @@ public final class LanguageModel: Sendable {
     case "llama3", "llama-bpe": pre = .llama3
     case "gpt2", "default": pre = .gpt2
     default:
-      throw ModelError.missingTokenizer(path: gguf.path, reason: "pre-tokenizer '\(preName)' is not supported (supported: gpt2, smollm, qwen2, llama3)")
+      throw ModelError.missingTokenizer(
+        path: gguf.path, reason: "pre-tokenizer '\(preName)' is not supported (supported: gpt2, smollm, qwen2, llama3)")
     }
-    let types = gguf.metadata["tokenizer.ggml.token_type"] != nil ? try gguf.intArray("tokenizer.ggml.token_type").map { Int32(truncatingIfNeeded: $0) } : nil
+    let types =
+      gguf.metadata["tokenizer.ggml.token_type"] != nil
+      ? try gguf.intArray("tokenizer.ggml.token_type").map { Int32(truncatingIfNeeded: $0) } : nil
     func id(_ key: String) -> Int32? { gguf.metadata[key]?.int.map { Int32(truncatingIfNeeded: $0) } }
     return try BPETokenizer(
       tokens: try gguf.stringArray("tokenizer.ggml.tokens"), merges: try gguf.stringArray("tokenizer.ggml.merges"),
-      tokenTypes: types, preTokenizer: pre, bosID: id("tokenizer.ggml.bos_token_id"), eosID: id("tokenizer.ggml.eos_token_id"),
+      tokenTypes: types, preTokenizer: pre, bosID: id("tokenizer.ggml.bos_token_id"),
+      eosID: id("tokenizer.ggml.eos_token_id"),
       unknownID: id("tokenizer.ggml.unknown_token_id"), paddingID: id("tokenizer.ggml.padding_token_id"),
       addBOS: gguf.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false, source: gguf.path)
   }

@@ -31,15 +31,24 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// Checks the relations the forward pass relies on.
   public func validate(path: String) throws(ModelError) {
     func fail(_ reason: String) -> ModelError { .invalidConfig(path: path, reason: reason) }
-    for (name, value) in [("hidden size", hiddenSize), ("intermediate size", intermediateSize), ("layer count", layerCount),
-      ("head count", headCount), ("kv head count", kvHeadCount), ("head dimension", headDim), ("vocabulary size", vocabularySize),
-      ("context length", contextLength)]
+    for (name, value) in [
+      ("hidden size", hiddenSize), ("intermediate size", intermediateSize), ("layer count", layerCount),
+      ("head count", headCount), ("kv head count", kvHeadCount), ("head dimension", headDim),
+      ("vocabulary size", vocabularySize),
+      ("context length", contextLength),
+    ]
     where value <= 0 || value > 1 << 24 {
       throw fail("\(name) \(value) is out of range")
     }
-    guard headCount % kvHeadCount == 0 else { throw fail("\(headCount) heads are not a multiple of \(kvHeadCount) kv heads") }
-    guard rotaryDim > 0, rotaryDim <= headDim, rotaryDim % 2 == 0 else { throw fail("rotary dimension \(rotaryDim) is invalid") }
-    guard rmsNormEpsilon > 0, rmsNormEpsilon.isFinite else { throw fail("RMSNorm epsilon \(rmsNormEpsilon) is invalid") }
+    guard headCount % kvHeadCount == 0 else {
+      throw fail("\(headCount) heads are not a multiple of \(kvHeadCount) kv heads")
+    }
+    guard rotaryDim > 0, rotaryDim <= headDim, rotaryDim % 2 == 0 else {
+      throw fail("rotary dimension \(rotaryDim) is invalid")
+    }
+    guard rmsNormEpsilon > 0, rmsNormEpsilon.isFinite else {
+      throw fail("RMSNorm epsilon \(rmsNormEpsilon) is invalid")
+    }
     guard ropeTheta > 0, ropeTheta.isFinite else { throw fail("rope theta \(ropeTheta) is invalid") }
   }
 
@@ -78,7 +87,9 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     switch modelType {
     case "llama", "mistral": architecture = .llama
     case "qwen2": architecture = .qwen2
-    default: throw ModelError.unsupportedArchitecture(path: dir.configPath, architecture: modelType.isEmpty ? "(no model_type)" : modelType)
+    default:
+      throw ModelError.unsupportedArchitecture(
+        path: dir.configPath, architecture: modelType.isEmpty ? "(no model_type)" : modelType)
     }
     hiddenSize = try dir.int("hidden_size")
     intermediateSize = try dir.int("intermediate_size")

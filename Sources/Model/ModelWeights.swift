@@ -69,7 +69,8 @@ extension WeightSource {
     }
     let embedding = try matrix("model.embed_tokens.weight", expected: [c.vocabularySize, d], config: c)
     let head = c.tiedEmbeddings ? embedding : try matrix("lm_head.weight", expected: [c.vocabularySize, d], config: c)
-    return ModelWeights(embedding: embedding, layers: layers, finalNorm: try vector("model.norm.weight", count: d), head: head)
+    return ModelWeights(
+      embedding: embedding, layers: layers, finalNorm: try vector("model.norm.weight", count: d), head: head)
   }
 }
 

@@ -39,5 +39,6 @@ public func evaluatePerplexity(
     progress(start)
   }
   let mean = predicted > 0 ? totalLoss / Double(predicted) : 0
-  return PerplexityResult(tokens: ids.count, predicted: predicted, meanLoss: mean, perplexity: predicted > 0 ? exp(mean) : 1)
+  return PerplexityResult(
+    tokens: ids.count, predicted: predicted, meanLoss: mean, perplexity: predicted > 0 ? exp(mean) : 1)
 }

@@ -7,7 +7,9 @@ public struct TextGenerator {
     public var promptSeconds = 0.0
     public var generationSeconds = 0.0
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
-    public var generationTokensPerSecond: Double { generationSeconds > 0 ? Double(generatedTokens) / generationSeconds : 0 }
+    public var generationTokensPerSecond: Double {
+      generationSeconds > 0 ? Double(generatedTokens) / generationSeconds : 0
+    }
   }
 
   public let session: InferenceSession

@@ -3,7 +3,9 @@ import Glibc
 /// SwiGLU's gate: out = silu(gate) · up, silu(g) = g / (1 + e^-g).
 /// - Parameters: gate, up, output: (count) each; output may alias gate.
 /// ref: Shazeer 2020, "GLU Variants Improve Transformer".
-public func swigluForward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
+public func swigluForward(
+  gate: UnsafePointer<Float>, up: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int
+) {
   for i in 0..<count {
     let g = gate[i]
     output[i] = g / (1 + expf(-g)) * up[i]

@@ -10,16 +10,23 @@ import Glibc
 /// Query token t sits at position start+t and sees cache rows 0...start+t. Query head h reads kv head h / (heads/kvHeads).
 /// ref: Vaswani et al. 2017 (scaled dot-product attention); Ainslie et al. 2023 (GQA).
 public func causalAttentionForward(
-  query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
-  tokens T: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scores: UnsafeMutablePointer<Float>, scoresPerWorker: Int,
+  query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+  output: UnsafeMutablePointer<Float>,
+  tokens T: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int, scores: UnsafeMutablePointer<Float>,
+  scoresPerWorker: Int,
   workers: Int
 ) {
   let length = start + T
   precondition(T * length <= scoresPerWorker, "attention scratch too small")
-  let q = heads * headDim, kv = kvHeads * headDim, group = heads / kvHeads
+  let q = heads * headDim
+  let kv = kvHeads * headDim
+  let group = heads / kvHeads
   let scale = 1 / Float(headDim).squareRoot()
-  let queryP = SendableConstPointer(query), keysP = SendableConstPointer(keys), valuesP = SendableConstPointer(values)
-  let outputP = SendablePointer(output), scoresP = SendablePointer(scores)
+  let queryP = SendableConstPointer(query)
+  let keysP = SendableConstPointer(keys)
+  let valuesP = SendableConstPointer(values)
+  let outputP = SendablePointer(output)
+  let scoresP = SendablePointer(scores)
   let parts = min(workers, heads)
   parallelParts(parts) { part in
     let s = scoresP.pointer + part * scoresPerWorker
@@ -27,7 +34,8 @@ public func causalAttentionForward(
       let g = h / group
       // s (T, length) = scale · Q_h (T, hd) · K_g (length, hd)ᵀ
       BLAS.gemmABt(
-        m: T, n: length, k: headDim, alpha: scale, a: queryP.pointer + h * headDim, lda: q, b: keysP.pointer + g * headDim,
+        m: T, n: length, k: headDim, alpha: scale, a: queryP.pointer + h * headDim, lda: q,
+        b: keysP.pointer + g * headDim,
         ldb: kv, c: s, ldc: length)
       for t in 0..<T {
         let row = s + t * length

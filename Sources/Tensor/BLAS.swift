@@ -19,7 +19,8 @@ public enum BLAS {
       gemvBx(n: n, k: k, alpha: alpha, b: b, ldb: ldb, x: a, beta: beta, y: c)
       return
     }
-    gemm(transposeA: false, transposeB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+    gemm(
+      transposeA: false, transposeB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
       beta: beta, c: c, ldc: ldc)
   }
 

@@ -6,7 +6,8 @@ public func rmsNormForward(
   rows: Int, dim: Int, epsilon: Float
 ) {
   for r in 0..<rows {
-    let x = input + r * dim, y = output + r * dim
+    let x = input + r * dim
+    let y = output + r * dim
     let meanSquare = sumOfSquares(x, count: dim) / Float(dim)
     let scale = 1 / (meanSquare + epsilon).squareRoot()
     for i in 0..<dim { y[i] = x[i] * scale * weight[i] }
@@ -37,9 +38,11 @@ public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
 public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
   var acc = SIMD8<Float>()
   var i = 0
-  let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+  let ra = UnsafeRawPointer(a)
+  let rb = UnsafeRawPointer(b)
   while i + 8 <= count {
-    acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+    acc +=
+      ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
       * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
     i += 8
   }

@@ -19,7 +19,9 @@ public struct RotaryEmbedding: Sendable {
   }
 
   /// Writes cos and sin of every (position, frequency) pair: each (positions.count, rotaryDim/2).
-  public func table(positions: Range<Int>, cos cosOut: UnsafeMutablePointer<Float>, sin sinOut: UnsafeMutablePointer<Float>) {
+  public func table(
+    positions: Range<Int>, cos cosOut: UnsafeMutablePointer<Float>, sin sinOut: UnsafeMutablePointer<Float>
+  ) {
     let half = rotaryDim / 2
     for (row, p) in positions.enumerated() {
       for i in 0..<half {
@@ -39,11 +41,13 @@ public func rotaryForward(
 ) {
   let half = rotaryDim / 2
   for t in 0..<tokens {
-    let c = cos + t * half, s = sin + t * half
+    let c = cos + t * half
+    let s = sin + t * half
     for h in 0..<heads {
       let v = x + t * rowStride + h * headDim
       for i in 0..<half {
-        let a = v[i], b = v[i + half]
+        let a = v[i]
+        let b = v[i + half]
         v[i] = a * c[i] - b * s[i]
         v[i + half] = b * c[i] + a * s[i]
       }

@@ -41,7 +41,8 @@ struct Bench: ParsableCommand {
     let seedText = lm.tokenizer.encode(
       "The lighthouse keeper wrote in the logbook every evening, noting the wind, the tide and the ships that passed. ")
     let prompt = (0..<promptTokens).map { seedText[$0 % seedText.count] }
-    let session = try InferenceSession(model: lm, capacity: max(promptTokens, generateTokens), chunk: promptTokens, ledger: MemoryLedger())
+    let session = try InferenceSession(
+      model: lm, capacity: max(promptTokens, generateTokens), chunk: promptTokens, ledger: MemoryLedger())
 
     var promptRates: [Double] = []
     var generationRates: [Double] = []
@@ -58,15 +59,19 @@ struct Bench: ParsableCommand {
         try session.forward([token], logits: .last) { _, logits in token = Int32(argmax(logits)) }
       }
       generationRates.append(Double(generateTokens) / (ContinuousClock.now - genStart).seconds)
-      Output.diagnostic(String(format: "run %d/%d: pp%d %.1f tokens/s, tg%d %.1f tokens/s", r + 1, repeats, promptTokens,
-        promptRates.last!, generateTokens, generationRates.last!))
+      Output.diagnostic(
+        String(
+          format: "run %d/%d: pp%d %.1f tokens/s, tg%d %.1f tokens/s", r + 1, repeats, promptTokens,
+          promptRates.last!, generateTokens, generationRates.last!))
     }
     let gflops = Self.sgemmGFLOPs()
     let status = try ProcStatus.current()
-    let pp = Summary(promptRates), tg = Summary(generationRates)
+    let pp = Summary(promptRates)
+    let tg = Summary(generationRates)
     if json {
       try Output.json([
-        "model": model.model, "threads": threads.threads, "prompt_tokens": promptTokens, "generate_tokens": generateTokens,
+        "model": model.model, "threads": threads.threads, "prompt_tokens": promptTokens,
+        "generate_tokens": generateTokens,
         "pp_tokens_per_second": pp.median, "pp_min": pp.minimum, "pp_max": pp.maximum,
         "tg_tokens_per_second": tg.median, "tg_min": tg.minimum, "tg_max": tg.maximum,
         "peak_rss_bytes": status.vmHWM, "rss_anon_bytes": status.rssAnon, "rss_file_bytes": status.rssFile,
@@ -74,7 +79,8 @@ struct Bench: ParsableCommand {
       ])
     } else {
       Output.result(String(format: "pp%d: %.1f tokens/s (%.1f–%.1f)", promptTokens, pp.median, pp.minimum, pp.maximum))
-      Output.result(String(format: "tg%d: %.1f tokens/s (%.1f–%.1f)", generateTokens, tg.median, tg.minimum, tg.maximum))
+      Output.result(
+        String(format: "tg%d: %.1f tokens/s (%.1f–%.1f)", generateTokens, tg.median, tg.minimum, tg.maximum))
       Output.result(
         "peak RSS \(ByteCount.format(status.vmHWM)) (anonymous \(ByteCount.format(status.rssAnon)), file-backed "
           + "\(ByteCount.format(status.rssFile))); weights \(ByteCount.format(lm.weightStorageBytes))")
@@ -94,10 +100,17 @@ struct Bench: ParsableCommand {
 
   /// OpenBLAS sgemm throughput on a 512×1024×1024 product with all threads: the compute bound of this CPU.
   static func sgemmGFLOPs() -> Double {
-    let m = 512, n = 1024, k = 1024
-    let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k), b = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+    let m = 512
+    let n = 1024
+    let k = 1024
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+    let b = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
     let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
-    defer { a.deallocate(); b.deallocate(); c.deallocate() }
+    defer {
+      a.deallocate()
+      b.deallocate()
+      c.deallocate()
+    }
     for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
     for i in 0..<(n * k) { b[i] = Float(i % 5) * 0.1 }
     BLAS.setThreads(Threading.workers)

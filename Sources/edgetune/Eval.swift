@@ -44,15 +44,18 @@ struct Eval: ParsableCommand {
     let seconds = (ContinuousClock.now - start).seconds
     if json {
       try Output.json([
-        "mean_loss": result.meanLoss, "perplexity": result.perplexity, "tokens": result.tokens, "predicted": result.predicted,
+        "mean_loss": result.meanLoss, "perplexity": result.perplexity, "tokens": result.tokens,
+        "predicted": result.predicted,
         "context": window, "tokens_per_second": Double(result.tokens) / max(seconds, 1e-9),
         "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
       ])
     } else {
       Output.result(
-        String(format: "mean loss %.6f, perplexity %.4f over %d tokens (%d predicted, windows of %d)", result.meanLoss,
+        String(
+          format: "mean loss %.6f, perplexity %.4f over %d tokens (%d predicted, windows of %d)", result.meanLoss,
           result.perplexity, result.tokens, result.predicted, window))
     }
-    Output.diagnostic(String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine())
+    Output.diagnostic(
+      String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine())
   }
 }

@@ -75,9 +75,11 @@ struct Generate: ParsableCommand {
       if let endOfTurn = lm.tokenizer.id(of: lm.chatTemplate.endOfTurn) { stops.insert(endOfTurn) }
     }
     var generator = TextGenerator(
-      session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed), stopTokens: stops)
+      session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
+      stopTokens: stops)
     var stream = UTF8Stream()
-    let (ids, stats) = try generator.generate(prompt: promptIDs, maxTokens: min(maxTokens, capacity - promptIDs.count)) { id in
+    let (ids, stats) = try generator.generate(prompt: promptIDs, maxTokens: min(maxTokens, capacity - promptIDs.count))
+    { id in
       guard !json, !stops.contains(id) else { return }
       let piece = stream.append(lm.tokenizer.decodeBytes([id]))
       if !piece.isEmpty { FileHandle.standardOutput.write(Data(piece.utf8)) }
@@ -88,7 +90,8 @@ struct Generate: ParsableCommand {
         "text": lm.tokenizer.decode(visible), "prompt_tokens": promptIDs.count, "prompt_ids": promptIDs.map(Int.init),
         "generated_ids": ids.map(Int.init), "prompt_tokens_per_second": stats.promptTokensPerSecond,
         "generation_tokens_per_second": stats.generationTokensPerSecond,
-        "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0, "rss_anon_bytes": (try? ProcStatus.current().rssAnon) ?? 0,
+        "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
+        "rss_anon_bytes": (try? ProcStatus.current().rssAnon) ?? 0,
       ])
     } else {
       let rest = stream.finish()

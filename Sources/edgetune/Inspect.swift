@@ -51,12 +51,16 @@ struct ModelFileSummary {
       throw FormatError.missingFile(path: path, reason: "no such file or directory")
     }
     if isDirectory.boolValue || path.hasSuffix(".safetensors") || path.hasSuffix(".json") {
-      let directory = try HFModelDirectory(path: isDirectory.boolValue ? path : (path.hasSuffix(".json") ? (path as NSString).deletingLastPathComponent : path))
+      let directory = try HFModelDirectory(
+        path: isDirectory.boolValue
+          ? path : (path.hasSuffix(".json") ? (path as NSString).deletingLastPathComponent : path))
       format = "safetensors"
       version = nil
       fileBytes = directory.shards.reduce(0) { $0 + $1.fileSize }
       metadata = directory.config.keys.sorted().map { ($0, "\(directory.config[$0]!)") }
-      for shard in directory.shards { metadata += shard.metadata.keys.sorted().map { ("__metadata__.\($0)", shard.metadata[$0]!) } }
+      for shard in directory.shards {
+        metadata += shard.metadata.keys.sorted().map { ("__metadata__.\($0)", shard.metadata[$0]!) }
+      }
       tensors = directory.shards.flatMap { shard in
         shard.entries.map { Tensor(name: $0.name, shape: $0.shape, type: $0.dtype, bytes: $0.range.count) }
       }
@@ -83,8 +87,10 @@ struct ModelFileSummary {
       "metadata": Dictionary(metadata, uniquingKeysWith: { a, _ in a }),
       "tensor_types": typeCounts,
       "tensors": tensors.map { t -> [String: Any] in
-        ["name": t.name, "shape": t.shape, "type": t.type, "bytes": t.bytes as Any,
-         "bits_per_weight": t.bytes.map { Double($0 * 8) / Double(max(t.elements, 1)) } as Any]
+        [
+          "name": t.name, "shape": t.shape, "type": t.type, "bytes": t.bytes as Any,
+          "bits_per_weight": t.bytes.map { Double($0 * 8) / Double(max(t.elements, 1)) } as Any,
+        ]
       },
     ]
   }
@@ -95,7 +101,8 @@ struct ModelFileSummary {
     lines.append(
       "\(tensors.count) tensors, \(totalElements) parameters, \(ByteCount.format(totalTensorBytes)) of tensor data, "
         + String(format: "%.3f", bitsPerWeight) + " bits per weight")
-    lines.append("types: " + typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+    lines.append(
+      "types: " + typeCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
     lines.append("")
     lines.append("metadata:")
     for (key, value) in metadata { lines.append("  \(key) = \(value)") }

@@ -1,5 +1,5 @@
-import Foundation
 import Formats
+import Foundation
 import Model
 
 /// Opening models for the CLI, with a line on stderr about what was loaded.

@@ -26,7 +26,8 @@ struct Tokenize: ParsableCommand {
       ])
     } else {
       Output.result(ids.map(String.init).joined(separator: " "))
-      Output.diagnostic("\(ids.count) tokens: " + ids.map { "\(tokenizer.token(of: $0) ?? "?")" }.joined(separator: " | "))
+      Output.diagnostic(
+        "\(ids.count) tokens: " + ids.map { "\(tokenizer.token(of: $0) ?? "?")" }.joined(separator: " | "))
     }
   }
 }

@@ -5,11 +5,15 @@ import Testing
 @Suite struct BadInputTests {
   /// A crash (trap) ends the child with a signal; an error is a normal exit with a non-zero status
   /// (1 for errors, 64 for usage errors from the argument parser).
-  func expectCleanFailure(_ result: CLIResult, mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+  func expectCleanFailure(
+    _ result: CLIResult, mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation
+  ) {
     #expect(result.status != 0, sourceLocation: sourceLocation)
     #expect(result.exited, "the child died of signal \(result.status): a crash", sourceLocation: sourceLocation)
     for fragment in fragments {
-      #expect(result.stderr.contains(fragment), "stderr lacks '\(fragment)': \(result.stderr)", sourceLocation: sourceLocation)
+      #expect(
+        result.stderr.contains(fragment), "stderr lacks '\(fragment)': \(result.stderr)", sourceLocation: sourceLocation
+      )
     }
   }
 
@@ -51,20 +55,23 @@ import Testing
       try FileManager.default.createSymbolicLink(
         atPath: dir.appendingPathComponent(name).path, withDestinationPath: CLI.hfCopyPath + "/" + name)
     }
-    expectCleanFailure(try CLI.run(["generate", "-m", dir.path, "--prompt", "hi"]), mentions: ["tokenizer.json is missing"])
+    expectCleanFailure(
+      try CLI.run(["generate", "-m", dir.path, "--prompt", "hi"]), mentions: ["tokenizer.json is missing"])
   }
 
   @Test(.enabled(if: CLI.haveHFCopy)) func invalidUTF8InConfigJSON() throws {
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     try FileManager.default.createSymbolicLink(
-      atPath: dir.appendingPathComponent("model.safetensors").path, withDestinationPath: CLI.hfCopyPath + "/model.safetensors")
+      atPath: dir.appendingPathComponent("model.safetensors").path,
+      withDestinationPath: CLI.hfCopyPath + "/model.safetensors")
     var bytes = Data("{\"model_type\": \"llama\", \"name\": \"".utf8)
     bytes.append(contentsOf: [0xFF, 0xFE, 0xC3])
     bytes.append(Data("\"}".utf8))
     let config = dir.appendingPathComponent("config.json")
     try bytes.write(to: config)
-    expectCleanFailure(try CLI.run(["generate", "-m", dir.path, "--prompt", "hi"]), mentions: [config.path, "invalid JSON"])
+    expectCleanFailure(
+      try CLI.run(["generate", "-m", dir.path, "--prompt", "hi"]), mentions: [config.path, "invalid JSON"])
   }
 
   @Test func unsupportedArchitecture() throws {
@@ -75,7 +82,8 @@ import Testing
     var st = Data([8, 0, 0, 0, 0, 0, 0, 0])
     st.append(Data("{}      ".utf8))
     try st.write(to: dir.appendingPathComponent("model.safetensors"))
-    expectCleanFailure(try CLI.run(["generate", "-m", dir.path, "--prompt", "hi"]), mentions: ["gpt_neox", "not supported"])
+    expectCleanFailure(
+      try CLI.run(["generate", "-m", dir.path, "--prompt", "hi"]), mentions: ["gpt_neox", "not supported"])
   }
 
   @Test func invalidOptions() throws {

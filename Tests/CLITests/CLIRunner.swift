@@ -17,7 +17,10 @@ struct CLIResult {
   }
 }
 
-enum CLIError: Error { case notJSON(String), binaryMissing(String) }
+enum CLIError: Error {
+  case notJSON(String)
+  case binaryMissing(String)
+}
 
 enum CLI {
   static let environment = ProcessInfo.processInfo.environment
@@ -38,7 +41,8 @@ enum CLI {
       if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
       directory = directory.deletingLastPathComponent()
     }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
     for configuration in ["release", "debug"] {
       let candidate = root.appendingPathComponent(".build/\(configuration)/edgetune").path
       if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
@@ -50,7 +54,8 @@ enum CLI {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
@@ -63,7 +68,8 @@ enum CLI {
     process.waitUntilExit()
     while !errData.isSet { usleep(1000) }
     return CLIResult(
-      status: process.terminationStatus, exited: process.terminationReason == .exit, stdout: String(decoding: outData, as: UTF8.self),
+      status: process.terminationStatus, exited: process.terminationReason == .exit,
+      stdout: String(decoding: outData, as: UTF8.self),
       stderr: String(decoding: errData.value, as: UTF8.self))
   }
 
@@ -80,7 +86,19 @@ final class LockedData: @unchecked Sendable {
   // @unchecked Sendable: every access goes through the lock.
   private let lock = NSLock()
   private var data: Data?
-  func set(_ value: Data) { lock.lock(); data = value; lock.unlock() }
-  var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
-  var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+  func set(_ value: Data) {
+    lock.lock()
+    data = value
+    lock.unlock()
+  }
+  var isSet: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return data != nil
+  }
+  var value: Data {
+    lock.lock()
+    defer { lock.unlock() }
+    return data ?? Data()
+  }
 }

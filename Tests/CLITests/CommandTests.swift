@@ -25,7 +25,9 @@ struct CommandTests {
   }
 
   @Test func tokenizeMatchesTheReferenceIDs() throws {
-    let result = try CLI.run(["tokenize", "-m", CLI.modelPath, "--text", "<|im_start|>user\nIn 2024, 3 cats.<|im_end|>", "--json"])
+    let result = try CLI.run([
+      "tokenize", "-m", CLI.modelPath, "--text", "<|im_start|>user\nIn 2024, 3 cats.<|im_end|>", "--json",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
     let json = try result.json()
     // ids from the Hugging Face tokenizer (Tools/reference/make_tokenizer_goldens.py construction).
@@ -49,7 +51,8 @@ struct CommandTests {
   /// file-backed pages hold them. Figures are the child's own /proc/self/status at exit.
   @Test func generateKeepsWeightsOutOfTheHeap() throws {
     let result = try CLI.run([
-      "generate", "-m", CLI.modelPath, "--chat", "What is the capital of France? Answer in one word.", "--temperature", "0",
+      "generate", "-m", CLI.modelPath, "--chat", "What is the capital of France? Answer in one word.", "--temperature",
+      "0",
       "--max-tokens", "24", "--json",
     ])
     #expect(result.status == 0, "\(result.stderr)")
@@ -63,8 +66,11 @@ struct CommandTests {
   }
 
   @Test func seededSamplingIsReproducible() throws {
-    let args = ["generate", "-m", CLI.modelPath, "--prompt", "Once upon a time", "--max-tokens", "12", "--seed", "7", "--json"]
-    let a = try CLI.run(args).json(), b = try CLI.run(args).json()
+    let args = [
+      "generate", "-m", CLI.modelPath, "--prompt", "Once upon a time", "--max-tokens", "12", "--seed", "7", "--json",
+    ]
+    let a = try CLI.run(args).json()
+    let b = try CLI.run(args).json()
     #expect(a["generated_ids"] as? [Int] == b["generated_ids"] as? [Int])
   }
 }

@@ -57,11 +57,15 @@ import Testing
             }
           case 1:  // a u64 field (count, length, dimension, offset) set to a big or edge value
             let field = out.u64Fields.randomElement(using: &rng)!
-            let value = Bool.random(using: &rng) ? Self.bigValues.randomElement(using: &rng)! : UInt64.random(in: 0...UInt64.max, using: &rng)
+            let value =
+              Bool.random(using: &rng)
+              ? Self.bigValues.randomElement(using: &rng)! : UInt64.random(in: 0...UInt64.max, using: &rng)
             if field + 8 <= bytes.count { patch(&bytes, at: field, value) }
           case 2:  // a u32 field (version, value type, rank, tensor type)
             let field = out.u32Fields.randomElement(using: &rng)!
-            let value = Bool.random(using: &rng) ? UInt32.random(in: 0...40, using: &rng) : UInt32.random(in: 0...UInt32.max, using: &rng)
+            let value =
+              Bool.random(using: &rng)
+              ? UInt32.random(in: 0...40, using: &rng) : UInt32.random(in: 0...UInt32.max, using: &rng)
             if field + 4 <= bytes.count { patch(&bytes, at: field, value) }
           case 3:  // truncate
             bytes.removeLast(Int.random(in: 0...bytes.count, using: &rng))
@@ -160,7 +164,8 @@ import Testing
             header.insert(UInt8.random(in: 0...255, using: &rng), at: at)
           default:  // replace a digit with a big or negative number
             if let digit = header.indices.filter({ (0x30...0x39).contains(header[$0]) }).randomElement(using: &rng) {
-              let replacement = ["4294967296", "-8", "99999999999999999999", "1.5", "24", "0"].randomElement(using: &rng)!
+              let replacement = ["4294967296", "-8", "99999999999999999999", "1.5", "24", "0"].randomElement(
+                using: &rng)!
               header.replaceSubrange(digit...digit, with: Array(replacement.utf8))
             }
           }
@@ -173,8 +178,11 @@ import Testing
           default: nil
           }
         var fileData = data
-        if Int.random(in: 0..<4, using: &rng) == 0 { fileData.removeLast(Int.random(in: 0...fileData.count, using: &rng)) }
-        let path = try dir.write(SafetensorsTestWriter.file(header: header, data: fileData, headerLength: length), to: "fuzz.safetensors")
+        if Int.random(in: 0..<4, using: &rng) == 0 {
+          fileData.removeLast(Int.random(in: 0...fileData.count, using: &rng))
+        }
+        let path = try dir.write(
+          SafetensorsTestWriter.file(header: header, data: fileData, headerLength: length), to: "fuzz.safetensors")
         if Self.checkSafetensors(path, context: "mutation iteration \(iteration)") { opened += 1 }
       }
     }
@@ -183,7 +191,9 @@ import Testing
 
   @Test func randomSafetensorsHeaders() throws {
     var rng = SplitMix64(seed: 0x5254_4E44 &+ Self.seedOffset)
-    let dtypes = ["F32", "F16", "BF16", "F64", "I8", "I64", "U8", "U16", "U32", "U64", "BOOL", "F8_E5M2", "", "F8_E4M3", "?"]
+    let dtypes = [
+      "F32", "F16", "BF16", "F64", "I8", "I64", "U8", "U16", "U32", "U64", "BOOL", "F8_E5M2", "", "F8_E4M3", "?",
+    ]
     func number(_ rng: inout SplitMix64) -> String {
       Bool.random(using: &rng)
         ? String(Int.random(in: -2...40, using: &rng))
@@ -197,13 +207,16 @@ import Testing
           let shape = (0..<Int.random(in: 0...3, using: &rng)).map { _ in number(&rng) }.joined(separator: ",")
           let offsets = (0..<Int.random(in: 1...3, using: &rng)).map { _ in number(&rng) }.joined(separator: ",")
           entries.append(
-            "\"t\(t)\":{\"dtype\":\"\(dtypes.randomElement(using: &rng)!)\",\"shape\":[\(shape)],\"data_offsets\":[\(offsets)]}")
+            "\"t\(t)\":{\"dtype\":\"\(dtypes.randomElement(using: &rng)!)\",\"shape\":[\(shape)],\"data_offsets\":[\(offsets)]}"
+          )
         }
         if Int.random(in: 0..<4, using: &rng) == 0 { entries.append("\"__metadata__\":{\"a\":\(number(&rng))}") }
         let header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
         let data = [UInt8](repeating: 0x3C, count: Int.random(in: 0...64, using: &rng))
-        let length: UInt64? = Int.random(in: 0..<10, using: &rng) == 0 ? UInt64.random(in: 0...UInt64.max, using: &rng) : nil
-        let path = try dir.write(SafetensorsTestWriter.file(header: header, data: data, headerLength: length), to: "random.safetensors")
+        let length: UInt64? =
+          Int.random(in: 0..<10, using: &rng) == 0 ? UInt64.random(in: 0...UInt64.max, using: &rng) : nil
+        let path = try dir.write(
+          SafetensorsTestWriter.file(header: header, data: data, headerLength: length), to: "random.safetensors")
         Self.checkSafetensors(path, context: "random header \(iteration)")
       }
       for iteration in 0..<1000 * Self.scale {

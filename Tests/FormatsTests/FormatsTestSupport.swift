@@ -25,7 +25,9 @@ struct TemporaryDirectory {
     let file = (path as NSString).appendingPathComponent(name)
     guard let handle = fopen(file, "wb") else { throw CocoaError(.fileWriteUnknown) }
     defer { fclose(handle) }
-    guard bytes.isEmpty || fwrite(bytes, 1, bytes.count, handle) == bytes.count else { throw CocoaError(.fileWriteUnknown) }
+    guard bytes.isEmpty || fwrite(bytes, 1, bytes.count, handle) == bytes.count else {
+      throw CocoaError(.fileWriteUnknown)
+    }
     return file
   }
 
@@ -66,7 +68,8 @@ func expectFormatError(
     return nil
   } catch let error as FormatError {
     #expect(error.caseName == caseName, "\(error)", sourceLocation: sourceLocation)
-    #expect(error.description.contains(path), "description does not name \(path): \(error)", sourceLocation: sourceLocation)
+    #expect(
+      error.description.contains(path), "description does not name \(path): \(error)", sourceLocation: sourceLocation)
     return error
   } catch {
     Issue.record("expected FormatError.\(caseName), got \(type(of: error)): \(error)", sourceLocation: sourceLocation)

@@ -122,7 +122,9 @@ func patch<T: FixedWidthInteger>(_ bytes: inout [UInt8], at offset: Int, _ value
   }
 
   @Test func hugeDimensionsAndOverflowingElementCounts() throws {
-    for dims: [UInt64] in [[UInt64.max], [1 << 40], [1 << 30, 1 << 30, 1 << 30], [1 << 36, 1 << 36, 1 << 36, 1 << 36]] {
+    for dims: [UInt64] in [
+      [UInt64.max], [1 << 40], [1 << 30, 1 << 30, 1 << 30], [1 << 36, 1 << 36, 1 << 36, 1 << 36],
+    ] {
       var w = GGUFTestWriter()
       w.tensors = [GGUFTestTensor("big", dimensions: dims, type: .f32, data: [])]
       let error = try expectOpen(w.build().bytes, throws: "invalidShape")
@@ -182,7 +184,9 @@ func patch<T: FixedWidthInteger>(_ bytes: inout [UInt8], at offset: Int, _ value
   }
 
   @Test func invalidAlignment() throws {
-    for value: GGUFValue in [.uint32(0), .uint32(48), .uint32(1 << 21), .int32(-32), .string("32"), .uint64(UInt64.max)] {
+    for value: GGUFValue in [
+      .uint32(0), .uint32(48), .uint32(1 << 21), .int32(-32), .string("32"), .uint64(UInt64.max),
+    ] {
       var w = GGUFSample.writer()
       w.metadata.append((key: "general.alignment", value: value))
       let error = try expectOpen(w.build().bytes, throws: "invalidMetadata")

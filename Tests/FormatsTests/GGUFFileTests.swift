@@ -156,7 +156,8 @@ enum GGUFSample {
   @Test func unknownTypeIdOpensButTensorThrowsNamingTypeAndTensor() throws {
     try withTemporaryDirectory { dir in
       var w = GGUFSample.writer()
-      w.tensors.append(GGUFTestTensor("mystery.weight", dimensions: [8], rawType: 99, data: [UInt8](repeating: 7, count: 8)))
+      w.tensors.append(
+        GGUFTestTensor("mystery.weight", dimensions: [8], rawType: 99, data: [UInt8](repeating: 7, count: 8)))
       let path = try dir.write(w.build().bytes, to: "unknown.gguf")
       let file = try GGUFFile(path: path)
       let info = try #require(file.info("mystery.weight"))
@@ -174,7 +175,9 @@ enum GGUFSample {
     try withTemporaryDirectory { dir in
       var w = GGUFTestWriter()
       let bytes = GGMLType.iq2_xxs.bytesPerBlock
-      w.tensors = [GGUFTestTensor("iq.weight", dimensions: [256], type: .iq2_xxs, data: [UInt8](repeating: 1, count: bytes))]
+      w.tensors = [
+        GGUFTestTensor("iq.weight", dimensions: [256], type: .iq2_xxs, data: [UInt8](repeating: 1, count: bytes))
+      ]
       let path = try dir.write(w.build().bytes, to: "iq.gguf")
       let file = try GGUFFile(path: path)
       let view = try file.tensor("iq.weight")

@@ -224,6 +224,8 @@ func q8_0Block(scale: Float, quants: [Int8]) -> [UInt8] {
 func decode(_ view: TensorView) -> [Float] {
   guard let type = view.type.decodable else { return [] }
   var out = [Float](repeating: .nan, count: view.elementCount)
-  out.withUnsafeMutableBufferPointer { ggmlDecode(type, from: view.data, to: $0.baseAddress!, count: view.elementCount) }
+  out.withUnsafeMutableBufferPointer {
+    ggmlDecode(type, from: view.data, to: $0.baseAddress!, count: view.elementCount)
+  }
   return out
 }

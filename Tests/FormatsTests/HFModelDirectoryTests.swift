@@ -95,7 +95,9 @@ import Testing
       // The same tensor in two shards.
       try dir.write(shard([("a", [1])]), to: "one.safetensors")
       try dir.write(shard([("a", [2])]), to: "two.safetensors")
-      try dir.write("{\"weight_map\": {\"a\": \"one.safetensors\", \"b\": \"two.safetensors\"}}", to: "model.safetensors.index.json")
+      try dir.write(
+        "{\"weight_map\": {\"a\": \"one.safetensors\", \"b\": \"two.safetensors\"}}", to: "model.safetensors.index.json"
+      )
       expectFormatError("invalidHeader", naming: "two.safetensors") { _ = try HFModelDirectory(path: dir.path) }
     }
   }

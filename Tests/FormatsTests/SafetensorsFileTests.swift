@@ -79,7 +79,9 @@ import Testing
   {
     try withTemporaryDirectory { dir in
       let path = try dir.write(bytes, to: "bad.safetensors")
-      return expectFormatError(caseName, naming: path, sourceLocation: sourceLocation) { _ = try SafetensorsFile(path: path) }
+      return expectFormatError(caseName, naming: path, sourceLocation: sourceLocation) {
+        _ = try SafetensorsFile(path: path)
+      }
     }
   }
 
@@ -120,7 +122,8 @@ import Testing
   @Test(arguments: [[UInt8]([0xFF, 0xFE]), [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0x80]])
   func invalidUTF8InsideTheHeader(bad: [UInt8]) throws {
     // Inside a tensor name, and inside a metadata value.
-    let prefix = Array("{\"__metadata__\":{\"k\":\"v".utf8), suffix = Array("\"}}".utf8)
+    let prefix = Array("{\"__metadata__\":{\"k\":\"v".utf8)
+    let suffix = Array("\"}}".utf8)
     try expectOpen(SafetensorsTestWriter.file(header: prefix + bad + suffix), throws: "invalidJSON")
     let name = Array("{\"w".utf8) + bad + Array("\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}".utf8)
     try expectOpen(SafetensorsTestWriter.file(header: name, data: [0]), throws: "invalidJSON")
@@ -139,7 +142,9 @@ import Testing
   }
 
   @Test func byteSizeNotMatchingShapeTimesDtype() throws {
-    for (dtype, shape, count) in [("F32", [2, 3], 20), ("F16", [4], 4), ("BF16", [2, 2], 12), ("U8", [3], 0), ("F32", [], 0)] {
+    for (dtype, shape, count) in [
+      ("F32", [2, 3], 20), ("F16", [4], 4), ("BF16", [2, 2], 12), ("U8", [3], 0), ("F32", [], 0),
+    ] {
       var w = SafetensorsTestWriter()
       w.tensors = [.init(name: "w", dtype: dtype, shape: shape, data: [UInt8](repeating: 0, count: count))]
       let error = try expectOpen(w.build(), throws: "invalidShape")
@@ -147,7 +152,8 @@ import Testing
     }
     // A shape whose element count overflows.
     try expectOpen(
-      file(json: "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}"), throws: "invalidShape")
+      file(json: "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}"),
+      throws: "invalidShape")
   }
 
   /// An unknown dtype skips the byte-size check, but its shape must still have a countable number of elements:

@@ -43,7 +43,8 @@ extension ResidentMemory {
     /// Written pages show up in the kernel's RssAnon, and go back to the kernel when the owner dies
     /// (the point of mapping instead of malloc: glibc may keep freed heap memory).
     @Test func writtenPagesCountInRssAnonUntilFreed() throws {
-      let size = 64 * mebibyte, margin = 8 * mebibyte
+      let size = 64 * mebibyte
+      let margin = 8 * mebibyte
       try retrying {
         var failures: [String] = []
         let before = try ProcStatus.current()

@@ -55,7 +55,8 @@ extension ResidentMemory {
     /// Touching a mapped file's pages counts them in RssFile (clean, reclaimable page-cache pages) and not in
     /// RssAnon: the weights are never copied into the heap. MADV_DONTNEED takes them out of this process's RSS.
     @Test func touchedPagesCountInRssFileNotRssAnon() throws {
-      let size = 32 * mebibyte, margin = 4 * mebibyte
+      let size = 32 * mebibyte
+      let margin = 4 * mebibyte
       let path = temporaryPath("big")
       defer { unlink(path) }
       try writePatternFile(path, count: size)

@@ -33,7 +33,8 @@ func smapsEntry(containing address: UnsafeRawPointer) -> [String: Int]? {
   let fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC)
   guard fd >= 0 else { return nil }
   defer { close(fd) }
-  var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+  var bytes: [UInt8] = []
+  var chunk = [UInt8](repeating: 0, count: 1 << 16)
   while true {
     let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
     if n <= 0 { break }

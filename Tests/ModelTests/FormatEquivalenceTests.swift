@@ -25,7 +25,8 @@ struct FormatEquivalenceTests {
     #expect(hf.config == gguf.config || hf.config.rmsNormEpsilon != gguf.config.rmsNormEpsilon)
     let ids = gguf.encodePrompt(Self.prompt)
     #expect(hf.encodePrompt(Self.prompt) == ids, "tokenizer.json and GGUF vocabularies disagree")
-    let a = try logits(gguf, ids), b = try logits(hf, ids)
+    let a = try logits(gguf, ids)
+    let b = try logits(hf, ids)
     var worst: Float = 0
     for (x, y) in zip(a, b) { for (u, v) in zip(x, y) { worst = max(worst, abs(u - v)) } }
     // Both decode the same Q4_1 values to fp32 (the copy holds them exactly); only the rms epsilon as written in

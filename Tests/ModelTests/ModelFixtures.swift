@@ -13,13 +13,16 @@ enum ModelFixtures {
   static let cache = environment["EDGETUNE_CACHE"] ?? (NSHomeDirectory() + "/.cache/edgetune")
   static let ggufPath = environment["EDGETUNE_MODEL"] ?? cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
   static let hfCopyPath = environment["EDGETUNE_HF_COPY"] ?? cache + "/models/smollm2-135m-hf-f32"
-  static let hfShardedCopyPath = environment["EDGETUNE_HF_SHARDED_COPY"] ?? cache + "/models/smollm2-135m-hf-f32-sharded"
+  static let hfShardedCopyPath =
+    environment["EDGETUNE_HF_SHARDED_COPY"] ?? cache + "/models/smollm2-135m-hf-f32-sharded"
   static let required = environment["EDGETUNE_REQUIRE_MODEL"] == "1"
   static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
   static var haveGGUF: Bool { required || FileManager.default.fileExists(atPath: ggufPath) }
   static var haveHFCopy: Bool { required || FileManager.default.fileExists(atPath: hfCopyPath + "/config.json") }
-  static var haveShardedCopy: Bool { required || FileManager.default.fileExists(atPath: hfShardedCopyPath + "/config.json") }
+  static var haveShardedCopy: Bool {
+    required || FileManager.default.fileExists(atPath: hfShardedCopyPath + "/config.json")
+  }
 
   /// The GGUF model, opened once for all tests (the mapping is shared, read-only).
   static let gguf: Result<LanguageModel, any Error> = Result { try LanguageModel(path: ggufPath) }

@@ -37,7 +37,8 @@ struct ReferenceForwardTests {
       }
       #expect(argmax(logits) == Int(chat.top[position][0][0]), "argmax differs at position \(position)")
       let lse = logSumExpForTest(logits)
-      #expect(abs(lse - chat.logsumexp[position]) <= 1e-3 * max(abs(chat.logsumexp[position]), 1), "logsumexp at \(position)")
+      #expect(
+        abs(lse - chat.logsumexp[position]) <= 1e-3 * max(abs(chat.logsumexp[position]), 1), "logsumexp at \(position)")
     }
     #expect(positions == chat.tokenIDs.count)
     print("ReferenceForwardTests: worst relative logit error \(worst) over \(positions) positions")
@@ -54,7 +55,8 @@ struct ReferenceForwardTests {
       try session.forward(ids, logits: .last) { _, logits in out = Array(logits) }
       return out
     }
-    let whole = try lastLogits(chunk: 64), pieces = try lastLogits(chunk: 5)
+    let whole = try lastLogits(chunk: 64)
+    let pieces = try lastLogits(chunk: 5)
     let diff = zip(whole, pieces).map { abs($0 - $1) }.max()!
     #expect(diff < 1e-3)
   }
@@ -79,15 +81,21 @@ struct ReferenceForwardTests {
     let session = try InferenceSession(model: model, capacity: eval.context, ledger: MemoryLedger())
     let result = try evaluatePerplexity(ids: ids, window: eval.context, session: session)
     #expect(result.predicted == eval.predicted)
-    #expect(abs(result.perplexity - eval.perplexity) / eval.perplexity < 5e-5, "perplexity \(result.perplexity) vs \(eval.perplexity)")
+    #expect(
+      abs(result.perplexity - eval.perplexity) / eval.perplexity < 5e-5,
+      "perplexity \(result.perplexity) vs \(eval.perplexity)")
     #expect(abs(result.meanLoss - eval.meanLoss) < 1e-4)
   }
 
   @Test func contextOverflowIsAnError() throws {
     let model = try ModelFixtures.ggufModel()
     let session = try InferenceSession(model: model, capacity: 4, ledger: MemoryLedger())
-    #expect(throws: ModelError.contextExceeded(tokens: 5, limit: 4)) { try session.forward([1, 2, 3, 4, 5], logits: .none) }
-    #expect(throws: ModelError.invalidTokenID(id: 49152, vocabularySize: 49152)) { try session.forward([49152], logits: .none) }
+    #expect(throws: ModelError.contextExceeded(tokens: 5, limit: 4)) {
+      try session.forward([1, 2, 3, 4, 5], logits: .none)
+    }
+    #expect(throws: ModelError.invalidTokenID(id: 49152, vocabularySize: 49152)) {
+      try session.forward([49152], logits: .none)
+    }
   }
 
   private func logSumExpForTest(_ x: UnsafeBufferPointer<Float>) -> Double {

@@ -28,7 +28,8 @@ import Testing
   }
 
   @Test func swigluSaturatesWithoutNaN() {
-    let gate: [Float] = [-200, -88, 0, 88, 200], up: [Float] = [1, 1, 1, 1, 1]
+    let gate: [Float] = [-200, -88, 0, 88, 200]
+    let up: [Float] = [1, 1, 1, 1, 1]
     var out = [Float](repeating: .nan, count: 5)
     swigluForward(gate: gate, up: up, output: &out, count: 5)
     #expect(out.allSatisfy { $0.isFinite })

@@ -7,7 +7,9 @@ import Testing
 func attentionReference(
   query: [Float], keys: [Float], values: [Float], tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int
 ) -> [Double] {
-  let q = heads * headDim, kv = kvHeads * headDim, group = heads / kvHeads
+  let q = heads * headDim
+  let kv = kvHeads * headDim
+  let group = heads / kvHeads
   var out = [Double](repeating: 0, count: tokens * q)
   for t in 0..<tokens {
     for h in 0..<heads {
@@ -61,7 +63,8 @@ func attentionReference(
 
   @Test(arguments: shapes)
   func matchesDoubleAndIsTheSameForAnyWorkerCount(_ s: Shape) {
-    let length = s.start + s.tokens, seed = UInt64(s.tokens * 1000 + s.start * 10 + s.kvHeads)
+    let length = s.start + s.tokens
+    let seed = UInt64(s.tokens * 1000 + s.start * 10 + s.kvHeads)
     let query = randomFloats(s.tokens * s.heads * s.headDim, seed: seed, in: -2...2)
     let keys = randomFloats(length * s.kvHeads * s.headDim, seed: seed + 1, in: -2...2)
     let values = randomFloats(length * s.kvHeads * s.headDim, seed: seed + 2)
@@ -81,9 +84,11 @@ func attentionReference(
   @Test func cachedRowsBeyondTheChunkAreNotRead() {
     // Keys/values past start+T (a longer cache buffer) hold NaN; the kernel must stop at start+T.
     let s = Shape(tokens: 2, start: 3, heads: 6, kvHeads: 2, headDim: 8)
-    let length = s.start + s.tokens, kv = s.kvHeads * s.headDim
+    let length = s.start + s.tokens
+    let kv = s.kvHeads * s.headDim
     let query = randomFloats(s.tokens * s.heads * s.headDim, seed: 99)
-    var keys = randomFloats(length * kv, seed: 100), values = randomFloats(length * kv, seed: 101)
+    var keys = randomFloats(length * kv, seed: 100)
+    var values = randomFloats(length * kv, seed: 101)
     keys += [Float](repeating: .nan, count: 4 * kv)
     values += [Float](repeating: .nan, count: 4 * kv)
     let got = run(s, query: query, keys: keys, values: values, workers: 2)

@@ -37,7 +37,8 @@ func gemmReference(
 
 /// The meaningful m×n entries of `c`, and whether its padding still holds `sentinel`.
 func unpack(_ c: StridedMatrix, sentinel: Float) -> (values: [Float], paddingIntact: Bool) {
-  var values = [Float](), intact = true
+  var values = [Float]()
+  var intact = true
   for r in 0..<c.rows {
     for col in 0..<c.ld {
       let v = c.storage[r * c.ld + col]

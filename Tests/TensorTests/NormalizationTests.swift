@@ -43,7 +43,8 @@ func rmsNormReference(_ x: [Float], _ w: [Float], rows: Int, dim: Int, epsilon: 
   }
 
   @Test func zeroRowGivesZero() {
-    let x = [Float](repeating: 0, count: 16), w = [Float](repeating: 1, count: 16)
+    let x = [Float](repeating: 0, count: 16)
+    let w = [Float](repeating: 1, count: 16)
     var y = [Float](repeating: .nan, count: 16)
     rmsNormForward(input: x, weight: w, output: &y, rows: 1, dim: 16, epsilon: 1e-5)
     #expect(y.allSatisfy { $0 == 0 })
@@ -53,7 +54,9 @@ func rmsNormReference(_ x: [Float], _ w: [Float], rows: Int, dim: Int, epsilon: 
   func sumOfSquaresAndDotMatchDouble(count: Int) {
     let a = randomFloats(count, seed: UInt64(count) + 100, in: -4...4)
     let b = randomFloats(count, seed: UInt64(count) + 200, in: -4...4)
-    var squares = 0.0, product = 0.0, absoluteProducts = 0.0
+    var squares = 0.0
+    var product = 0.0
+    var absoluteProducts = 0.0
     for i in 0..<count {
       squares += Double(a[i]) * Double(a[i])
       product += Double(a[i]) * Double(b[i])

@@ -15,7 +15,8 @@ func rotaryReference(
       let o = t * rowStride + h * headDim
       for i in 0..<half {
         let angle = Double(p) / pow(base, Double(2 * i) / Double(rotaryDim))
-        let a = Double(x[o + i]), b = Double(x[o + i + half])
+        let a = Double(x[o + i])
+        let b = Double(x[o + i + half])
         y[o + i] = a * cos(angle) - b * sin(angle)
         y[o + i + half] = b * cos(angle) + a * sin(angle)
       }
@@ -43,11 +44,13 @@ func rotaryReference(
   @Test(arguments: [(8, 8, 10_000.0), (64, 64, 10_000.0), (32, 16, 500_000.0)])
   func tableMatchesDouble(headDim: Int, rotaryDim: Int, base: Double) {
     let rope = RotaryEmbedding(headDim: headDim, rotaryDim: rotaryDim, base: base)
-    let positions = 3..<40, half = rotaryDim / 2
+    let positions = 3..<40
+    let half = rotaryDim / 2
     var c = [Float](repeating: .nan, count: positions.count * half)
     var s = [Float](repeating: .nan, count: positions.count * half)
     rope.table(positions: positions, cos: &c, sin: &s)
-    var wantC = [Double](), wantS = [Double]()
+    var wantC = [Double]()
+    var wantS = [Double]()
     for p in positions {
       for i in 0..<half {
         let angle = Double(p) / pow(base, Double(2 * i) / Double(rotaryDim))
@@ -70,7 +73,8 @@ func rotaryReference(
     let original = randomFloats(shape.tokens * rowStride, seed: UInt64(shape.headDim * 31 + shape.tokens), in: -2...2)
     let rope = RotaryEmbedding(headDim: shape.headDim, rotaryDim: shape.rotaryDim, base: base)
     let half = shape.rotaryDim / 2
-    var c = [Float](repeating: 0, count: shape.tokens * half), s = c
+    var c = [Float](repeating: 0, count: shape.tokens * half)
+    var s = c
     rope.table(positions: positions, cos: &c, sin: &s)
 
     var x = original
@@ -98,10 +102,12 @@ func rotaryReference(
 
   @Test func rotationPreservesPairNorms() {
     // A rotation changes no pair's length: |(x_i, x_{i+half})| is the same before and after.
-    let headDim = 16, half = 8
+    let headDim = 16
+    let half = 8
     let original = randomFloats(headDim, seed: 3)
     let rope = RotaryEmbedding(headDim: headDim, rotaryDim: headDim, base: 10_000)
-    var c = [Float](repeating: 0, count: half), s = c
+    var c = [Float](repeating: 0, count: half)
+    var s = c
     rope.table(positions: 12..<13, cos: &c, sin: &s)
     var x = original
     rotaryForward(&x, tokens: 1, heads: 1, headDim: headDim, rotaryDim: headDim, rowStride: headDim, cos: c, sin: s)

@@ -29,7 +29,8 @@ func randomFloats(_ count: Int, seed: UInt64, in range: ClosedRange<Float> = -1.
 /// ‖got − want‖∞ / ‖want‖∞ (normwise relative error); 0 when both are all zero.
 func normwiseRelativeError(_ got: [Float], _ want: [Double]) -> Double {
   precondition(got.count == want.count, "compared arrays differ in length")
-  var maxDifference = 0.0, maxWant = 0.0
+  var maxDifference = 0.0
+  var maxWant = 0.0
   for (g, w) in zip(got, want) {
     maxDifference = max(maxDifference, abs(Double(g) - w))
     maxWant = max(maxWant, abs(w))
