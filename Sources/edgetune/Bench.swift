@@ -41,8 +41,9 @@ struct Bench: ParsableCommand {
     let seedText = lm.tokenizer.encode(
       "The lighthouse keeper wrote in the logbook every evening, noting the wind, the tide and the ships that passed. ")
     let prompt = (0..<promptTokens).map { seedText[$0 % seedText.count] }
+    let ledger = MemoryLedger()
     let session = try InferenceSession(
-      model: lm, capacity: max(promptTokens, generateTokens), chunk: promptTokens, ledger: MemoryLedger())
+      model: lm, capacity: max(promptTokens, generateTokens), chunk: promptTokens, ledger: ledger)
 
     var promptRates: [Double] = []
     var generationRates: [Double] = []
@@ -69,14 +70,15 @@ struct Bench: ParsableCommand {
     let pp = Summary(promptRates)
     let tg = Summary(generationRates)
     if json {
-      try Output.json([
-        "model": model.model, "threads": threads.threads, "prompt_tokens": promptTokens,
-        "generate_tokens": generateTokens,
-        "pp_tokens_per_second": pp.median, "pp_min": pp.minimum, "pp_max": pp.maximum,
-        "tg_tokens_per_second": tg.median, "tg_min": tg.minimum, "tg_max": tg.maximum,
-        "peak_rss_bytes": status.vmHWM, "rss_anon_bytes": status.rssAnon, "rss_file_bytes": status.rssFile,
-        "sgemm_gflops": gflops, "weight_bytes": lm.weightStorageBytes,
-      ])
+      try Output.json(
+        Output.ledgerJSON(ledger).merging([
+          "model": model.model, "threads": threads.threads, "prompt_tokens": promptTokens,
+          "generate_tokens": generateTokens,
+          "pp_tokens_per_second": pp.median, "pp_min": pp.minimum, "pp_max": pp.maximum,
+          "tg_tokens_per_second": tg.median, "tg_min": tg.minimum, "tg_max": tg.maximum,
+          "peak_rss_bytes": status.vmHWM, "rss_anon_bytes": status.rssAnon, "rss_file_bytes": status.rssFile,
+          "sgemm_gflops": gflops, "weight_bytes": lm.weightStorageBytes,
+        ]) { a, _ in a })
     } else {
       Output.result(String(format: "pp%d: %.1f tokens/s (%.1f–%.1f)", promptTokens, pp.median, pp.minimum, pp.maximum))
       Output.result(

@@ -36,19 +36,21 @@ struct Eval: ParsableCommand {
     let ids = lm.encodePrompt(body)
     guard ids.count >= 2 else { throw InputError("--text \(text) has fewer than 2 tokens; nothing to score") }
     let window = min(context ?? lm.config.contextLength, lm.config.contextLength)
-    let session = try InferenceSession(model: lm, capacity: min(window, ids.count), chunk: 128, ledger: MemoryLedger())
+    let ledger = MemoryLedger()
+    let session = try InferenceSession(model: lm, capacity: min(window, ids.count), chunk: 128, ledger: ledger)
     let start = ContinuousClock.now
     let result = try evaluatePerplexity(ids: ids, window: min(window, ids.count), session: session) { done in
       Output.diagnostic("eval: \(done)/\(ids.count) tokens")
     }
     let seconds = (ContinuousClock.now - start).seconds
     if json {
-      try Output.json([
-        "mean_loss": result.meanLoss, "perplexity": result.perplexity, "tokens": result.tokens,
-        "predicted": result.predicted,
-        "context": window, "tokens_per_second": Double(result.tokens) / max(seconds, 1e-9),
-        "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
-      ])
+      try Output.json(
+        Output.ledgerJSON(ledger).merging([
+          "mean_loss": result.meanLoss, "perplexity": result.perplexity, "tokens": result.tokens,
+          "predicted": result.predicted,
+          "context": window, "tokens_per_second": Double(result.tokens) / max(seconds, 1e-9),
+          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
+        ]) { a, _ in a })
     } else {
       Output.result(
         String(
@@ -56,6 +58,7 @@ struct Eval: ParsableCommand {
           result.perplexity, result.tokens, result.predicted, window))
     }
     Output.diagnostic(
-      String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine())
+      String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine() + "; "
+        + Output.ledgerLine(ledger))
   }
 }

@@ -86,13 +86,14 @@ struct Generate: ParsableCommand {
     }
     let visible = ids.filter { !stops.contains($0) }
     if json {
-      try Output.json([
-        "text": lm.tokenizer.decode(visible), "prompt_tokens": promptIDs.count, "prompt_ids": promptIDs.map(Int.init),
-        "generated_ids": ids.map(Int.init), "prompt_tokens_per_second": stats.promptTokensPerSecond,
-        "generation_tokens_per_second": stats.generationTokensPerSecond,
-        "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
-        "rss_anon_bytes": (try? ProcStatus.current().rssAnon) ?? 0,
-      ])
+      try Output.json(
+        Output.ledgerJSON(ledger).merging([
+          "text": lm.tokenizer.decode(visible), "prompt_tokens": promptIDs.count, "prompt_ids": promptIDs.map(Int.init),
+          "generated_ids": ids.map(Int.init), "prompt_tokens_per_second": stats.promptTokensPerSecond,
+          "generation_tokens_per_second": stats.generationTokensPerSecond,
+          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
+          "rss_anon_bytes": (try? ProcStatus.current().rssAnon) ?? 0,
+        ]) { a, _ in a })
     } else {
       let rest = stream.finish()
       FileHandle.standardOutput.write(Data((rest + "\n").utf8))
@@ -100,7 +101,8 @@ struct Generate: ParsableCommand {
     Output.diagnostic(
       String(
         format: "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s; ", stats.promptTokens,
-        stats.promptTokensPerSecond, stats.generatedTokens, stats.generationTokensPerSecond) + Output.memoryLine())
+        stats.promptTokensPerSecond, stats.generatedTokens, stats.generationTokensPerSecond) + Output.memoryLine()
+        + "; " + Output.ledgerLine(ledger))
   }
 }
 

@@ -19,6 +19,19 @@ enum Output {
     FileHandle.standardOutput.write(Data("\n".utf8))
   }
 
+  /// What the run's ledger reserved at its peak, by label: "ledger peak 9.5 MiB (kv-cache 2.1 MiB, ...)".
+  static func ledgerLine(_ ledger: MemoryLedger) -> String {
+    let snapshot = ledger.snapshot()
+    let labels = snapshot.peakByLabel.sorted { $0.key < $1.key }.map { "\($0.key) \(ByteCount.format($0.value))" }
+    return "ledger peak \(ByteCount.format(snapshot.peakBytes)) (" + labels.joined(separator: ", ") + ")"
+  }
+
+  /// The ledger's peaks for JSON reports: total and by label.
+  static func ledgerJSON(_ ledger: MemoryLedger) -> [String: Any] {
+    let snapshot = ledger.snapshot()
+    return ["ledger_peak_bytes": snapshot.peakBytes, "ledger_peak_bytes_by_label": snapshot.peakByLabel]
+  }
+
   /// The kernel's view of this process, for the closing line of a run.
   static func memoryLine() -> String {
     guard let status = try? ProcStatus.current() else { return "memory: unavailable" }
