@@ -35,6 +35,7 @@ public func parallelParts(_ parts: Int, _ body: @Sendable (Int) -> Void) {
     body(0)
     return
   }
+  if WorkerPool.shared.run(parts: parts, body) { return }
   DispatchQueue.concurrentPerform(iterations: parts, execute: body)
 }
 
