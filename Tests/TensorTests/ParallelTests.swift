@@ -40,4 +40,30 @@ import Testing
     // Zero parts still runs part 0 inline (as one part), so callers never lose work.
     #expect(runs.withLock { $0 } == [Int](repeating: 1, count: max(parts, 1)))
   }
+
+  /// Thousands of back-to-back regions (the generation pattern): every part of every region runs exactly once and
+  /// the region's writes are visible when parallelParts returns.
+  @Test func backToBackRegionsRunEveryPartOnce() {
+    let counts = Mutex([Int](repeating: 0, count: 2))
+    for round in 0..<5000 {
+      parallelParts(2) { part in counts.withLock { $0[part] += 1 } }
+      let snapshot = counts.withLock { $0 }
+      #expect(snapshot == [round + 1, round + 1])
+      if snapshot != [round + 1, round + 1] { break }
+    }
+  }
+
+  /// Several threads calling at once: one gets the worker pool, the others fall back; all parts still run once.
+  @Test func concurrentCallersAllComplete() async {
+    final class Counter: Sendable { let value = Atomic<Int>(0) }
+    let total = Counter()
+    await withTaskGroup(of: Void.self) { group in
+      for _ in 0..<8 {
+        group.addTask {
+          for _ in 0..<500 { parallelParts(2) { _ in total.value.add(1, ordering: .relaxed) } }
+        }
+      }
+    }
+    #expect(total.value.load(ordering: .relaxed) == 8 * 500 * 2)
+  }
 }
