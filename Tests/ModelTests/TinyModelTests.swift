@@ -72,7 +72,7 @@ struct TinyGolden: Decodable, Sendable {
 /// model: these always run.
 @Suite struct TinyModelTests {
   /// Per-logit tolerance, relative to max(|reference|, 1). The reference is float64 on the same (dequantized) weights,
-  /// so only fp32 rounding differs; measured worst: 6.2e-6 (qwen2-hf, qwen2.gguf) and 6.1e-6 (llama-mixed.gguf).
+  /// so only fp32 rounding differs; measured worst: 6.2e-6 (qwen2-hf, qwen2.tiny-gguf) and 6.1e-6 (llama-mixed.tiny-gguf).
   static let relativeTolerance: Float = 1e-4
 
   static let directory = ModelFixtures.directory.appendingPathComponent("tiny")
@@ -80,7 +80,7 @@ struct TinyGolden: Decodable, Sendable {
     let data = try Data(contentsOf: directory.appendingPathComponent("golden.json"))
     return try JSONDecoder().decode(TinyGolden.self, from: data)
   }
-  static let files = ["qwen2-hf", "qwen2.gguf", "llama-mixed.gguf"]
+  static let files = ["qwen2-hf", "qwen2.tiny-gguf", "llama-mixed.tiny-gguf"]
 
   /// The model stored at `file` and its golden entry.
   static func load(_ file: String) throws -> (LanguageModel, TinyGolden.Entry) {
@@ -192,7 +192,7 @@ struct TinyGolden: Decodable, Sendable {
           path: path + "/config.json", reason: "4 heads are not a multiple of 3 kv heads")
       ) { _ = try LanguageModel(path: path) }
     }
-    try withVariant(of: "qwen2.gguf") { path in
+    try withVariant(of: "qwen2.tiny-gguf") { path in
       try patchGGUFUInt32(path, key: "qwen2.attention.head_count_kv", from: 2, to: 3)
       #expect(throws: ModelError.invalidConfig(path: path, reason: "4 heads are not a multiple of 3 kv heads")) {
         _ = try LanguageModel(path: path)
@@ -215,7 +215,7 @@ struct TinyGolden: Decodable, Sendable {
       }
     }
     // GGUF: metadata says a wider MLP than the tensors hold; the first MLP matrix is named by its GGUF name.
-    try withVariant(of: "llama-mixed.gguf") { path in
+    try withVariant(of: "llama-mixed.tiny-gguf") { path in
       try patchGGUFUInt32(path, key: "llama.feed_forward_length", from: 96, to: 128)
       #expect(
         throws: ModelError.tensorShape(

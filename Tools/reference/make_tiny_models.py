@@ -9,9 +9,9 @@ Writes into Tests/ModelTests/Fixtures/tiny/ (all deterministic: same bytes on ev
                      written by hand, tokenizer.json (byte-level BPE, Qwen2 Split+ByteLevel pre-tokenizer, NFC),
                      tokenizer_config.json with a ChatML template. vocab_size is 3 more than the tokenizer has
                      (real Qwen2 pads its embedding too).
-  qwen2.gguf         the same weights as a qwen2-arch GGUF, all F32, Q/K NOT permuted (llama.cpp runs qwen2 with
+  qwen2.tiny-gguf         the same weights as a qwen2-arch GGUF, all F32, Q/K NOT permuted (llama.cpp runs qwen2 with
                      NEOX rotary = HF's rotate_half layout), token list padded with [PADn] (type UNUSED) to vocab.
-  llama-mixed.gguf   a llama-arch GGUF with Q/K rows permuted the llama.cpp way and matrices in a mix of types
+  llama-mixed.tiny-gguf   a llama-arch GGUF with Q/K rows permuted the llama.cpp way and matrices in a mix of types
                      (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, F16, BF16, F32), F32 norms, untied output.weight, GPT-2
                      ByteLevel tokenizer. 6 heads of 16 on a hidden size of 64: the query width (96) differs from
                      the hidden size, so o_proj is (64, 96), not square.
@@ -64,7 +64,7 @@ QWEN2 = dict(arch="qwen2", hidden=32, ff=56, layers=2, heads=4, kv_heads=2, head
              eps=1e-6, context=128, vocab_pad=3)
 LLAMA = dict(arch="llama", hidden=64, ff=96, layers=2, heads=6, kv_heads=2, head_dim=16, rope_theta=10_000.0,
              eps=1e-5, context=128, vocab_pad=0)
-# llama-mixed.gguf storage types; norms are F32. Every legacy block type, both halves and F32 appear.
+# llama-mixed.tiny-gguf storage types; norms are F32. Every legacy block type, both halves and F32 appear.
 LLAMA_TYPES = {
     "token_embd.weight": QT.Q8_0, "output.weight": QT.Q4_1,
     "blk.0.attn_q.weight": QT.Q4_0, "blk.0.attn_k.weight": QT.Q4_1, "blk.0.attn_v.weight": QT.Q5_0,
@@ -361,14 +361,14 @@ def main():
     qvocab = len(tokens) + QWEN2["vocab_pad"]
     qw = random_weights(QWEN2, qvocab, seed=20240605)
     write_qwen2_hf(os.path.join(out, "qwen2-hf"), QWEN2, qw, qtok, qvocab)
-    write_gguf(os.path.join(out, "qwen2.gguf"), QWEN2, qw, tokens, merges, {}, pre="qwen2")
+    write_gguf(os.path.join(out, "qwen2.tiny-gguf"), QWEN2, qw, tokens, merges, {}, pre="qwen2")
     qref = {gguf_name(k): v.astype(np.float64) for k, v in qw.items()}
-    assert all(np.array_equal(qref[k], v) for k, v in read_gguf_weights(os.path.join(out, "qwen2.gguf")).items())
+    assert all(np.array_equal(qref[k], v) for k, v in read_gguf_weights(os.path.join(out, "qwen2.tiny-gguf")).items())
 
     # llama: the reference reads back the dequantized GGUF tensors, Q/K permuted as stored.
     ltok = make_tokenizer(learned, merges, qwen2=False)
     lw = random_weights(LLAMA, len(tokens), seed=20240602)
-    lpath = os.path.join(out, "llama-mixed.gguf")
+    lpath = os.path.join(out, "llama-mixed.tiny-gguf")
     write_gguf(lpath, LLAMA, lw, tokens, merges, LLAMA_TYPES, pre="gpt2")
     lref = read_gguf_weights(lpath)
     stored = {t.name: t.tensor_type.name for t in GGUFReader(lpath).tensors}
@@ -381,8 +381,8 @@ def main():
         "text": TEXT,
         "chat": {"messages": CHAT_MESSAGES, "rendered": render_chat()},
         "models": [
-            golden_entry("qwen2", ["qwen2-hf", "qwen2.gguf"], QWEN2, qref, "half", qtok, qvocab),
-            golden_entry("llama-mixed", ["llama-mixed.gguf"], LLAMA, lref, "adjacent", ltok, len(tokens)),
+            golden_entry("qwen2", ["qwen2-hf", "qwen2.tiny-gguf"], QWEN2, qref, "half", qtok, qvocab),
+            golden_entry("llama-mixed", ["llama-mixed.tiny-gguf"], LLAMA, lref, "adjacent", ltok, len(tokens)),
         ],
     }
     with open(os.path.join(out, "golden.json"), "w", encoding="utf-8") as f:
