@@ -12,6 +12,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
   case missingMetadata(path: String, key: String)
   case invalidMetadata(path: String, key: String, reason: String)
   case invalidJSON(path: String, reason: String)
+  case writeFailed(path: String, reason: String)
+  case checksumMismatch(path: String, tensor: String, expected: String, found: String)
 
   public var description: String {
     switch self {
@@ -33,6 +35,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case .missingMetadata(let path, let key): "\(path): metadata key '\(key)' is missing"
     case .invalidMetadata(let path, let key, let reason): "\(path): metadata '\(key)' is invalid: \(reason)"
     case .invalidJSON(let path, let reason): "\(path): invalid JSON: \(reason)"
+    case .writeFailed(let path, let reason): "cannot write \(path): \(reason)"
+    case .checksumMismatch(let path, let tensor, let expected, let found):
+      "\(path): tensor '\(tensor)' is corrupt: its checksum is \(found), the file records \(expected)"
     }
   }
 }

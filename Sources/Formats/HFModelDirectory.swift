@@ -101,17 +101,7 @@ public final class HFModelDirectory: @unchecked Sendable {
   /// The file holding `name`, for page advice.
   public func shard(of name: String) -> SafetensorsFile? { shardOfTensor[name].map { shards[$0] } }
 
-  // config.json accessors naming the file in errors
-  public func int(_ key: String) throws(FormatError) -> Int { try config.requiredInt(key, path: configPath) }
-  public func optionalInt(_ key: String) throws(FormatError) -> Int? { try config.optionalInt(key, path: configPath) }
-  public func optionalDouble(_ key: String) throws(FormatError) -> Double? {
-    try config.optionalDouble(key, path: configPath)
-  }
-  public func optionalBool(_ key: String) throws(FormatError) -> Bool? {
-    try config.optionalBool(key, path: configPath)
-  }
-  public func optionalString(_ key: String) throws(FormatError) -> String? {
-    try config.optionalString(key, path: configPath)
-  }
+  /// config.json with accessors whose errors name the file.
+  public var configObject: JSONObject { JSONObject(values: config, path: configPath) }
   public var architectures: [String] { config["architectures"] as? [String] ?? [] }
 }

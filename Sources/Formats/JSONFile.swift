@@ -67,3 +67,35 @@ extension Dictionary where Key == String, Value == Any {
     return string
   }
 }
+
+/// A parsed JSON object and the file it came from, with typed accessors whose errors name both.
+/// (config.json of a Hugging Face directory, or the configuration stored in an NF4 file's metadata.)
+public struct JSONObject: @unchecked Sendable {
+  // @unchecked Sendable: immutable after parsing; Foundation's JSON values are immutable here.
+  public let values: [String: Any]
+  public let path: String
+
+  public init(values: [String: Any], path: String) {
+    self.values = values
+    self.path = path
+  }
+
+  /// Parses UTF-8 JSON text (a metadata string) as an object.
+  public init(text: String, path: String) throws(FormatError) {
+    let bytes = Array(text.utf8)
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+    defer { copy.deallocate() }
+    copy.copyBytes(from: bytes)
+    self.values = try JSONFile.object(UnsafeRawBufferPointer(rebasing: copy[0..<bytes.count]), path: path)
+    self.path = path
+  }
+
+  public subscript(key: String) -> Any? { values[key] }
+  public func int(_ key: String) throws(FormatError) -> Int { try values.requiredInt(key, path: path) }
+  public func optionalInt(_ key: String) throws(FormatError) -> Int? { try values.optionalInt(key, path: path) }
+  public func optionalDouble(_ key: String) throws(FormatError) -> Double? { try values.optionalDouble(key, path: path) }
+  public func optionalBool(_ key: String) throws(FormatError) -> Bool? { try values.optionalBool(key, path: path) }
+  public func optionalString(_ key: String) throws(FormatError) -> String? { try values.optionalString(key, path: path) }
+  /// True when the key is present with a non-null value.
+  public func has(_ key: String) -> Bool { values[key].map { !($0 is NSNull) } ?? false }
+}

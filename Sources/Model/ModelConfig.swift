@@ -1,5 +1,4 @@
 public import Formats
-import Foundation
 
 /// The shape of a Llama-family model, read from GGUF metadata (`<arch>.*` keys) or a Hugging Face config.json.
 public struct ModelConfig: Sendable, Equatable, Codable {
@@ -83,29 +82,47 @@ public struct ModelConfig: Sendable, Equatable, Codable {
 
   /// From a Hugging Face config.json (`model_type` llama / mistral / qwen2).
   public init(huggingFace dir: HFModelDirectory) throws {
-    let modelType = try dir.optionalString("model_type") ?? ""
+    try self.init(huggingFace: dir.configObject, hasSeparateHead: dir.contains("lm_head.weight"))
+  }
+
+  /// From the fields of a Hugging Face config.json, wherever they were stored.
+  public init(huggingFace config: JSONObject, hasSeparateHead: Bool) throws {
+    let modelType = try config.optionalString("model_type") ?? ""
     switch modelType {
     case "llama", "mistral": architecture = .llama
     case "qwen2": architecture = .qwen2
     default:
       throw ModelError.unsupportedArchitecture(
-        path: dir.configPath, architecture: modelType.isEmpty ? "(no model_type)" : modelType)
+        path: config.path, architecture: modelType.isEmpty ? "(no model_type)" : modelType)
     }
-    hiddenSize = try dir.int("hidden_size")
-    intermediateSize = try dir.int("intermediate_size")
-    layerCount = try dir.int("num_hidden_layers")
-    headCount = try dir.int("num_attention_heads")
-    kvHeadCount = try dir.optionalInt("num_key_value_heads") ?? headCount
-    headDim = try dir.optionalInt("head_dim") ?? (headCount > 0 ? hiddenSize / headCount : 0)
-    vocabularySize = try dir.int("vocab_size")
-    contextLength = try dir.optionalInt("max_position_embeddings") ?? 2048
-    rmsNormEpsilon = Float(try dir.optionalDouble("rms_norm_eps") ?? 1e-6)
-    ropeTheta = try dir.optionalDouble("rope_theta") ?? 10000
+    hiddenSize = try config.int("hidden_size")
+    intermediateSize = try config.int("intermediate_size")
+    layerCount = try config.int("num_hidden_layers")
+    headCount = try config.int("num_attention_heads")
+    kvHeadCount = try config.optionalInt("num_key_value_heads") ?? headCount
+    headDim = try config.optionalInt("head_dim") ?? (headCount > 0 ? hiddenSize / headCount : 0)
+    vocabularySize = try config.int("vocab_size")
+    contextLength = try config.optionalInt("max_position_embeddings") ?? 2048
+    rmsNormEpsilon = Float(try config.optionalDouble("rms_norm_eps") ?? 1e-6)
+    ropeTheta = try config.optionalDouble("rope_theta") ?? 10000
     rotaryDim = headDim
-    tiedEmbeddings = try dir.optionalBool("tie_word_embeddings") ?? !dir.contains("lm_head.weight")
-    if let scaling = dir.config["rope_scaling"], !(scaling is NSNull) {
-      throw ModelError.invalidConfig(path: dir.configPath, reason: "rope_scaling is not supported yet")
+    tiedEmbeddings = try config.optionalBool("tie_word_embeddings") ?? !hasSeparateHead
+    if config.has("rope_scaling") {
+      throw ModelError.invalidConfig(path: config.path, reason: "rope_scaling is not supported yet")
     }
-    try validate(path: dir.configPath)
+    try validate(path: config.path)
+  }
+
+  /// The Hugging Face config.json fields for this configuration (written into NF4 files and exported directories).
+  /// Floats are written at their exact fp32 value, so reading them back gives the same configuration.
+  public var huggingFaceConfig: [String: Any] {
+    [
+      "architectures": [architecture == .qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+      "model_type": architecture.rawValue, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
+      "num_hidden_layers": layerCount, "num_attention_heads": headCount, "num_key_value_heads": kvHeadCount,
+      "head_dim": headDim, "vocab_size": vocabularySize, "max_position_embeddings": contextLength,
+      "rms_norm_eps": Double(rmsNormEpsilon), "rope_theta": ropeTheta, "tie_word_embeddings": tiedEmbeddings,
+      "hidden_act": "silu", "attention_bias": hasAttentionBias, "torch_dtype": "float32",
+    ]
   }
 }

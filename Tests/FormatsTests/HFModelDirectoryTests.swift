@@ -20,23 +20,25 @@ import Testing
       try dir.write("{\"model\": {}}", to: "tokenizer.json")
       try dir.write("{\"chat_template\": \"{{ messages }}\"}", to: "tokenizer_config.json")
       try dir.write(SafetensorsTestWriter.sample().build(), to: "model.safetensors")
-      let model = try HFModelDirectory(path: dir.path)
-      #expect(model.architectures == ["LlamaForCausalLM"])
+      let directory = try HFModelDirectory(path: dir.path)
+      let model = directory.configObject
+      #expect(model.path == directory.configPath)
+      #expect(directory.architectures == ["LlamaForCausalLM"])
       #expect(try model.int("hidden_size") == 64)
       #expect(try model.optionalDouble("rms_norm_eps") == 1e-5)
       #expect(try model.optionalBool("tie_word_embeddings") == false)
       #expect(try model.optionalString("model_type") == "llama")
       #expect(try model.optionalInt("rope_scaling") == nil)
       #expect(try model.optionalInt("absent") == nil)
-      expectFormatError("missingMetadata", naming: model.configPath) { _ = try model.int("absent") }
-      expectFormatError("invalidMetadata", naming: model.configPath) { _ = try model.int("model_type") }
-      #expect(model.tokenizerJSON == Array("{\"model\": {}}".utf8))
-      #expect(model.chatTemplate == "{{ messages }}")
-      #expect(model.shards.count == 1)
-      #expect(model.tensorNames == ["model.bf16", "model.codes", "model.f16", "model.f32", "model.scalar"])
-      #expect(model.contains("model.f32"))
-      #expect(decode(try model.tensor("model.f32")) == SafetensorsTestWriter.f32Values)
-      expectFormatError("missingTensor", naming: dir.path) { _ = try model.tensor("absent") }
+      expectFormatError("missingMetadata", naming: directory.configPath) { _ = try model.int("absent") }
+      expectFormatError("invalidMetadata", naming: directory.configPath) { _ = try model.int("model_type") }
+      #expect(directory.tokenizerJSON == Array("{\"model\": {}}".utf8))
+      #expect(directory.chatTemplate == "{{ messages }}")
+      #expect(directory.shards.count == 1)
+      #expect(directory.tensorNames == ["model.bf16", "model.codes", "model.f16", "model.f32", "model.scalar"])
+      #expect(directory.contains("model.f32"))
+      #expect(decode(try directory.tensor("model.f32")) == SafetensorsTestWriter.f32Values)
+      expectFormatError("missingTensor", naming: dir.path) { _ = try directory.tensor("absent") }
     }
   }
 
@@ -51,17 +53,17 @@ import Testing
          "b": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}}
         """, to: "model.safetensors.index.json")
       let model = try HFModelDirectory(path: dir.path)
-      #expect(model.tokenizerJSON == nil)
-      #expect(model.chatTemplate == nil)
-      #expect(model.shards.map(\.path) == [first, second])
-      #expect(model.tensorNames == ["a", "b", "c"])
+      #expect(directory.tokenizerJSON == nil)
+      #expect(directory.chatTemplate == nil)
+      #expect(directory.shards.map(\.path) == [first, second])
+      #expect(directory.tensorNames == ["a", "b", "c"])
       #expect(model.shard(of: "a")?.path == first)
       #expect(model.shard(of: "b")?.path == first)
       #expect(model.shard(of: "c")?.path == second)
       #expect(model.shard(of: "d") == nil)
-      #expect(decode(try model.tensor("a")) == [1, 2])
-      #expect(decode(try model.tensor("b")) == [3])
-      #expect(decode(try model.tensor("c")) == [4, 5, 6])
+      #expect(decode(try directory.tensor("a")) == [1, 2])
+      #expect(decode(try directory.tensor("b")) == [3])
+      #expect(decode(try directory.tensor("c")) == [4, 5, 6])
       #expect(try model.tensor("c").path == second)
     }
   }
@@ -127,8 +129,8 @@ import Testing
       #expect(model.directory == dir.path)
       #expect(model.configPath == dir.path + "/config.json")
       #expect(try model.int("hidden_size") == 64)
-      #expect(model.tensorNames == ["x"])
-      #expect(decode(try model.tensor("x")) == [7, 8])
+      #expect(directory.tensorNames == ["x"])
+      #expect(decode(try directory.tensor("x")) == [7, 8])
     }
   }
 }

@@ -92,7 +92,7 @@ struct TinyGolden: Decodable, Sendable {
     let (model, golden) = try Self.load(file)
     let c = model.config
     let expected = golden.config
-    let format: LanguageModel.SourceFormat = file.hasSuffix(".gguf") ? .gguf : .safetensors
+    let format: LanguageModel.SourceFormat = file.hasSuffix("gguf") ? .gguf : .safetensors
     #expect(model.format == format)
     #expect(c.architecture.rawValue == expected.architecture)
     #expect(c.hasAttentionBias == (expected.architecture == "qwen2"))
