@@ -93,9 +93,13 @@ public struct JSONObject: @unchecked Sendable {
   public subscript(key: String) -> Any? { values[key] }
   public func int(_ key: String) throws(FormatError) -> Int { try values.requiredInt(key, path: path) }
   public func optionalInt(_ key: String) throws(FormatError) -> Int? { try values.optionalInt(key, path: path) }
-  public func optionalDouble(_ key: String) throws(FormatError) -> Double? { try values.optionalDouble(key, path: path) }
+  public func optionalDouble(_ key: String) throws(FormatError) -> Double? {
+    try values.optionalDouble(key, path: path)
+  }
   public func optionalBool(_ key: String) throws(FormatError) -> Bool? { try values.optionalBool(key, path: path) }
-  public func optionalString(_ key: String) throws(FormatError) -> String? { try values.optionalString(key, path: path) }
+  public func optionalString(_ key: String) throws(FormatError) -> String? {
+    try values.optionalString(key, path: path)
+  }
   /// True when the key is present with a non-null value.
   public func has(_ key: String) -> Bool { values[key].map { !($0 is NSNull) } ?? false }
 }

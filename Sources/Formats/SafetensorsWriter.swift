@@ -57,6 +57,14 @@ public final class SafetensorsWriter {
     next += 1
   }
 
+  /// Appends the next tensor from an array (small tensors: code tables, quant state JSON).
+  public func write(_ bytes: [UInt8]) throws(FormatError) {
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+    defer { copy.deallocate() }
+    copy.copyBytes(from: bytes)
+    try write(UnsafeRawBufferPointer(rebasing: copy[0..<bytes.count]))
+  }
+
   /// Writes the header with the checksums and moves the finished file into place.
   public func finish() throws(FormatError) {
     guard next == plans.count else {
@@ -88,8 +96,10 @@ public final class SafetensorsWriter {
     text += "}"
     var offset = 0
     for plan in plans {
-      text += "," + JSONText.quoted(plan.name) + ":{\"dtype\":" + JSONText.quoted(plan.dtype) + ",\"shape\":["
-        + plan.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + plan.byteCount)]}"
+      text +=
+        "," + JSONText.quoted(plan.name) + ":{\"dtype\":" + JSONText.quoted(plan.dtype) + ",\"shape\":["
+        + plan.shape.map(String.init).joined(separator: ",")
+        + "],\"data_offsets\":[\(offset),\(offset + plan.byteCount)]}"
       offset += plan.byteCount
     }
     text += "}"

@@ -4,7 +4,7 @@ import Foundation
 /// A loaded model: its configuration, frozen weights (views into mapped files), tokenizer and chat template.
 /// Holds the file objects, so every weight view stays valid for the life of this object.
 public final class LanguageModel: Sendable {
-  public enum SourceFormat: String, Sendable { case gguf, safetensors }
+  public enum SourceFormat: String, Sendable { case gguf, safetensors, nf4 }
 
   public let path: String
   public let format: SourceFormat
@@ -23,7 +23,16 @@ public final class LanguageModel: Sendable {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw FormatError.missingFile(path: path, reason: "no such file or directory")
     }
-    if isDirectory.boolValue || path.hasSuffix(".safetensors") {
+    if !isDirectory.boolValue && Self.isNF4(path) {
+      let file = try NF4ModelFile(path: path)
+      let config = try ModelConfig(huggingFace: file.config, hasSeparateHead: file.contains("lm_head.weight"))
+      self.format = .nf4
+      self.config = config
+      self.tokenizer = try BPETokenizer(tokenizerJSON: file.tokenizerJSON, source: path + " (edgetune.tokenizer)")
+      self.chatTemplate = try Self.template(file.chatTemplate)
+      self.weights = try NF4WeightSource(file: file).loadWeights(config: config)
+      self.owner = file
+    } else if isDirectory.boolValue || path.hasSuffix(".safetensors") {
       let directory = try HFModelDirectory(path: path)
       let config = try ModelConfig(huggingFace: directory)
       guard let json = directory.tokenizerJSON else {
@@ -52,6 +61,16 @@ public final class LanguageModel: Sendable {
           "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabularySize) embeddings")
     }
   }
+
+  /// A `.nf4` file, or a `.safetensors` file whose metadata says it is an EdgeTune NF4 model.
+  static func isNF4(_ path: String) -> Bool {
+    if path.hasSuffix(".nf4") { return true }
+    guard path.hasSuffix(".safetensors"), let file = try? SafetensorsFile(path: path) else { return false }
+    return file.metadata["edgetune.format"] == NF4ModelFile.formatName
+  }
+
+  /// The NF4 file behind the weights, when the model came from one.
+  public var nf4File: NF4ModelFile? { owner as? NF4ModelFile }
 
   /// The GGUF file behind the weights, when the model came from one.
   public var ggufFile: GGUFFile? { owner as? GGUFFile }

@@ -51,6 +51,8 @@ extension FormatError {
     case .missingMetadata: "missingMetadata"
     case .invalidMetadata: "invalidMetadata"
     case .invalidJSON: "invalidJSON"
+    case .writeFailed: "writeFailed"
+    case .checksumMismatch: "checksumMismatch"
     }
   }
 }

@@ -52,19 +52,19 @@ import Testing
         {"metadata": {"total_size": 24}, "weight_map": {"a": "model-00001-of-00002.safetensors",
          "b": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}}
         """, to: "model.safetensors.index.json")
-      let model = try HFModelDirectory(path: dir.path)
+      let directory = try HFModelDirectory(path: dir.path)
       #expect(directory.tokenizerJSON == nil)
       #expect(directory.chatTemplate == nil)
       #expect(directory.shards.map(\.path) == [first, second])
       #expect(directory.tensorNames == ["a", "b", "c"])
-      #expect(model.shard(of: "a")?.path == first)
-      #expect(model.shard(of: "b")?.path == first)
-      #expect(model.shard(of: "c")?.path == second)
-      #expect(model.shard(of: "d") == nil)
+      #expect(directory.shard(of: "a")?.path == first)
+      #expect(directory.shard(of: "b")?.path == first)
+      #expect(directory.shard(of: "c")?.path == second)
+      #expect(directory.shard(of: "d") == nil)
       #expect(decode(try directory.tensor("a")) == [1, 2])
       #expect(decode(try directory.tensor("b")) == [3])
       #expect(decode(try directory.tensor("c")) == [4, 5, 6])
-      #expect(try model.tensor("c").path == second)
+      #expect(try directory.tensor("c").path == second)
     }
   }
 
@@ -125,10 +125,10 @@ import Testing
       // Another .safetensors file in the same directory must not be picked up.
       try dir.write(shard([("other", [9])]), to: "model.safetensors")
       let weights = try dir.write(shard([("x", [7, 8])]), to: "custom-name.safetensors")
-      let model = try HFModelDirectory(path: weights)
-      #expect(model.directory == dir.path)
-      #expect(model.configPath == dir.path + "/config.json")
-      #expect(try model.int("hidden_size") == 64)
+      let directory = try HFModelDirectory(path: weights)
+      #expect(directory.directory == dir.path)
+      #expect(directory.configPath == dir.path + "/config.json")
+      #expect(try directory.configObject.int("hidden_size") == 64)
       #expect(directory.tensorNames == ["x"])
       #expect(decode(try directory.tensor("x")) == [7, 8])
     }

@@ -31,6 +31,13 @@ public final class BPETokenizer: Sendable {
   let ignoreMerges: Bool
   /// HF `normalizer: NFC` (Qwen2's tokenizer.json); applied to text outside special tokens.
   let normalizeNFC: Bool
+  /// The merge rules in rank order, as loaded: kept so the tokenizer can be exported (`tokenizerJSON()`).
+  let mergeRules: [(left: String, right: String)]
+  /// GGUF token type of each id (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), (V): the GGUF's
+  /// own `tokenizer.ggml.token_type`, or for tokenizer.json 3 for special added tokens, 4 for other added tokens.
+  let tokenTypes: [Int32]
+  /// The tokens matched verbatim in text, in id order, with their HF flags: the export's `added_tokens`.
+  let addedTokens: [SpecialToken]
 
   public let bosID: Int32?
   public let eosID: Int32?
@@ -89,14 +96,15 @@ public final class BPETokenizer: Sendable {
       tokens: tokens, mergePairs: pairs, mergeLocation: "tokenizer.ggml.merges", special: flags,
       matchable: specials, preTokenizer: preTokenizer, ignoreMerges: preTokenizer == .llama3,
       normalizeNFC: false, bosID: bosID, eosID: eosID, unknownID: unknownID, paddingID: paddingID,
-      addBOS: addBOS, source: source)
+      addBOS: addBOS, source: source, tokenTypes: tokenTypes)
   }
 
   /// The designated initializer both front ends (GGUF arrays, tokenizer.json) reduce to.
   init(
     tokens: [String], mergePairs: [(String, String)], mergeLocation: String, special: [Bool],
     matchable: [SpecialToken], preTokenizer: PreTokenizerKind, ignoreMerges: Bool, normalizeNFC: Bool,
-    bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?, addBOS: Bool, source: String
+    bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?, addBOS: Bool, source: String,
+    tokenTypes: [Int32]? = nil
   ) throws {
     guard !tokens.isEmpty, tokens.count < Int(Int32.max) else {
       throw TokenizerError(.invalidValue, source: source, location: "vocabulary", "has \(tokens.count) tokens")
@@ -157,6 +165,12 @@ public final class BPETokenizer: Sendable {
     self.preTokenizer = preTokenizer
     self.ignoreMerges = ignoreMerges
     self.normalizeNFC = normalizeNFC
+    self.mergeRules = mergePairs.map { (left: $0.0, right: $0.1) }
+    let matchedIDs = Set(matchable.map(\.id))
+    self.tokenTypes =
+      tokenTypes
+      ?? (0..<tokens.count).map { id in special[id] ? 3 : matchedIDs.contains(Int32(id)) ? 4 : 1 }
+    self.addedTokens = matchable.sorted { $0.id < $1.id }
     self.bosID = bosID
     self.eosID = eosID
     self.unknownID = unknownID

@@ -30,8 +30,13 @@ public struct ChatTemplate: Sendable {
   }
 
   let style: Style
+  /// The Jinja text this template was recognized from, kept so files written from this model carry it on.
+  public let source: String?
 
-  init(style: Style) { self.style = style }
+  init(style: Style, source: String? = nil) {
+    self.style = style
+    self.source = source
+  }
 
   /// Recognizes the template shape of a GGUF `tokenizer.chat_template` or tokenizer_config.json `chat_template`.
   /// A nil template (the model ships none) gives plain ChatML without a system prompt, as llama.cpp does;
@@ -42,13 +47,13 @@ public struct ChatTemplate: Sendable {
       return
     }
     if jinja.contains("<|im_start|>") {
-      self.init(style: .chatML(defaultSystem: Self.defaultChatMLSystem(in: jinja)))
+      self.init(style: .chatML(defaultSystem: Self.defaultChatMLSystem(in: jinja)), source: jinja)
     } else if jinja.contains("<|start_header_id|>") {
-      self.init(style: .llama3)
+      self.init(style: .llama3, source: jinja)
     } else if jinja.contains("<|user|>") {
-      self.init(style: .zephyr)
+      self.init(style: .zephyr, source: jinja)
     } else if jinja.contains("[INST]") {
-      self.init(style: .mistral)
+      self.init(style: .mistral, source: jinja)
     } else {
       let head = jinja.prefix(80).split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\\n")
       throw TokenizerError(

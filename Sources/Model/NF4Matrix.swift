@@ -1,0 +1,52 @@
+public import Formats
+public import Quantization
+
+/// A frozen matrix stored as NF4 in a mapped file, decoded tile by tile: the base weights of every fine-tune.
+public struct NF4Matrix: FrozenMatrix, @unchecked Sendable {
+  // @unchecked Sendable: the decoder reads a read-only mapping owned by the model's file object.
+  public let name: String
+  public let rows: Int
+  public let cols: Int
+  public let decoder: NF4Decoder
+  public let fileRange: Range<Int>
+  public let storageBytes: Int
+
+  public init(_ tensor: NF4ModelFile.QuantizedTensor) throws(FormatError) {
+    guard tensor.shape.count == 2 else {
+      throw .invalidShape(path: "", tensor: tensor.name, reason: "expected a matrix, found shape \(tensor.shape)")
+    }
+    self.name = tensor.name
+    self.rows = tensor.shape[0]
+    self.cols = tensor.shape[1]
+    self.decoder = tensor.decoder
+    self.fileRange = tensor.fileRange
+    self.storageBytes = tensor.storageBytes
+  }
+
+  public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+    precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range outside the matrix")
+    decoder.decode((range.lowerBound * cols)..<(range.upperBound * cols), into: destination)
+  }
+}
+
+/// Weights from an EdgeTune NF4 file: quantized matrices as `NF4Matrix`, the rest (norms, biases, embeddings kept in
+/// fp16/fp32) as plain tensors. Names and layout are Hugging Face's already.
+struct NF4WeightSource: WeightSource {
+  let file: NF4ModelFile
+  var path: String { file.path }
+
+  func has(_ hfName: String) -> Bool { file.contains(hfName) }
+
+  func matrix(_ hfName: String, expected: [Int], config: ModelConfig) throws -> any FrozenMatrix {
+    guard file.isQuantized(hfName) else { return try checkedMatrix(try file.tensor(hfName), expected: expected) }
+    let tensor = try file.quantized(hfName)
+    guard tensor.shape == expected else {
+      throw ModelError.tensorShape(path: file.path, tensor: hfName, expected: expected, found: tensor.shape)
+    }
+    return try NF4Matrix(tensor)
+  }
+
+  func vector(_ hfName: String, count: Int) throws -> [Float] {
+    try decodeVector(try file.tensor(hfName), count: count)
+  }
+}
