@@ -9,7 +9,7 @@ public import Quantization
 ///
 /// Metadata keys: `format` = "pt", `edgetune.format` = "nf4", `edgetune.version` = "1", `edgetune.config`
 /// (config.json text), `edgetune.tokenizer` (tokenizer.json text), `edgetune.chat_template`,
-/// `edgetune.quantization` (block sizes), `edgetune.checksums` (tensor → "crc32:xxxxxxxx").
+/// `edgetune.quantization` (block sizes), `edgetune.special_tokens` (bos/eos/padding ids), `edgetune.checksums` (tensor → "crc32:xxxxxxxx").
 public final class NF4ModelFile: @unchecked Sendable {
   // @unchecked Sendable: immutable after init; the mapping is read-only.
   public static let formatName = "nf4"
@@ -54,6 +54,17 @@ public final class NF4ModelFile: @unchecked Sendable {
     self.config = try JSONObject(text: configText, path: path + " (edgetune.config)")
     self.tokenizerJSON = Array(tokenizer.utf8)
     self.chatTemplate = file.metadata["edgetune.chat_template"]
+  }
+
+  /// `edgetune.special_tokens`: ids tokenizer.json has no place for ("bos", "eos", "padding", "unknown").
+  public var specialTokenIDs: [String: Int32] {
+    guard let text = file.metadata["edgetune.special_tokens"], let object = try? JSONObject(text: text, path: path)
+    else {
+      return [:]
+    }
+    var ids: [String: Int32] = [:]
+    for (key, value) in object.values { if let id = value as? Int { ids[key] = Int32(truncatingIfNeeded: id) } }
+    return ids
   }
 
   public func isQuantized(_ name: String) -> Bool { file.entry(name + Self.quantStateSuffix) != nil }

@@ -12,6 +12,10 @@ public final class LanguageModel: Sendable {
   public let weights: ModelWeights
   public let tokenizer: BPETokenizer
   public let chatTemplate: ChatTemplate
+  /// End-of-sequence token: the tokenizer's (GGUF), else the NF4 file's record of it, else config.json's.
+  public let eosID: Int32?
+  /// Padding token, found the same way (training batches use it later).
+  public let paddingID: Int32?
   /// The GGUF file or HF directory whose mappings the weights point into (kept alive here).
   private let owner: any Sendable
 
@@ -32,6 +36,9 @@ public final class LanguageModel: Sendable {
       self.chatTemplate = try Self.template(file.chatTemplate)
       self.weights = try NF4WeightSource(file: file).loadWeights(config: config)
       self.owner = file
+      let ids = file.specialTokenIDs
+      self.eosID = tokenizer.eosID ?? ids["eos"]
+      self.paddingID = tokenizer.paddingID ?? ids["padding"]
     } else if isDirectory.boolValue || path.hasSuffix(".safetensors") {
       let directory = try HFModelDirectory(path: path)
       let config = try ModelConfig(huggingFace: directory)
@@ -44,6 +51,9 @@ public final class LanguageModel: Sendable {
       self.chatTemplate = try Self.template(directory.chatTemplate)
       self.weights = try HFWeightSource(directory: directory).loadWeights(config: config)
       self.owner = directory
+      let eos = directory.config["eos_token_id"]
+      self.eosID = tokenizer.eosID ?? ((eos as? Int) ?? (eos as? [Int])?.first).map { Int32($0) }
+      self.paddingID = tokenizer.paddingID ?? (directory.config["pad_token_id"] as? Int).map { Int32($0) }
     } else {
       let file = try GGUFFile(path: path)
       let config = try ModelConfig(gguf: file)
@@ -53,6 +63,8 @@ public final class LanguageModel: Sendable {
       self.chatTemplate = try Self.template(file.metadata["tokenizer.chat_template"]?.string)
       self.weights = try GGUFWeightSource(file: file).loadWeights(config: config)
       self.owner = file
+      self.eosID = tokenizer.eosID
+      self.paddingID = tokenizer.paddingID
     }
     guard tokenizer.vocabularySize <= config.vocabularySize else {
       throw ModelError.invalidConfig(

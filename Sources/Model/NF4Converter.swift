@@ -286,6 +286,13 @@ public enum NF4Converter {
       ("edgetune.tokenizer", String(decoding: try model.tokenizer.tokenizerJSON(), as: UTF8.self)),
       ("edgetune.source", (model.path as NSString).lastPathComponent),
     ]
+    var special: [String: Int] = [:]
+    if let id = model.tokenizer.bosID { special["bos"] = Int(id) }
+    if let id = model.eosID { special["eos"] = Int(id) }
+    if let id = model.paddingID { special["padding"] = Int(id) }
+    if let id = model.tokenizer.unknownID { special["unknown"] = Int(id) }
+    let specialText = try JSONSerialization.data(withJSONObject: special, options: [.sortedKeys])
+    pairs.append(("edgetune.special_tokens", String(decoding: specialText, as: UTF8.self)))
     if let template = model.chatTemplate.source { pairs.append(("edgetune.chat_template", template)) }
     return pairs
   }

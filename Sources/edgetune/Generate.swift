@@ -71,7 +71,7 @@ struct Generate: ParsableCommand {
     let session = try InferenceSession(model: lm, capacity: capacity, chunk: 256, ledger: ledger)
     var stops: Set<Int32> = []
     if !ignoreEOS {
-      if let eos = lm.tokenizer.eosID { stops.insert(eos) }
+      if let eos = lm.eosID { stops.insert(eos) }
       if let endOfTurn = lm.tokenizer.id(of: lm.chatTemplate.endOfTurn) { stops.insert(endOfTurn) }
     }
     var generator = TextGenerator(

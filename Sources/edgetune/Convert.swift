@@ -1,0 +1,141 @@
+import ArgumentParser
+import Formats
+import Foundation
+import Memory
+import Model
+
+/// `edgetune convert INPUT -o OUTPUT`: to NF4 (`.nf4`) from any model EdgeTune reads, or back to fp16/fp32
+/// (`.safetensors` with config and tokenizer beside it, or `.gguf`).
+struct Convert: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Quantize a model to an NF4 file, or dequantize one to safetensors or GGUF.",
+    discussion: """
+      The direction follows OUTPUT's extension:
+        .nf4          quantize INPUT (GGUF, safetensors, Hugging Face directory or .nf4) to NF4 with double
+                      quantization, as bitsandbytes does it (QLoRA)
+        .safetensors  dequantize to --dtype; config.json, tokenizer.json and tokenizer_config.json are written beside it
+        .gguf         dequantize to --dtype as a llama.cpp GGUF file
+      Tensors are converted one at a time, so memory stays near one tensor's fp32 size. The output appears
+      only when complete (written to a temporary file, synced, then renamed).
+      """)
+
+  @Argument(help: "The model to convert.")
+  var input: String
+
+  @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf.")
+  var output: String
+
+  @Option(help: "NF4 block size (weights per absmax).")
+  var blockSize: Int = 64
+
+  @Option(help: "Blocks per second-level scale in double quantization.")
+  var nestedBlockSize: Int = 256
+
+  @Flag(help: "Store block scales as fp32 instead of double-quantizing them.")
+  var noDoubleQuant = false
+
+  @Option(help: "Storage of the embeddings and an untied output head in .nf4 output: nf4, f16 or f32.")
+  var embeddings: String = "nf4"
+
+  @Option(help: "Element type of dequantized output (.safetensors, .gguf): f32 or f16.")
+  var dtype: String = "f32"
+
+  @Flag(help: "Print the report as JSON on stdout.")
+  var json = false
+
+  @OptionGroup var threads: ThreadOptions
+
+  enum Direction { case nf4, safetensors, gguf }
+
+  var direction: Direction? {
+    if output.hasSuffix(".nf4") { return .nf4 }
+    if output.hasSuffix(".safetensors") { return .safetensors }
+    if output.hasSuffix(".gguf") { return .gguf }
+    return nil
+  }
+
+  func validate() throws {
+    guard direction != nil else { throw ValidationError("-o must end in .nf4, .safetensors or .gguf") }
+    guard blockSize >= 2, blockSize <= 4096, blockSize % 2 == 0 else {
+      throw ValidationError("--block-size must be an even number from 2 to 4096")
+    }
+    guard nestedBlockSize >= 1, nestedBlockSize <= 65536 else {
+      throw ValidationError("--nested-block-size must be 1 to 65536")
+    }
+    guard NF4Converter.Options.EmbeddingStorage(rawValue: embeddings) != nil else {
+      throw ValidationError("--embeddings must be nf4, f16 or f32")
+    }
+    guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16") }
+    guard URL(fileURLWithPath: input).standardizedFileURL != URL(fileURLWithPath: output).standardizedFileURL else {
+      throw ValidationError("-o must differ from the input")
+    }
+  }
+
+  func run() throws {
+    threads.apply()
+    let start = ContinuousClock.now
+    let model = try ModelLoader.load(path: input)
+    let ledger = MemoryLedger()
+    let bar = ProgressBar("convert", total: 100)
+    var tensors: [[String: Any]] = []
+    var summary: [String: Any] = [:]
+    switch direction! {
+    case .nf4:
+      var options = NF4Converter.Options()
+      options.blockSize = blockSize
+      options.nestedBlockSize = nestedBlockSize
+      options.doubleQuantization = !noDoubleQuant
+      options.embeddings = NF4Converter.Options.EmbeddingStorage(rawValue: embeddings)!
+      let result = try NF4Converter.convert(model, to: output, options: options, ledger: ledger) { done, total in
+        bar.update(done * 100 / max(total, 1))
+      }
+      bar.finish()
+      tensors = result.tensors.map {
+        [
+          "name": $0.name, "shape": $0.shape, "storage": $0.storage, "bytes": $0.bytes,
+          "relative_rmse": $0.relativeRMSE,
+        ]
+      }
+      summary = [
+        "file_bytes": result.fileBytes, "quantized_bits_per_weight": result.quantizedBitsPerWeight,
+        "file_bits_per_weight": result.fileBitsPerWeight,
+      ]
+      if !json {
+        for t in result.tensors {
+          Output.result(
+            t.name.padding(toLength: 48, withPad: " ", startingAt: 0) + " "
+              + t.storage.padding(toLength: 4, withPad: " ", startingAt: 0)
+              + String(format: " %10d bytes  rel. RMSE %.4f", t.bytes, t.relativeRMSE))
+        }
+        Output.result(
+          "\(output): \(ByteCount.format(result.fileBytes)), "
+            + String(
+              format: "%.3f bits per quantized weight, %.3f bits per parameter overall", result.quantizedBitsPerWeight,
+              result.fileBitsPerWeight))
+      }
+    case .safetensors, .gguf:
+      let exporter = ModelExporter(model: model, halfPrecision: dtype == "f16")
+      let bytes =
+        try direction! == .gguf
+        ? exporter.writeGGUF(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1)) }
+        : exporter.writeSafetensors(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1))
+        }
+      bar.finish()
+      summary = ["file_bytes": bytes, "dtype": dtype]
+      if !json { Output.result("\(output): \(ByteCount.format(bytes)) (\(dtype))") }
+    }
+    let seconds = (ContinuousClock.now - start).seconds
+    let status = try ProcStatus.current()
+    if json {
+      var report = summary
+      report["input"] = input
+      report["output"] = output
+      report["seconds"] = seconds
+      report["peak_rss_bytes"] = status.vmHWM
+      if !tensors.isEmpty { report["tensors"] = tensors }
+      try Output.json(report.merging(Output.ledgerJSON(ledger)) { a, _ in a })
+    }
+    Output.diagnostic(
+      String(format: "converted in %.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
+  }
+}
