@@ -75,10 +75,21 @@ public final class LanguageModel: Sendable {
   }
 
   /// A `.nf4` file, or a `.safetensors` file whose metadata says it is an EdgeTune NF4 model.
-  static func isNF4(_ path: String) -> Bool {
+  public static func isNF4(_ path: String) -> Bool {
     if path.hasSuffix(".nf4") { return true }
     guard path.hasSuffix(".safetensors"), let file = try? SafetensorsFile(path: path) else { return false }
     return file.metadata["edgetune.format"] == NF4ModelFile.formatName
+  }
+
+  /// Drops this process's pages of a frozen matrix from the mapping (the kernel keeps them in the page cache), so a
+  /// pass that reads each weight once (convert, export) does not accumulate the whole file in its resident set.
+  public func dropPages(of matrix: any FrozenMatrix) {
+    switch owner {
+    case let file as GGUFFile: file.adviseDontNeed(matrix.fileRange)
+    case let file as NF4ModelFile: file.file.adviseDontNeed(matrix.fileRange)
+    case let directory as HFModelDirectory: directory.shard(of: matrix.name)?.adviseDontNeed(matrix.fileRange)
+    default: break
+    }
   }
 
   /// The NF4 file behind the weights, when the model came from one.

@@ -105,7 +105,10 @@ public enum NF4Converter {
     let c = model.config
     let w = model.weights
     func matrix(_ name: String, _ m: any FrozenMatrix, storage: String = "NF4") -> Item {
-      Item(name: name, shape: [m.rows, m.cols], storage: storage) { destination in decodeAll(m, into: destination) }
+      Item(name: name, shape: [m.rows, m.cols], storage: storage) { destination in
+        decodeAll(m, into: destination)
+        model.dropPages(of: m)
+      }
     }
     func vector(_ name: String, _ v: [Float]) -> Item {
       Item(name: name, shape: [v.count], storage: "F32") { destination in

@@ -2,6 +2,7 @@ import ArgumentParser
 import Formats
 import Foundation
 import Memory
+import Model
 
 /// `edgetune inspect FILE`: what a model file holds, without decoding any tensor.
 struct Inspect: ParsableCommand {
@@ -17,7 +18,20 @@ struct Inspect: ParsableCommand {
   @Option(help: "Show at most this many tensors in the table (all in JSON).")
   var limit: Int = 40
 
+  @Flag(help: "Recompute every tensor's checksum and compare it with the one recorded in the file (NF4 files).")
+  var verify = false
+
   func run() throws {
+    if verify {
+      guard LanguageModel.isNF4(file) else {
+        throw InputError("\(file): --verify checks the per-tensor checksums of EdgeTune NF4 files; this file has none")
+      }
+      let nf4 = try NF4ModelFile(path: file)
+      let bar = ProgressBar("verify", total: nf4.file.entries.count)
+      let count = try nf4.verifyChecksums { done, _ in bar.update(done) }
+      bar.finish()
+      Output.diagnostic("\(file): all \(count) tensor checksums match")
+    }
     let summary = try ModelFileSummary(path: file)
     if json {
       try Output.json(summary.json)
@@ -50,7 +64,27 @@ struct ModelFileSummary {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw FormatError.missingFile(path: path, reason: "no such file or directory")
     }
-    if isDirectory.boolValue || path.hasSuffix(".safetensors") || path.hasSuffix(".json") {
+    if !isDirectory.boolValue && LanguageModel.isNF4(path) {
+      let nf4 = try NF4ModelFile(path: path)
+      format = "nf4"
+      version = Int(nf4.file.metadata["edgetune.version"] ?? "")
+      fileBytes = nf4.file.fileSize
+      metadata = nf4.file.metadata.keys.sorted().map { key in
+        let value = nf4.file.metadata[key]!
+        return (key, value.count > 200 ? "(\(value.count) characters)" : value)
+      }
+      let parts = [".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map", NF4ModelFile.quantStateSuffix]
+      tensors = try nf4.file.entries.compactMap { entry in
+        if nf4.isQuantized(entry.name) {
+          let q = try nf4.quantized(entry.name)
+          return Tensor(name: entry.name, shape: q.shape, type: "NF4", bytes: q.storageBytes)
+        }
+        if parts.contains(where: { entry.name.hasSuffix($0) && nf4.isQuantized(String(entry.name.dropLast($0.count))) }) {
+          return nil
+        }
+        return Tensor(name: entry.name, shape: entry.shape, type: entry.dtype, bytes: entry.range.count)
+      }
+    } else if isDirectory.boolValue || path.hasSuffix(".safetensors") || path.hasSuffix(".json") {
       let directory = try HFModelDirectory(
         path: isDirectory.boolValue
           ? path : (path.hasSuffix(".json") ? (path as NSString).deletingLastPathComponent : path))
