@@ -23,6 +23,16 @@ public struct NF4Matrix: FrozenMatrix, @unchecked Sendable {
     self.storageBytes = tensor.storageBytes
   }
 
+  /// A matrix over NF4 parts held elsewhere (benchmarks and tests decode from buffers they own).
+  public init(name: String, rows: Int, cols: Int, decoder: NF4Decoder, storageBytes: Int) {
+    self.name = name
+    self.rows = rows
+    self.cols = cols
+    self.decoder = decoder
+    self.fileRange = 0..<0
+    self.storageBytes = storageBytes
+  }
+
   public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
     precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range outside the matrix")
     decoder.decode((range.lowerBound * cols)..<(range.upperBound * cols), into: destination)

@@ -70,6 +70,21 @@ public struct NF4Decoder: @unchecked Sendable {
         var byte = packed + i / 2
         let raw = UnsafeMutableRawPointer(out)
         var k = 0
+        // Eight bytes (16 weights) per step: four pairs assembled into each SIMD8, one multiply per 8 weights.
+        let scale8 = SIMD8<Float>(repeating: s)
+        while i + 2 * k + 16 <= pairsEnd {
+          let word = UnsafeRawPointer(byte).loadUnaligned(as: UInt64.self)
+          @inline(__always) func pair(_ shift: UInt64) -> SIMD2<Float> { table[Int((word >> shift) & 0xFF)] }
+          let low = SIMD8(
+            lowHalf: SIMD4(lowHalf: pair(0), highHalf: pair(8)), highHalf: SIMD4(lowHalf: pair(16), highHalf: pair(24)))
+          let high = SIMD8(
+            lowHalf: SIMD4(lowHalf: pair(32), highHalf: pair(40)),
+            highHalf: SIMD4(lowHalf: pair(48), highHalf: pair(56)))
+          raw.storeBytes(of: low * scale8, toByteOffset: k * 8, as: SIMD8<Float>.self)
+          raw.storeBytes(of: high * scale8, toByteOffset: k * 8 + 32, as: SIMD8<Float>.self)
+          byte += 8
+          k += 8
+        }
         while i + 2 * k < pairsEnd {
           raw.storeBytes(of: table[Int(byte.pointee)] * scale2, toByteOffset: k * 8, as: SIMD2<Float>.self)
           byte += 1

@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Measure prompt-processing and generation speed and peak memory (like llama-bench pp/tg).")
 
-  @OptionGroup var model: ModelOptions
+  @Option(name: .shortAndLong, help: "Model: a GGUF, NF4 or safetensors file, or a Hugging Face model directory.")
+  var model: String = ""
   @OptionGroup var threads: ThreadOptions
 
   @Option(help: "Prompt tokens processed in one forward pass (ppN).")
@@ -25,6 +26,9 @@ struct Bench: ParsableCommand {
   @Flag(help: "Print JSON on stdout.")
   var json = false
 
+  @Flag(help: "Measure the decode kernels on one thread instead of a model: GB/s per core, decode+GEMM vs GEMM.")
+  var kernels = false
+
   func validate() throws {
     guard promptTokens >= 1, generateTokens >= 1, repeats >= 1 else {
       throw ValidationError("--prompt-tokens, --generate-tokens and --repeats must be at least 1")
@@ -33,7 +37,9 @@ struct Bench: ParsableCommand {
 
   func run() throws {
     threads.apply()
-    let lm = try ModelLoader.load(path: model.model)
+    if kernels { return try runKernels() }
+    guard !model.isEmpty else { throw ValidationError("--model is required (or use --kernels)") }
+    let lm = try ModelLoader.load(path: model)
     guard promptTokens <= lm.config.contextLength, generateTokens <= lm.config.contextLength else {
       throw ValidationError("--prompt-tokens and --generate-tokens must fit the context of \(lm.config.contextLength)")
     }
@@ -72,7 +78,7 @@ struct Bench: ParsableCommand {
     if json {
       try Output.json(
         Output.ledgerJSON(ledger).merging([
-          "model": model.model, "threads": threads.threads, "prompt_tokens": promptTokens,
+          "model": model, "threads": threads.threads, "prompt_tokens": promptTokens,
           "generate_tokens": generateTokens,
           "pp_tokens_per_second": pp.median, "pp_min": pp.minimum, "pp_max": pp.maximum,
           "tg_tokens_per_second": tg.median, "tg_min": tg.minimum, "tg_max": tg.maximum,
@@ -88,6 +94,34 @@ struct Bench: ParsableCommand {
           + "\(ByteCount.format(status.rssFile))); weights \(ByteCount.format(lm.weightStorageBytes))")
       Output.result(String(format: "sgemm bound: %.1f GFLOP/s on %d thread(s)", gflops, threads.threads))
     }
+  }
+
+  /// `--kernels`: one thread, so the figures are per core.
+  func runKernels() throws {
+    Threading.configure(workers: 1)
+    BLAS.setThreads(1)
+    let (figures, tiled, plain) = KernelBench.decodeFigures()
+    if json {
+      try Output.json([
+        "decode": figures.map {
+          ["type": $0.name, "packed_gb_per_second": $0.packedGBPerSecond, "weights_per_second": $0.weightsPerSecond]
+        },
+        "tiled_product_gflops": tiled, "plain_sgemm_gflops": plain,
+      ])
+      return
+    }
+    Output.result("decode to fp32, one core, 576×1536 matrix:")
+    for f in figures {
+      Output.result(
+        "  " + f.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+          + String(format: "%6.2f GB/s packed input   %6.2f G weights/s", f.packedGBPerSecond, f.weightsPerSecond / 1e9)
+      )
+    }
+    Output.result(
+      String(
+        format:
+          "256 tokens × NF4 576×1536 through decoded tiles: %.1f GFLOP/s; plain sgemm on fp32 weights: %.1f GFLOP/s (%.0f%%)",
+        tiled, plain, 100 * tiled / max(plain, 1e-9)))
   }
 
   struct Summary {

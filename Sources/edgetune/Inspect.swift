@@ -79,7 +79,8 @@ struct ModelFileSummary {
           let q = try nf4.quantized(entry.name)
           return Tensor(name: entry.name, shape: q.shape, type: "NF4", bytes: q.storageBytes)
         }
-        if parts.contains(where: { entry.name.hasSuffix($0) && nf4.isQuantized(String(entry.name.dropLast($0.count))) }) {
+        if parts.contains(where: { entry.name.hasSuffix($0) && nf4.isQuantized(String(entry.name.dropLast($0.count))) })
+        {
           return nil
         }
         return Tensor(name: entry.name, shape: entry.shape, type: entry.dtype, bytes: entry.range.count)
