@@ -116,6 +116,7 @@ def check_quantized(ck, m, name, x, shape, src_type, stats):
     stats["params"].add((bs, nbs))
     n = x.size
     nblocks = -(-n // bs)
+    x = x.reshape(-1)
     ok = True
 
     need = [name, name + ".absmax", name + ".quant_map"] + (
@@ -408,9 +409,9 @@ def main():
                     print(f"edgetune eval: perplexity {js.get('perplexity')}, mean_loss {js.get('mean_loss')}, "
                           f"tokens {js.get('tokens')} [{dt:.1f}s]")
                     refs.append(("edgetune eval", float(js["perplexity"])))
-                    if js.get("tokens") is not None and int(js["tokens"]) not in (ev["tokens"], ev["predicted"]):
-                        ck.err(f"edgetune eval counts {js['tokens']} tokens, reference {ev['tokens']} "
-                               f"({ev['predicted']} predicted)")
+                    for key in ("tokens", "predicted"):
+                        if js.get(key) is not None and int(js[key]) != ev[key]:
+                            ck.err(f"edgetune eval: {key} {js[key]}, reference {ev[key]}")
                 except Exception as exc:
                     ck.err(f"edgetune eval failed: {exc}")
             for label, v in refs:

@@ -113,6 +113,8 @@ References (bitsandbytes-foundation/bitsandbytes):
        - shape: the original (unflattened) shape as a JSON list.
        - nested_offset: the fp32 offset widened to double, printed as the shortest repr that
          round-trips that double (Python repr; e.g. fp32 0.0123 -> "0.012299999594688416").
+       - EdgeTune pads the JSON with trailing spaces after the closing brace so its byte length is fixed
+         before the offset is known (the header is planned first); json.loads and bnb accept it.
        - nested_* keys are present iff double quantization is used. bnb's loader
          (QuantState.from_dict) keys off the ".quant_state.bitsandbytes__nf4" suffix, strips
          prefixes, and requires every key to be in its valid set.
