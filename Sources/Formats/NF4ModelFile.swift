@@ -80,14 +80,17 @@ public final class NF4ModelFile: @unchecked Sendable {
     guard state["quant_type"] as? String == "nf4" else {
       throw .invalidMetadata(path: path, key: name + Self.quantStateSuffix, reason: "quant_type is not \"nf4\"")
     }
-    guard let shape = state["shape"] as? [Int], shape.allSatisfy({ $0 > 0 }), let count = checkedElementCount(shape)
+    guard let shape = state["shape"] as? [Int], !shape.isEmpty, shape.allSatisfy({ $0 > 0 }),
+      let count = checkedElementCount(shape)
     else {
       throw .invalidMetadata(path: path, key: name + Self.quantStateSuffix, reason: "shape is missing or invalid")
     }
     let layout = NF4Quantizer.Layout(count: count, blockSize: blockSize)
     let packed = try part(name, dtype: .uint8, count: layout.packedBytes, what: "packed codes")
-    let code4 = try floats(try part(name + ".quant_map", dtype: .ggml(.f32), count: 16, what: "NF4 code table"))
-    var views = [packed]
+    let codeView = try part(name + ".quant_map", dtype: .ggml(.f32), count: 16, what: "NF4 code table")
+    let code4 = try floats(codeView)
+    // Every stored part counts: codes, scales, code tables and the quant state itself.
+    var views = [packed, codeView, try file.tensor(name + Self.quantStateSuffix)]
     let scales: NF4Decoder.Scales
     var code8: [Float] = []
     if let groupSize = state["nested_blocksize"] as? Int {
