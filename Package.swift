@@ -32,10 +32,12 @@ let package = Package(
     .target(name: "Formats", dependencies: ["Memory", "Quantization", "CLZ4"], swiftSettings: swiftSettings),
     .target(
       name: "Model", dependencies: ["Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
+    .target(
+      name: "Training", dependencies: ["Model", "Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
     .executableTarget(
       name: "edgetune",
       dependencies: [
-        "Model", "Formats", "Memory", "Tensor", "Quantization",
+        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings
@@ -49,6 +51,9 @@ let package = Package(
       name: "FormatsTests", dependencies: ["Formats", "Quantization", "Memory"], swiftSettings: swiftSettings),
     .testTarget(
       name: "ModelTests", dependencies: ["Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
+      swiftSettings: swiftSettings),
+    .testTarget(
+      name: "TrainingTests", dependencies: ["Training", "Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
       swiftSettings: swiftSettings),
     .testTarget(name: "CLITests", dependencies: ["edgetune"], swiftSettings: swiftSettings),
   ]

@@ -1,0 +1,19 @@
+/// Why training cannot start or continue, naming the file, line, option or tensor involved.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+  case badLine(path: String, line: Int, reason: String)
+  case emptyDataset(path: String, reason: String)
+  case invalidOption(name: String, reason: String)
+  case unknownTarget(name: String, known: [String])
+  case checkpoint(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .badLine(let path, let line, let reason): "\(path):\(line): \(reason)"
+    case .emptyDataset(let path, let reason): "\(path): no usable examples: \(reason)"
+    case .invalidOption(let name, let reason): "\(name): \(reason)"
+    case .unknownTarget(let name, let known):
+      "unknown LoRA target '\(name)' (known: \(known.joined(separator: ", ")))"
+    case .checkpoint(let path, let reason): "\(path): \(reason)"
+    }
+  }
+}
