@@ -69,3 +69,53 @@ public func frozenLinearForward(
     }
   }
 }
+
+/// inputGradient (tokens × weight.cols) += outputGradient (tokens × rows, leading dimension ldOutputGradient) · W:
+/// the input gradient of a frozen linear layer, with W decoded tile by tile (frozen weights get no weight gradient).
+///
+/// Workers split W's rows as in the forward; each accumulates into its own partial sum (`partials`, at least
+/// workers × tokens × cols floats) and the partials are added at the end, since every tile touches every input column.
+public func frozenLinearBackward(
+  outputGradient: UnsafePointer<Float>, ldOutputGradient: Int, tokens: Int, weight: any FrozenMatrix,
+  inputGradient: UnsafeMutablePointer<Float>, tiles: borrowing DecodeTiles, partials: UnsafeMutablePointer<Float>
+) {
+  let rowsPerTile = tiles.rowsPerTile(cols: weight.cols)
+  let cols = weight.cols
+  let rows = weight.rows
+  let workers = min(tiles.workers, (rows + rowsPerTile - 1) / rowsPerTile)
+  let gradient = SendableConstPointer(outputGradient)
+  let output = SendablePointer(inputGradient)
+  let partial = SendablePointer(partials)
+  let tileBase = SendablePointer(tiles.storage.pointer)
+  let tileFloats = tiles.tileFloats
+  parallelParts(workers) { part in
+    let tile = tileBase.pointer + part * tileFloats
+    // A single worker accumulates straight into the result; several use their own partial sums.
+    let target = workers == 1 ? output.pointer : partial.pointer + part * tokens * cols
+    var beta: Float = workers == 1 ? 1 : 0
+    let mine = partition(rows, parts: workers, part: part, granule: rowsPerTile)
+    var r = mine.lowerBound
+    while r < mine.upperBound {
+      let n = min(rowsPerTile, mine.upperBound - r, max(1, tileFloats / cols))
+      weight.decodeRows(r..<(r + n), into: tile)
+      BLAS.gemm(
+        transposeA: false, transposeB: false, m: tokens, n: cols, k: n, a: gradient.pointer + r, lda: ldOutputGradient,
+        b: tile, ldb: cols, beta: beta, c: target, ldc: cols)
+      beta = 1
+      r += n
+    }
+    if beta == 0 {  // this worker had no rows: its partial must still read as zero
+      (target).initialize(repeating: 0, count: tokens * cols)
+    }
+  }
+  if workers > 1 {
+    let count = tokens * cols
+    parallelParts(workers) { part in
+      let range = partition(count, parts: workers, part: part, granule: 16)
+      for w in 0..<workers {
+        addInPlace(
+          output.pointer + range.lowerBound, partial.pointer + w * count + range.lowerBound, count: range.count)
+      }
+    }
+  }
+}

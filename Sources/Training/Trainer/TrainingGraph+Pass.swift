@@ -1,0 +1,263 @@
+import Model
+import Tensor
+
+extension TrainingGraph {
+  /// The whole pass for one row; `backward` false stops after the loss.
+  func run(_ row: Row, lora: (any LoRAProvider)?, lossScale: Float, backward: Bool) throws -> (
+    lossSum: Double, counted: Int
+  ) {
+    let c = model.config
+    let n = row.tokens.count
+    let d = c.hiddenSize
+    try validate(row)
+    if let lora, lora.maximumRank > maximumRank {
+      throw TrainingError.invalidOption(
+        name: "--rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
+    }
+    // Embeddings into checkpoint 0; rotary tables at each token's position within its segment.
+    for (t, token) in row.tokens.enumerated() {
+      model.weights.embedding.decodeRows(Int(token)..<(Int(token) + 1), into: checkpoints.pointer + t * d)
+    }
+    let half = c.rotaryDim / 2
+    for t in 0..<n {
+      let position = t - Int(row.segmentStarts?[t] ?? 0)
+      rotary.table(
+        positions: position..<(position + 1), cos: rotaryCos.pointer + t * half, sin: rotarySin.pointer + t * half)
+    }
+    return try row.segmentStarts.withOptionalBuffer { segments in
+      for layer in 0..<c.layerCount {
+        layerForward(layer, tokens: n, segments: segments, lora: lora)
+      }
+      let result = try head(row, lossScale: lossScale, backward: backward)
+      guard backward, let lora else { return result }
+      for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
+        layerForward(layer, tokens: n, segments: segments, lora: lora)  // recompute this layer's activations
+        layerBackward(layer, tokens: n, segments: segments, lora: lora)
+      }
+      return result
+    }
+  }
+
+  func validate(_ row: Row) throws {
+    let n = row.tokens.count
+    let vocabulary = model.config.vocabularySize
+    guard n >= 1, n <= capacity else {
+      throw TrainingError.invalidOption(name: "row", reason: "\(n) tokens do not fit the sequence length \(capacity)")
+    }
+    guard row.targets.count == n, row.segmentStarts.map({ $0.count == n }) ?? true else {
+      throw TrainingError.invalidOption(name: "row", reason: "tokens, targets and segment starts differ in length")
+    }
+    for token in row.tokens where token < 0 || Int(token) >= vocabulary {
+      throw TrainingError.invalidOption(
+        name: "row", reason: "token id \(token) is outside the vocabulary of \(vocabulary)")
+    }
+    for target in row.targets where target < -1 || Int(target) >= vocabulary {
+      throw TrainingError.invalidOption(
+        name: "row", reason: "target \(target) is outside the vocabulary of \(vocabulary)")
+    }
+    if let starts = row.segmentStarts {
+      for (t, s) in starts.enumerated() where s < 0 || Int(s) > t || (t > 0 && s != starts[t - 1] && Int(s) != t) {
+        throw TrainingError.invalidOption(name: "row", reason: "segment start \(s) at token \(t) is inconsistent")
+      }
+    }
+  }
+
+  /// checkpoints[layer] → checkpoints[layer + 1], leaving this layer's activations in the per-layer buffers.
+  func layerForward(_ index: Int, tokens n: Int, segments: UnsafePointer<Int32>?, lora: (any LoRAProvider)?) {
+    let c = model.config
+    let d = c.hiddenSize
+    let q = c.queryDim
+    let kv = c.kvDim
+    let f = c.intermediateSize
+    let layer = model.weights.layers[index]
+    let x = checkpoints.pointer + index * capacity * d
+    let out = checkpoints.pointer + (index + 1) * capacity * d
+    rmsNormForward(
+      input: x, weight: layer.attentionNorm, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    linearForward(index, .q, layer, input: normed1.pointer, output: query.pointer, tokens: n, lora: lora)
+    linearForward(index, .k, layer, input: normed1.pointer, output: keys.pointer, tokens: n, lora: lora)
+    linearForward(index, .v, layer, input: normed1.pointer, output: values.pointer, tokens: n, lora: lora)
+    if let bias = layer.queryBias { addRows(bias, to: query.pointer, rows: n) }
+    if let bias = layer.keyBias { addRows(bias, to: keys.pointer, rows: n) }
+    if let bias = layer.valueBias { addRows(bias, to: values.pointer, rows: n) }
+    rotaryForward(
+      query.pointer, tokens: n, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
+      cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    rotaryForward(
+      keys.pointer, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
+      cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    causalAttentionTrainingForward(
+      query: query.pointer, keys: keys.pointer, values: values.pointer, output: attention.pointer, tokens: n,
+      heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, segmentStarts: segments,
+      scores: attentionScratch.pointer, scoresPerWorker: 2 * capacity * capacity, workers: workers)
+    linearForward(index, .o, layer, input: attention.pointer, output: projected.pointer, tokens: n, lora: lora)
+    middle.pointer.update(from: x, count: n * d)
+    addInPlace(middle.pointer, projected.pointer, count: n * d)
+    rmsNormForward(
+      input: middle.pointer, weight: layer.mlpNorm, output: normed2.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    linearForward(index, .gate, layer, input: normed2.pointer, output: gate.pointer, tokens: n, lora: lora)
+    linearForward(index, .up, layer, input: normed2.pointer, output: up.pointer, tokens: n, lora: lora)
+    swigluForward(gate: gate.pointer, up: up.pointer, output: activated.pointer, count: n * f)
+    linearForward(index, .down, layer, input: activated.pointer, output: projected.pointer, tokens: n, lora: lora)
+    out.update(from: middle.pointer, count: n * d)
+    addInPlace(out, projected.pointer, count: n * d)
+  }
+
+  /// gradResidual holds d(loss)/d(layer output); leaves d(loss)/d(layer input) there and adds LoRA gradients.
+  func layerBackward(_ index: Int, tokens n: Int, segments: UnsafePointer<Int32>?, lora: any LoRAProvider) {
+    let c = model.config
+    let d = c.hiddenSize
+    let q = c.queryDim
+    let kv = c.kvDim
+    let f = c.intermediateSize
+    let layer = model.weights.layers[index]
+    let x = checkpoints.pointer + index * capacity * d
+    // MLP: out = middle + down(silu(gate)·up), gate/up from rmsnorm(middle).
+    gradGate.pointer.initialize(repeating: 0, count: n * f)  // d(activated), then d(gate) in place
+    linearBackward(
+      index, .down, layer, input: activated.pointer, outputGradient: gradResidual.pointer,
+      inputGradient: gradGate.pointer, tokens: n, lora: lora)
+    swigluBackward(
+      gate: gate.pointer, up: up.pointer, outputGradient: gradGate.pointer, gateGradient: gradGate.pointer,
+      upGradient: gradUp.pointer, count: n * f)
+    gradNormed.pointer.initialize(repeating: 0, count: n * d)
+    linearBackward(
+      index, .gate, layer, input: normed2.pointer, outputGradient: gradGate.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+    linearBackward(
+      index, .up, layer, input: normed2.pointer, outputGradient: gradUp.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+    rmsNormBackward(
+      input: middle.pointer, weight: layer.mlpNorm, outputGradient: gradNormed.pointer,
+      inputGradient: gradResidual.pointer,
+      rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    // Attention: middle = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
+    gradAttention.pointer.initialize(repeating: 0, count: n * q)
+    linearBackward(
+      index, .o, layer, input: attention.pointer, outputGradient: gradResidual.pointer,
+      inputGradient: gradAttention.pointer, tokens: n, lora: lora)
+    causalAttentionBackward(
+      query: query.pointer, keys: keys.pointer, values: values.pointer, outputGradient: gradAttention.pointer,
+      queryGradient: gradQuery.pointer, keysGradient: gradKeys.pointer, valuesGradient: gradValues.pointer, tokens: n,
+      heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, segmentStarts: segments,
+      scratch: attentionScratch.pointer, scratchPerWorker: 2 * capacity * capacity, workers: workers)
+    rotaryBackward(
+      gradQuery.pointer, tokens: n, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
+      cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    rotaryBackward(
+      gradKeys.pointer, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
+      cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    gradNormed.pointer.initialize(repeating: 0, count: n * d)
+    linearBackward(
+      index, .q, layer, input: normed1.pointer, outputGradient: gradQuery.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+    linearBackward(
+      index, .k, layer, input: normed1.pointer, outputGradient: gradKeys.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+    linearBackward(
+      index, .v, layer, input: normed1.pointer, outputGradient: gradValues.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+    rmsNormBackward(
+      input: x, weight: layer.attentionNorm, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
+      rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+  }
+
+  /// Final norm, output head and cross-entropy, `logitRows` positions at a time. With `backward`, leaves
+  /// d(lossScale·loss)/d(final hidden) in gradResidual.
+  func head(_ row: Row, lossScale: Float, backward: Bool) throws -> (lossSum: Double, counted: Int) {
+    let c = model.config
+    let n = row.tokens.count
+    let d = c.hiddenSize
+    let V = c.vocabularySize
+    let final = checkpoints.pointer + c.layerCount * capacity * d
+    rmsNormForward(
+      input: final, weight: model.weights.finalNorm, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon
+    )
+    if backward { gradNormed.pointer.initialize(repeating: 0, count: n * d) }
+    var lossSum = 0.0
+    var counted = 0
+    try row.targets.withUnsafeBufferPointer { targets in
+      var r = 0
+      while r < n {
+        let rows = min(logitRows, n - r)
+        // Positions without a target need no logits at all.
+        if !(r..<(r + rows)).contains(where: { targets[$0] >= 0 }) {
+          r += rows
+          continue
+        }
+        frozenLinearForward(
+          input: normed1.pointer + r * d, tokens: rows, weight: model.weights.head, output: logits.pointer, ldOutput: V,
+          tiles: tiles)
+        let (chunkLoss, chunkCount) = crossEntropyForwardBackward(
+          logits: logits.pointer, targets: targets.baseAddress! + r, rows: rows, vocab: V, lossScale: lossScale,
+          workers: workers)
+        lossSum += chunkLoss
+        counted += chunkCount
+        if backward {
+          frozenLinearBackward(
+            outputGradient: logits.pointer, ldOutputGradient: V, tokens: rows, weight: model.weights.head,
+            inputGradient: gradNormed.pointer + r * d, tiles: tiles, partials: partials.pointer)
+        }
+        r += rows
+      }
+    }
+    if backward {
+      gradResidual.pointer.initialize(repeating: 0, count: n * d)
+      rmsNormBackward(
+        input: final, weight: model.weights.finalNorm, outputGradient: gradNormed.pointer,
+        inputGradient: gradResidual.pointer,
+        rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    }
+    return (lossSum, counted)
+  }
+
+  /// output = input · Wᵀ (+ scale · (input · Aᵀ) · Bᵀ when the projection has LoRA).
+  func linearForward(
+    _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, tokens n: Int, lora: (any LoRAProvider)?
+  ) {
+    let weight = target.matrix(in: layer)
+    frozenLinearForward(input: input, tokens: n, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
+    guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
+    loraForward(
+      input: input, a: view.a, b: view.b, scale: view.scale, output: output, hidden: hidden(target), tokens: n,
+      inFeatures: weight.cols, outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// inputGradient += outputGradient · W (+ the LoRA path's input gradient, and its A/B gradients).
+  func linearBackward(
+    _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
+    outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>, tokens n: Int,
+    lora: any LoRAProvider
+  ) {
+    let weight = target.matrix(in: layer)
+    frozenLinearBackward(
+      outputGradient: outputGradient, ldOutputGradient: weight.rows, tokens: n, weight: weight,
+      inputGradient: inputGradient,
+      tiles: tiles, partials: partials.pointer)
+    guard let view = lora.lora(layer: layerIndex, target: target) else { return }
+    loraBackward(
+      input: input, a: view.a, b: view.b, scale: view.scale, hidden: hidden(target), outputGradient: outputGradient,
+      inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
+      outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// This target's saved (T, r) LoRA hidden state.
+  func hidden(_ target: ProjectionTarget) -> UnsafeMutablePointer<Float> {
+    loraHidden.pointer + ProjectionTarget.allCases.firstIndex(of: target)! * capacity * maximumRank
+  }
+
+  func addRows(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {
+    bias.withUnsafeBufferPointer { b in
+      for r in 0..<rows { addInPlace(x + r * bias.count, b.baseAddress!, count: bias.count) }
+    }
+  }
+}
+
+extension Optional where Wrapped == [Int32] {
+  /// Calls body with a pointer to the array's elements, or nil.
+  func withOptionalBuffer<R>(_ body: (UnsafePointer<Int32>?) throws -> R) rethrows -> R {
+    guard let array = self else { return try body(nil) }
+    return try array.withUnsafeBufferPointer { try body($0.baseAddress) }
+  }
+}

@@ -1,0 +1,140 @@
+public import Memory
+public import Model
+import Tensor
+
+/// The forward and backward pass of a frozen Llama-family model with trainable LoRA parts, for one sequence row of up
+/// to `capacity` tokens at a time, with per-layer gradient checkpointing: only each layer's input is kept; backward
+/// recomputes one layer's activations from it and then differentiates that layer. Frozen matrices are decoded tile by
+/// tile in both directions and get no weight gradient; the loss head works on `logitRows` positions at a time, so the
+/// (tokens × vocabulary) logits are never held whole.
+/// Shapes: d hidden, q heads·headDim, kv kvHeads·headDim, f intermediate, T tokens, V vocabulary, r LoRA rank.
+/// ref: karpathy/llm.c train_gpt2.c (forward/backward pairs); Chen et al. 2016 (checkpointing); Hu et al. 2021 (LoRA).
+public final class TrainingGraph {
+  public let model: LanguageModel
+  public let capacity: Int
+  public let logitRows: Int
+  let workers: Int
+  let maximumRank: Int
+  let tiles: DecodeTiles
+  let checkpoints: AnonymousBuffer<Float>  // (layers + 1, T, d): each layer's input, then the final hidden state
+  let normed1: AnonymousBuffer<Float>  // (T, d)
+  let query: AnonymousBuffer<Float>  // (T, q) rotated
+  let keys: AnonymousBuffer<Float>  // (T, kv) rotated
+  let values: AnonymousBuffer<Float>  // (T, kv)
+  let attention: AnonymousBuffer<Float>  // (T, q)
+  let middle: AnonymousBuffer<Float>  // (T, d) residual after attention
+  let normed2: AnonymousBuffer<Float>  // (T, d)
+  let gate: AnonymousBuffer<Float>  // (T, f) pre-activation
+  let up: AnonymousBuffer<Float>  // (T, f)
+  let activated: AnonymousBuffer<Float>  // (T, f) silu(gate)·up
+  let projected: AnonymousBuffer<Float>  // (T, d) o_proj / down_proj outputs
+  let loraHidden: AnonymousBuffer<Float>  // (7, T, r)
+  let gradResidual: AnonymousBuffer<Float>  // (T, d)
+  let gradNormed: AnonymousBuffer<Float>  // (T, d)
+  let gradQuery: AnonymousBuffer<Float>  // (T, q)
+  let gradKeys: AnonymousBuffer<Float>  // (T, kv)
+  let gradValues: AnonymousBuffer<Float>  // (T, kv)
+  let gradAttention: AnonymousBuffer<Float>  // (T, q)
+  let gradGate: AnonymousBuffer<Float>  // (T, f)
+  let gradUp: AnonymousBuffer<Float>  // (T, f)
+  let attentionScratch: AnonymousBuffer<Float>  // (workers, 2·T·T)
+  let partials: AnonymousBuffer<Float>  // (workers, T, max(d, q, f))
+  let rotaryCos: AnonymousBuffer<Float>  // (T, rot/2)
+  let rotarySin: AnonymousBuffer<Float>  // (T, rot/2)
+  let logits: AnonymousBuffer<Float>  // (logitRows, V)
+  let rotary: RotaryEmbedding
+
+  /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
+  public static func plannedBytes(config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int)
+    -> [String: Int]
+  {
+    let f4 = MemoryLayout<Float>.stride
+    let d = c.hiddenSize
+    let q = c.queryDim
+    let kv = c.kvDim
+    let f = c.intermediateSize
+    let widest = max(d, q, f)
+    return [
+      "checkpoints": (c.layerCount + 1) * T * d * f4,
+      "activations": T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * rank + c.rotaryDim) * f4,
+      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4,
+      "scratch": (workers * 2 * T * T + workers * T * widest + workers * DecodeTiles.defaultTileFloats) * f4,
+      "logits": logitRows * c.vocabularySize * f4,
+    ]
+  }
+
+  public init(model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, ledger: MemoryLedger) throws {
+    let c = model.config
+    guard capacity >= 2, capacity <= c.contextLength else {
+      throw TrainingError.invalidOption(
+        name: "--seq-len", reason: "must be between 2 and the model's context length \(c.contextLength)")
+    }
+    self.model = model
+    self.capacity = capacity
+    self.logitRows = max(1, min(logitRows, capacity))
+    self.workers = Threading.workers
+    self.maximumRank = max(1, maximumRank)
+    let T = capacity
+    let d = c.hiddenSize
+    let q = c.queryDim
+    let kv = c.kvDim
+    let f = c.intermediateSize
+    func buffer(_ count: Int, _ label: String) throws -> AnonymousBuffer<Float> {
+      try AnonymousBuffer(count: count, label: label, ledger: ledger)
+    }
+    tiles = try DecodeTiles(workers: workers, ledger: ledger)
+    checkpoints = try buffer((c.layerCount + 1) * T * d, "checkpoints")
+    normed1 = try buffer(T * d, "activations")
+    query = try buffer(T * q, "activations")
+    keys = try buffer(T * kv, "activations")
+    values = try buffer(T * kv, "activations")
+    attention = try buffer(T * q, "activations")
+    middle = try buffer(T * d, "activations")
+    normed2 = try buffer(T * d, "activations")
+    gate = try buffer(T * f, "activations")
+    up = try buffer(T * f, "activations")
+    activated = try buffer(T * f, "activations")
+    projected = try buffer(T * d, "activations")
+    loraHidden = try buffer(7 * T * self.maximumRank, "activations")
+    gradResidual = try buffer(T * d, "gradients")
+    gradNormed = try buffer(T * d, "gradients")
+    gradQuery = try buffer(T * q, "gradients")
+    gradKeys = try buffer(T * kv, "gradients")
+    gradValues = try buffer(T * kv, "gradients")
+    gradAttention = try buffer(T * q, "gradients")
+    gradGate = try buffer(T * f, "gradients")
+    gradUp = try buffer(T * f, "gradients")
+    attentionScratch = try buffer(workers * 2 * T * T, "scratch")
+    partials = try buffer(workers * T * max(d, q, f), "scratch")
+    rotaryCos = try buffer(T * c.rotaryDim / 2, "activations")
+    rotarySin = try buffer(T * c.rotaryDim / 2, "activations")
+    logits = try buffer(self.logitRows * c.vocabularySize, "logits")
+    rotary = RotaryEmbedding(headDim: c.headDim, rotaryDim: c.rotaryDim, base: c.ropeTheta)
+  }
+
+  /// A row of training data: token ids, next-token targets (−1 = no loss) and, for packed rows, each token's
+  /// segment start (the row index of its sequence's first token; positions restart there and attention stops there).
+  public struct Row {
+    public var tokens: [Int32]
+    public var targets: [Int32]
+    public var segmentStarts: [Int32]?
+    public init(tokens: [Int32], targets: [Int32], segmentStarts: [Int32]? = nil) {
+      self.tokens = tokens
+      self.targets = targets
+      self.segmentStarts = segmentStarts
+    }
+  }
+
+  /// Forward and backward for one row: returns the summed loss and the number of predicted tokens, and accumulates
+  /// `lossScale` × d(loss sum)/dθ into every LoRA gradient (pass 1/N for a mean over N tokens of a batch).
+  public func accumulateGradients(_ row: Row, lora: any LoRAProvider, lossScale: Float) throws -> (
+    lossSum: Double, counted: Int
+  ) {
+    try run(row, lora: lora, lossScale: lossScale, backward: true)
+  }
+
+  /// Forward only: the summed loss and the count, no gradients.
+  public func loss(_ row: Row, lora: (any LoRAProvider)?) throws -> (lossSum: Double, counted: Int) {
+    try run(row, lora: lora, lossScale: 1, backward: false)
+  }
+}
