@@ -2,6 +2,7 @@
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
   case badLine(path: String, line: Int, reason: String)
   case emptyDataset(path: String, reason: String)
+  case unreadableFile(path: String, reason: String)
   case invalidOption(name: String, reason: String)
   case unknownTarget(name: String, known: [String])
   case checkpoint(path: String, reason: String)
@@ -10,6 +11,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     switch self {
     case .badLine(let path, let line, let reason): "\(path):\(line): \(reason)"
     case .emptyDataset(let path, let reason): "\(path): no usable examples: \(reason)"
+    case .unreadableFile(let path, let reason): "\(path): cannot read: \(reason)"
     case .invalidOption(let name, let reason): "\(name): \(reason)"
     case .unknownTarget(let name, let known):
       "unknown LoRA target '\(name)' (known: \(known.joined(separator: ", ")))"

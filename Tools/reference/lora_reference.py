@@ -315,8 +315,14 @@ def write_golden(path, ids, targets, prompt_len, loss, base_loss, grads, fd_wors
         "layers": layers,
     }
     with open(path, "w") as f:
-        json.dump(golden, f, indent=1)
-        f.write("\n")
+        # one line per top-level key and per layer: small, and diffs stay readable when re-recorded
+        f.write("{\n")
+        items = [(k, v) for k, v in golden.items() if k != "layers"]
+        for k, v in items:
+            f.write(f" {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))},\n")
+        f.write(' "layers": [\n')
+        f.write(",\n".join("  " + json.dumps(layer, separators=(",", ":")) for layer in layers))
+        f.write("\n ]\n}\n")
 
 
 def main():

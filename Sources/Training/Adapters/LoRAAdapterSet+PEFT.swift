@@ -1,0 +1,250 @@
+import Formats
+import Foundation
+import Glibc
+public import Memory
+public import Model
+import Quantization
+
+/// Reading and writing a PEFT adapter directory: `adapter_config.json` + `adapter_model.safetensors`, loadable by
+/// `PeftModel.from_pretrained` and written by it.
+/// ref: PEFT src/peft/utils/save_and_load.py (get_peft_model_state_dict), src/peft/tuners/lora/config.py.
+extension LoRAAdapterSet {
+  public static let configFileName = "adapter_config.json"
+  public static let weightsFileName = "adapter_model.safetensors"
+  static let seedKey = "edgetune.lora.seed"
+
+  /// Writes the adapter into `directory`, atomically: both files go into a temporary sibling directory
+  /// ("<directory>.partial-XXXX"), are fsynced, and the directory is renamed into place, so an interrupted save
+  /// never leaves a complete-looking adapter directory. An existing `directory` is refused unless `overwrite` and
+  /// it holds nothing but adapter files; it is then replaced (moved aside, the new one renamed in, the old removed).
+  /// - Parameter baseModel: `base_model_name_or_path` (a hub id or a path), or nil.
+  public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
+    let target = Self.trimmed(directory)
+    let files = FileManager.default
+    var isDirectory: ObjCBool = false
+    let exists = files.fileExists(atPath: target, isDirectory: &isDirectory)
+    if exists {
+      guard overwrite else {
+        throw TrainingError.checkpoint(path: target, reason: "already exists; choose another directory or overwrite")
+      }
+      guard isDirectory.boolValue else { throw TrainingError.checkpoint(path: target, reason: "is not a directory") }
+      let allowed: Set = [Self.configFileName, Self.weightsFileName, "README.md"]
+      let contents = (try? files.contentsOfDirectory(atPath: target)) ?? []
+      if let other = contents.first(where: { !allowed.contains($0) }) {
+        throw TrainingError.checkpoint(
+          path: target, reason: "holds '\(other)', which is not part of an adapter; refusing to replace it")
+      }
+    }
+    let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    let temporary = target + ".partial-" + suffix
+    guard mkdir(temporary, 0o755) == 0 else {
+      throw TrainingError.checkpoint(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))")
+    }
+    var placed = false
+    defer { if !placed { try? files.removeItem(atPath: temporary) } }
+
+    let json = try AtomicFileWriter(path: temporary + "/" + Self.configFileName)
+    try json.write(Array(adapterConfigJSON(baseModel: baseModel).utf8))
+    try json.finish()
+    try writeWeights(to: temporary + "/" + Self.weightsFileName)
+
+    if exists {
+      let old = target + ".old-" + suffix
+      try Self.rename(target, old)
+      do {
+        try Self.rename(temporary, target)
+      } catch {
+        try? Self.rename(old, target)
+        throw error
+      }
+      placed = true
+      try? files.removeItem(atPath: old)
+    } else {
+      try Self.rename(temporary, target)
+      placed = true
+    }
+    Self.syncDirectory(containing: target)
+  }
+
+  /// Reads an adapter directory written by PEFT or by `save(to:)` for a model of configuration `model`.
+  ///
+  /// Refuses, naming the file and the key: a missing file; a config that is not plain LoRA (DoRA, biases,
+  /// fan_in_fan_out, per-layer rank or alpha patterns, a regex `target_modules`, modules_to_save); a target this
+  /// model does not have; a tensor that is missing, unknown (another layer count, another module) or of the wrong
+  /// shape; a file whose checksums (when it has ours) do not match. F16 and BF16 tensors are widened to fp32.
+  public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> LoRAAdapterSet {
+    let directory = trimmed(directory)
+    let configPath = directory + "/" + configFileName
+    let weightsPath = directory + "/" + weightsFileName
+    for path in [configPath, weightsPath] where !FileManager.default.fileExists(atPath: path) {
+      throw TrainingError.checkpoint(
+        path: path, reason: "missing: a PEFT adapter directory holds \(configFileName) and \(weightsFileName)")
+    }
+    var config = try parseAdapterConfig(path: configPath)
+    let weights = try SafetensorsFile(path: weightsPath)
+    if let seed = weights.metadata[seedKey].flatMap(UInt64.init) { config.seed = seed }
+    if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
+
+    let set = try LoRAAdapterSet(config: config, model: model, ledger: ledger, initialize: false)
+    func fail(_ reason: String) -> TrainingError { .checkpoint(path: weightsPath, reason: reason) }
+    for entry in weights.entries {
+      guard let tensor = set.parameters[entry.name] else {
+        throw fail("unknown tensor '\(entry.name)': " + set.explainUnknown(entry.name))
+      }
+      guard entry.shape == tensor.shape else {
+        throw fail(
+          "tensor '\(entry.name)' has shape \(entry.shape), this model and rank \(config.rank) need \(tensor.shape)")
+      }
+      guard let type = entry.type.decodable, [.f32, .f16, .bf16].contains(type) else {
+        throw fail("tensor '\(entry.name)' is \(entry.dtype); only F32, F16 and BF16 adapters can be read")
+      }
+      let view = try weights.tensor(entry.name)
+      ggmlDecode(type, from: view.data, to: tensor.value.baseAddress!, count: tensor.count)
+    }
+    for tensor in set.parameters.tensors where weights.entry(tensor.name) == nil {
+      throw fail(
+        "tensor '\(tensor.name)' is missing (\(config.targets.map(\.moduleName)) on \(model.layerCount) layers)")
+    }
+    return set
+  }
+
+  // MARK: writing
+
+  /// adapter_config.json as PEFT writes it: the LoraConfig fields PEFT 0.10–0.13 know (so older and newer
+  /// versions load it), keys sorted, two-space indent (PEFT: json.dumps(indent=2, sort_keys=True)).
+  func adapterConfigJSON(baseModel: String?) -> String {
+    let alpha =
+      config.alpha.rounded() == config.alpha && abs(config.alpha) < 1e15
+      ? String(Int(config.alpha)) : config.alpha.description
+    let targets = config.targets.map { "    " + PEFTJSON.quoted($0.moduleName) }.joined(separator: ",\n")
+    let fields: [(String, String)] = [
+      ("alpha_pattern", "{}"), ("auto_mapping", "null"),
+      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("bias", "\"none\""),
+      ("fan_in_fan_out", "false"), ("inference_mode", "true"), ("init_lora_weights", "true"),
+      ("layer_replication", "null"), ("layers_pattern", "null"), ("layers_to_transform", "null"),
+      ("loftq_config", "{}"), ("lora_alpha", alpha), ("lora_dropout", config.dropout.description),
+      ("megatron_config", "null"), ("megatron_core", "\"megatron.core\""), ("modules_to_save", "null"),
+      ("peft_type", "\"LORA\""), ("r", String(config.rank)), ("rank_pattern", "{}"), ("revision", "null"),
+      ("target_modules", "[\n" + targets + "\n  ]"), ("task_type", "\"CAUSAL_LM\""), ("use_dora", "false"),
+      ("use_rslora", config.useRSLoRA ? "true" : "false"),
+    ]
+    return "{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+  }
+
+  /// adapter_model.safetensors: every A and B as F32, in layer order, with `format: pt` (what safetensors' torch
+  /// helpers write) and the seed in the metadata.
+  func writeWeights(to path: String) throws {
+    let plans = parameters.tensors.map {
+      SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
+    }
+    let writer = try SafetensorsWriter(
+      path: path, plans: plans, metadata: [("format", "pt"), (Self.seedKey, String(config.seed))])
+    for tensor in parameters.tensors { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
+    try writer.finish()
+  }
+
+  // MARK: reading
+
+  static func parseAdapterConfig(path: String) throws -> LoRAConfig {
+    func fail(_ key: String, _ reason: String) -> TrainingError {
+      .checkpoint(path: path, reason: "\(key): \(reason)")
+    }
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+      throw TrainingError.checkpoint(path: path, reason: "cannot read: \(error.localizedDescription)")
+    }
+    let json = try JSONObject(text: text, path: path)
+    let peftType = try json.optionalString("peft_type")
+    guard peftType == "LORA" else { throw fail("peft_type", "'\(peftType ?? "missing")' is not LORA") }
+    let rank = try json.int("r")
+    guard let alpha = try json.optionalDouble("lora_alpha") else { throw fail("lora_alpha", "missing") }
+    let dropout = try json.optionalDouble("lora_dropout") ?? 0
+    let useRSLoRA = try json.optionalBool("use_rslora") ?? false
+    if try json.optionalBool("use_dora") ?? false { throw fail("use_dora", "DoRA adapters are not supported") }
+    if try json.optionalBool("fan_in_fan_out") ?? false {
+      throw fail("fan_in_fan_out", "transposed (Conv1D) weights are not supported")
+    }
+    if let bias = try json.optionalString("bias"), bias != "none" {
+      throw fail("bias", "'\(bias)' adapters train biases; only 'none' is supported")
+    }
+    for key in ["layers_to_transform", "layers_pattern", "layer_replication"] where json.has(key) {
+      throw fail(key, "adapters on a subset of layers are not supported")
+    }
+    for key in ["rank_pattern", "alpha_pattern"] {
+      if let pattern = json[key] as? [String: Any], !pattern.isEmpty {
+        throw fail(key, "per-module ranks or alphas are not supported")
+      }
+    }
+    if let modules = json["modules_to_save"] as? [Any], !modules.isEmpty {
+      throw fail("modules_to_save", "fully trained modules (\(modules)) are not supported")
+    }
+    guard let names = json["target_modules"] as? [String] else {
+      if json["target_modules"] is String {
+        throw fail("target_modules", "a regular expression or 'all-linear' is not supported; list module names")
+      }
+      throw fail("target_modules", "missing or not a list of module names")
+    }
+    // Names may be qualified ("self_attn.q_proj"); the last component is the module.
+    let targets = try LoRAConfig.targets(named: names.map { String($0.split(separator: ".").last ?? "") })
+    do {
+      return try LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA)
+    } catch {
+      throw TrainingError.checkpoint(path: path, reason: error.description)
+    }
+  }
+
+  /// Why a tensor name is not one of this set's.
+  func explainUnknown(_ name: String) -> String {
+    let prefix = "base_model.model.model.layers."
+    if name.hasPrefix(prefix), let layer = Int(name.dropFirst(prefix.count).prefix(while: \.isNumber)),
+      layer >= model.layerCount
+    {
+      return "layer \(layer), but the model has \(model.layerCount) layers (an adapter for another model?)"
+    }
+    return "not lora_A/lora_B of a targeted module (\(config.targets.map(\.moduleName).joined(separator: ", ")))"
+  }
+
+  // MARK: file system
+
+  static func trimmed(_ path: String) -> String {
+    var path = path
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    return path
+  }
+
+  static func rename(_ from: String, _ to: String) throws {
+    guard Glibc.rename(from, to) == 0 else {
+      throw TrainingError.checkpoint(
+        path: to, reason: "cannot rename \(from) into place: \(String(cString: strerror(errno)))")
+    }
+  }
+
+  /// fsync of the parent directory, so the rename itself is durable.
+  static func syncDirectory(containing path: String) {
+    let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+    let fd = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+      _ = fsync(fd)
+      close(fd)
+    }
+  }
+}
+
+/// JSON string literals for adapter_config.json (Formats' helper is internal to that module).
+enum PEFTJSON {
+  static func quoted(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case let c where c.value < 0x20:
+        let hex = String(c.value, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out + "\""
+  }
+}

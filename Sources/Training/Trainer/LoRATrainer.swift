@@ -1,0 +1,169 @@
+import Foundation
+public import Memory
+public import Model
+
+/// Supervised LoRA fine-tuning: batches from a `BatchStream`, gradients through the frozen base (`TrainingGraph`),
+/// mean cross-entropy over the targeted tokens of each optimizer step, gradient clipping, AdamW on a learning-rate
+/// schedule, periodic evaluation and checkpoints. One trainer for every method that provides a `LoRAProvider` and
+/// a `ParameterStore`.
+public final class LoRATrainer {
+  public struct Options: Sendable {
+    public var steps = 100
+    public var seqLen = 256
+    public var batchSize = 1
+    public var gradientAccumulation = 1
+    public var learningRate = 2e-4
+    public var schedule = LearningRateSchedule.Kind.cosine
+    public var warmupSteps = 0
+    public var weightDecay = 0.0
+    public var maxGradientNorm = 1.0
+    public var evalEvery = 0
+    public var saveEvery = 0
+    public var logitRows = 32
+    public init() {}
+  }
+
+  /// What one optimizer step did.
+  public struct StepReport: Sendable {
+    public var step: Int
+    public var loss: Double
+    public var tokens: Int
+    public var learningRate: Double
+    public var gradientNorm: Double
+    public var seconds: Double
+    public var evalLoss: Double?
+  }
+
+  public let model: LanguageModel
+  public let adapters: LoRAAdapterSet
+  public let options: Options
+  public private(set) var stream: BatchStream
+  public let validation: JSONLDataset?
+  public let graph: TrainingGraph
+  public let optimizer: AdamW
+  public let schedule: LearningRateSchedule
+  public private(set) var step = 0
+
+  public init(
+    model: LanguageModel, adapters: LoRAAdapterSet, stream: BatchStream, validation: JSONLDataset?, options: Options,
+    ledger: MemoryLedger
+  ) throws {
+    self.model = model
+    self.adapters = adapters
+    self.options = options
+    self.stream = stream
+    self.validation = validation
+    self.graph = try TrainingGraph(
+      model: model, capacity: options.seqLen, maximumRank: adapters.maximumRank, logitRows: options.logitRows,
+      ledger: ledger)
+    var hyperparameters = AdamW.Hyperparameters()
+    hyperparameters.weightDecay = options.weightDecay
+    self.optimizer = try AdamW(parameters: adapters.parameters, hyperparameters: hyperparameters, ledger: ledger)
+    self.schedule = try LearningRateSchedule(
+      kind: options.schedule, peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
+  }
+
+  /// One optimizer step over `gradientAccumulation` batches; the loss is the mean over their targeted tokens.
+  public func trainStep() throws -> StepReport {
+    let start = ContinuousClock.now
+    let batches = (0..<options.gradientAccumulation).map { _ in stream.next() }
+    let targets = batches.reduce(0) { $0 + $1.targetCount }
+    adapters.parameters.zeroGradients()
+    var lossSum = 0.0
+    var tokens = 0
+    if targets > 0 {
+      let scale = Float(1 / Double(targets))
+      for batch in batches {
+        for r in 0..<batch.batchSize {
+          let rows = (r * batch.seqLen)..<((r + 1) * batch.seqLen)
+          let row = TrainingGraph.Row(
+            tokens: Array(batch.tokens[rows]), targets: Array(batch.targets[rows]),
+            segmentStarts: Array(batch.segmentStarts[rows]))
+          guard row.targets.contains(where: { $0 >= 0 }) else { continue }
+          lossSum += try graph.accumulateGradients(row, lora: adapters, lossScale: scale).lossSum
+        }
+        tokens += batch.tokens.count - batch.paddingCount
+      }
+    }
+    let norm = adapters.parameters.clipGradients(maxNorm: options.maxGradientNorm)
+    let learningRate = schedule.lr(step)
+    if norm.isFinite && targets > 0 { try optimizer.step(adapters.parameters, learningRate: learningRate) }
+    step += 1
+    var report = StepReport(
+      step: step, loss: targets > 0 ? lossSum / Double(targets) : 0, tokens: tokens, learningRate: learningRate,
+      gradientNorm: norm, seconds: (ContinuousClock.now - start).seconds, evalLoss: nil)
+    if options.evalEvery > 0, step % options.evalEvery == 0 || step == options.steps {
+      report.evalLoss = try evaluate()
+    }
+    return report
+  }
+
+  /// Mean loss over the validation examples, packed into rows like training data (segments keep them apart), or
+  /// nil without a validation set. `limit` caps the examples for periodic evaluation of big sets.
+  public func evaluate(limit: Int = 1000) throws -> Double? {
+    guard let validation else { return nil }
+    let subset = validation.count > limit ? validation.subset(Array(0..<limit)) : validation
+    var pass = DatasetPass(subset)
+    let packer = try SequencePacker(batchSize: 1, seqLen: options.seqLen, paddingID: stream.packer.paddingID)
+    var lossSum = 0.0
+    var counted = 0
+    while let batch = packer.nextBatch(from: &pass) {
+      let row = TrainingGraph.Row(tokens: batch.tokens, targets: batch.targets, segmentStarts: batch.segmentStarts)
+      guard row.targets.contains(where: { $0 >= 0 }) else { continue }
+      let (loss, count) = try graph.loss(row, lora: adapters)
+      lossSum += loss
+      counted += count
+    }
+    return counted > 0 ? lossSum / Double(counted) : nil
+  }
+
+  // MARK: checkpoints
+
+  struct State: Codable {
+    var step: Int
+    var stream: BatchStream.State
+  }
+
+  /// Writes `directory/checkpoint-STEP` (adapter, optimizer state, data position) atomically: built under a temporary
+  /// name and renamed, so a checkpoint directory that exists is complete.
+  public func saveCheckpoint(in directory: String) throws -> String {
+    let final = (directory as NSString).appendingPathComponent("checkpoint-\(step)")
+    let temporary = final + ".partial-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: temporary) }
+    try adapters.save(to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path)
+    try optimizer.save(
+      to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"), parameters: adapters.parameters)
+    let state = try JSONEncoder().encode(State(step: step, stream: stream.state))
+    try state.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("trainer_state.json")))
+    if FileManager.default.fileExists(atPath: final) { try FileManager.default.removeItem(atPath: final) }
+    try FileManager.default.moveItem(atPath: temporary, toPath: final)
+    return final
+  }
+
+  /// Restores adapter values, optimizer state, step and data position from a checkpoint directory.
+  public func resume(from checkpoint: String, sources: [(dataset: JSONLDataset, weight: Double)], ledger: MemoryLedger)
+    throws
+  {
+    let statePath = (checkpoint as NSString).appendingPathComponent("trainer_state.json")
+    guard let data = FileManager.default.contents(atPath: statePath) else {
+      throw TrainingError.checkpoint(
+        path: checkpoint, reason: "trainer_state.json is missing; not a checkpoint directory")
+    }
+    let state = try JSONDecoder().decode(State.self, from: data)
+    let saved = try LoRAAdapterSet.load(
+      from: (checkpoint as NSString).appendingPathComponent("adapter"), model: model.config, ledger: ledger)
+    guard saved.config.rank == adapters.config.rank, saved.config.targets == adapters.config.targets,
+      saved.parameters.count == adapters.parameters.count
+    else {
+      throw TrainingError.checkpoint(
+        path: checkpoint, reason: "the checkpoint's LoRA rank or targets differ from this run's")
+    }
+    adapters.parameters.allValues.baseAddress!.update(
+      from: saved.parameters.allValues.baseAddress!, count: saved.parameters.count)
+    try optimizer.load(
+      from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), parameters: adapters.parameters)
+    stream = try BatchStream(packer: stream.packer, sources: sources, resuming: state.stream)
+    step = state.step
+  }
+}
