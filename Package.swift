@@ -33,7 +33,8 @@ let package = Package(
     .target(
       name: "Model", dependencies: ["Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
     .target(
-      name: "Training", dependencies: ["Model", "Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
+      name: "Training", dependencies: ["Model", "Formats", "Tensor", "Quantization", "Memory"],
+      swiftSettings: swiftSettings),
     .executableTarget(
       name: "edgetune",
       dependencies: [
