@@ -110,6 +110,7 @@ struct TrainLoRA: ParsableCommand {
   func run() throws {
     threads.apply()
     let wallStart = ContinuousClock.now
+    try checkOutputWritable()
     let ledger = MemoryLedger()
     let lm = try ModelLoader.load(path: model.model)
     let loraConfig = try LoRAConfig(
@@ -222,5 +223,27 @@ struct TrainLoRA: ParsableCommand {
           evalBefore.map { String(format: "%.4f", $0) } ?? "-", lastEval.map { String(format: "%.4f", $0) } ?? "-",
           Double(tokens) / max(trainSeconds, 1e-9))
         + "peak RSS \(ByteCount.format(status.vmHWM)), peak anonymous \(ByteCount.format(peakAnon))")
+  }
+
+  /// Fails before any work when --out (or its parent, if it does not exist yet) cannot be written.
+  func checkOutputWritable() throws {
+    let url = URL(fileURLWithPath: out).standardizedFileURL
+    var directory = url.path
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else { throw InputError("--out \(out) exists and is not a directory") }
+      directory = url.deletingLastPathComponent().path
+    } else {
+      directory = url.deletingLastPathComponent().path
+      guard FileManager.default.fileExists(atPath: directory) else {
+        throw InputError("--out \(out): the directory \(directory) does not exist")
+      }
+    }
+    // access(2) says yes to root everywhere; creating a file is the real test (procfs, read-only mounts, full disks).
+    let probe = (directory as NSString).appendingPathComponent(".edgetune-write-test-\(getpid())")
+    guard FileManager.default.createFile(atPath: probe, contents: Data("x".utf8)) else {
+      throw InputError("--out \(out): cannot write in \(directory)")
+    }
+    try? FileManager.default.removeItem(atPath: probe)
   }
 }

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// `edgetune train lora` end to end on the tiny llama fixture: outputs, report, errors, exact resume.
+@Suite struct TrainTests {
+  static let model = CLI.fixtures.appendingPathComponent("tiny/llama-mixed.tiny-gguf").path
+
+  /// A small dataset of texts and chats in the tiny tokenizer's byte-level vocabulary.
+  static func writeData(_ dir: URL, lines: Int = 40) throws -> String {
+    var text = ""
+    for i in 0..<lines {
+      if i % 2 == 0 {
+        text += "{\"text\": \"The number \(i) is written as \(String(i, radix: 2)) in binary.\"}\n"
+      } else {
+        text +=
+          "{\"messages\": [{\"role\": \"user\", \"content\": \"Say \(i).\"}, {\"role\": \"assistant\", \"content\": \"\(i)\"}]}\n"
+      }
+    }
+    let path = dir.appendingPathComponent("data.jsonl").path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  func train(_ dir: URL, _ extra: [String]) throws -> CLIResult {
+    let data = try Self.writeData(dir)
+    return try CLI.run(
+      [
+        "train", "lora", "--model", Self.model, "--data", data, "--seq-len", "48", "--rank", "4", "--targets",
+        "q,k,v,o,gate,up,down",
+        "--threads", "2",
+      ] + extra)
+  }
+
+  @Test func writesAPEFTAdapterAndAReport() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("adapter").path
+    let report = dir.appendingPathComponent("report.json").path
+    let result = try train(dir, ["--out", out, "--steps", "25", "--lr", "1e-2", "--report", report])
+    #expect(result.status == 0, "\(result.stderr)")
+    for file in ["adapter_config.json", "adapter_model.safetensors"] {
+      #expect(FileManager.default.fileExists(atPath: out + "/" + file))
+    }
+    let json = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+    for key in [
+      "method", "steps", "tokens", "tokens_per_second", "wall_seconds", "peak_rss_bytes", "peak_anon_bytes",
+      "ledger_peak_bytes", "ledger_peak_bytes_by_label", "loss_first", "loss_last", "eval_loss",
+    ] {
+      #expect(json[key] != nil, "report lacks \(key)")
+    }
+    #expect(json["method"] as? String == "lora")
+    let first = try #require(json["loss_first"] as? Double)
+    let last = try #require(json["loss_last"] as? Double)
+    #expect(last < first, "loss \(first) → \(last)")
+  }
+
+  /// Interrupted at step 4 (a checkpoint), resumed to step 8: the adapter equals an uninterrupted 8-step run's, bit for bit.
+  @Test func resumeContinuesExactly() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let whole = dir.appendingPathComponent("whole").path
+    let split = dir.appendingPathComponent("split").path
+    let common = ["--lr", "5e-3", "--seed", "3", "--batch", "2", "--val-fraction", "0"]
+    #expect(try train(dir, ["--out", whole, "--steps", "8"] + common).status == 0)
+    let first = try train(dir, ["--out", split, "--steps", "8", "--save-every", "4"] + common)
+    #expect(first.status == 0, "\(first.stderr)")
+    try FileManager.default.removeItem(atPath: split)
+    let resumed = try train(
+      dir, ["--out", split, "--steps", "8", "--resume", split + ".checkpoints/checkpoint-4"] + common)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    let a = try Data(contentsOf: URL(fileURLWithPath: whole + "/adapter_model.safetensors"))
+    let b = try Data(contentsOf: URL(fileURLWithPath: split + "/adapter_model.safetensors"))
+    #expect(a == b, "resumed adapter differs from the uninterrupted run")
+  }
+
+  @Test func badInputStopsBeforeTraining() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let bad = dir.appendingPathComponent("bad.jsonl").path
+    try "{\"text\": \"fine\"}\n{\"text\": oops}\n".write(toFile: bad, atomically: true, encoding: .utf8)
+    let out = dir.appendingPathComponent("out").path
+    let malformed = try CLI.run(["train", "lora", "--model", Self.model, "--data", bad, "--out", out, "--steps", "2"])
+    #expect(malformed.status == 1 && malformed.exited)
+    #expect(malformed.stderr.contains("bad.jsonl:2"), "\(malformed.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: out))
+
+    let empty = dir.appendingPathComponent("empty.jsonl").path
+    try "\n\n".write(toFile: empty, atomically: true, encoding: .utf8)
+    let none = try CLI.run(["train", "lora", "--model", Self.model, "--data", empty, "--out", out, "--steps", "2"])
+    #expect(none.status == 1 && none.stderr.contains("empty.jsonl"), "\(none.stderr)")
+
+    let data = try Self.writeData(dir)
+    let target = try CLI.run([
+      "train", "lora", "--model", Self.model, "--data", data, "--out", out, "--steps", "2", "--targets", "q,qq",
+    ])
+    #expect(target.status != 0 && target.stderr.contains("'qq'"), "\(target.stderr)")
+
+    let unwritable = try CLI.run([
+      "train", "lora", "--model", Self.model, "--data", data, "--out", "/proc/edgetune-out", "--steps", "2",
+    ])
+    #expect(unwritable.status == 1 && unwritable.stderr.contains("/proc"), "\(unwritable.stderr)")
+
+    let missing = try CLI.run([
+      "train", "lora", "--model", "/nonexistent.nf4", "--data", data, "--out", out, "--steps", "2",
+    ])
+    #expect(missing.status == 1 && missing.stderr.contains("/nonexistent.nf4"))
+    #expect(!FileManager.default.fileExists(atPath: out))
+  }
+}
