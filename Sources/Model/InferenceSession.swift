@@ -31,6 +31,9 @@ public final class InferenceSession {
   private let scores: AnonymousBuffer<Float>  // (workers, T, L)
   private let logits: AnonymousBuffer<Float>  // (logitRows, vocab)
   private let rotary: RotaryEmbedding
+  /// LoRA parts applied on top of the frozen projections (generate/eval --adapter), or nil for the base model.
+  public var adapter: (any LoRAProvider)?
+  private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
   public static func plannedBytes(config c: ModelConfig, capacity: Int, chunk: Int, logitRows: Int = 16, workers: Int)
@@ -45,7 +48,10 @@ public final class InferenceSession {
     ]
   }
 
-  public init(model: LanguageModel, capacity: Int, chunk: Int = 128, logitRows: Int = 16, ledger: MemoryLedger) throws {
+  public init(
+    model: LanguageModel, capacity: Int, chunk: Int = 128, logitRows: Int = 16, adapter: (any LoRAProvider)? = nil,
+    ledger: MemoryLedger
+  ) throws {
     let c = model.config
     guard capacity >= 1 else { throw ModelError.contextExceeded(tokens: 0, limit: 0) }
     guard capacity <= c.contextLength else {
@@ -71,6 +77,8 @@ public final class InferenceSession {
     scores = try AnonymousBuffer(count: workers * T * capacity, label: "scratch", ledger: ledger)
     logits = try AnonymousBuffer(count: self.logitRows * c.vocabularySize, label: "logits", ledger: ledger)
     rotary = RotaryEmbedding(headDim: c.headDim, rotaryDim: c.rotaryDim, base: c.ropeTheta)
+    self.adapter = adapter
+    loraHidden = try AnonymousBuffer(count: T * max(1, adapter?.maximumRank ?? 1), label: "activations", ledger: ledger)
   }
 
   /// Forgets the cached tokens (the buffers stay).
@@ -141,7 +149,7 @@ public final class InferenceSession {
     rotary.table(positions: position..<(position + T), cos: rotaryCos.pointer, sin: rotarySin.pointer)
     for (index, layer) in model.weights.layers.enumerated() {
       attentionBlock(layer, index: index, tokens: T)
-      mlpBlock(layer, tokens: T)
+      mlpBlock(layer, index: index, tokens: T)
     }
     position += T
   }
@@ -158,11 +166,9 @@ public final class InferenceSession {
     rmsNormForward(
       input: hidden.pointer, weight: layer.attentionNorm, output: normed.pointer, rows: T, dim: d,
       epsilon: c.rmsNormEpsilon)
-    frozenLinearForward(
-      input: normed.pointer, tokens: T, weight: layer.query, output: query.pointer, ldOutput: q, tiles: tiles)
-    frozenLinearForward(input: normed.pointer, tokens: T, weight: layer.key, output: keys, ldOutput: kv, tiles: tiles)
-    frozenLinearForward(
-      input: normed.pointer, tokens: T, weight: layer.value, output: values, ldOutput: kv, tiles: tiles)
+    project(index, .q, layer, input: normed.pointer, output: query.pointer, tokens: T)
+    project(index, .k, layer, input: normed.pointer, output: keys, tokens: T)
+    project(index, .v, layer, input: normed.pointer, output: values, tokens: T)
     if let bias = layer.queryBias { addBias(bias, to: query.pointer, rows: T, cols: q) }
     if let bias = layer.keyBias { addBias(bias, to: keys, rows: T, cols: kv) }
     if let bias = layer.valueBias { addBias(bias, to: values, rows: T, cols: kv) }
@@ -180,26 +186,35 @@ public final class InferenceSession {
       heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, scores: scores.pointer,
       scoresPerWorker: T * capacity,
       workers: workers)
-    frozenLinearForward(
-      input: attention.pointer, tokens: T, weight: layer.output, output: normed.pointer, ldOutput: d, tiles: tiles)
+    project(index, .o, layer, input: attention.pointer, output: normed.pointer, tokens: T)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)
   }
 
   /// hidden += down(silu(gate(x)) · up(x)), x = rmsnorm(hidden).
-  private func mlpBlock(_ layer: LayerWeights, tokens T: Int) {
+  private func mlpBlock(_ layer: LayerWeights, index: Int, tokens T: Int) {
     let c = model.config
     let d = c.hiddenSize
     let f = c.intermediateSize
     rmsNormForward(
       input: hidden.pointer, weight: layer.mlpNorm, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
-    frozenLinearForward(
-      input: normed.pointer, tokens: T, weight: layer.gate, output: gate.pointer, ldOutput: f, tiles: tiles)
-    frozenLinearForward(
-      input: normed.pointer, tokens: T, weight: layer.up, output: up.pointer, ldOutput: f, tiles: tiles)
+    project(index, .gate, layer, input: normed.pointer, output: gate.pointer, tokens: T)
+    project(index, .up, layer, input: normed.pointer, output: up.pointer, tokens: T)
     swigluForward(gate: gate.pointer, up: up.pointer, output: gate.pointer, count: T * f)
-    frozenLinearForward(
-      input: gate.pointer, tokens: T, weight: layer.down, output: normed.pointer, ldOutput: d, tiles: tiles)
+    project(index, .down, layer, input: gate.pointer, output: normed.pointer, tokens: T)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)
+  }
+
+  /// output = input · Wᵀ for one projection, plus the adapter's scale · (input · Aᵀ) · Bᵀ when it has one there.
+  private func project(
+    _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafeMutablePointer<Float>,
+    output: UnsafeMutablePointer<Float>, tokens T: Int
+  ) {
+    let weight = target.matrix(in: layer)
+    frozenLinearForward(input: input, tokens: T, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
+    guard let view = adapter?.lora(layer: layerIndex, target: target) else { return }
+    loraForward(
+      input: input, a: view.a, b: view.b, scale: view.scale, output: output, hidden: loraHidden.pointer, tokens: T,
+      inFeatures: weight.cols, outFeatures: weight.rows, rank: view.rank)
   }
 
   private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {

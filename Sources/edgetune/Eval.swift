@@ -2,17 +2,31 @@ import ArgumentParser
 import Foundation
 import Memory
 import Model
+import Training
 
-/// `edgetune eval`: mean cross-entropy and perplexity of a model over a text file.
+/// `edgetune eval`: perplexity over a text file, or task accuracy and loss over a JSONL dataset.
 struct Eval: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Mean cross-entropy and perplexity over a text file, in windows of the context length.")
+    abstract: "Perplexity over a text file (--text), or exact-match accuracy and mean loss over JSONL data (--data).",
+    discussion: """
+      --text: mean cross-entropy and perplexity, in windows of the context length.
+      --data: for every prompt/completion record or conversation ending in an assistant turn, a greedy answer is
+      compared with the reference after trimming whitespace (exact_match); mean_loss is the loss of the reference
+      tokens, as in training.
+      """)
 
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
+  @OptionGroup var adapterOptions: AdapterOptions
 
   @Option(help: "A UTF-8 text file to score.")
-  var text: String
+  var text: String?
+
+  @Option(help: "A JSONL dataset to score ({\"prompt\",\"completion\"} or {\"messages\"}).")
+  var data: String?
+
+  @Option(help: "With --data: evaluate at most this many examples.")
+  var limit: Int?
 
   @Option(help: "Window length in tokens (default: the model's context length).")
   var context: Int?
@@ -22,10 +36,13 @@ struct Eval: ParsableCommand {
 
   func validate() throws {
     if let context, context < 2 { throw ValidationError("--context must be at least 2") }
+    guard (text == nil) != (data == nil) else { throw ValidationError("give exactly one of --text and --data") }
   }
 
   func run() throws {
     threads.apply()
+    if let data { return try evaluateDataset(data) }
+    let text = self.text!
     guard let data = FileManager.default.contents(atPath: text) else {
       throw InputError("cannot read --text \(text): no such file or not readable")
     }
@@ -37,7 +54,9 @@ struct Eval: ParsableCommand {
     guard ids.count >= 2 else { throw InputError("--text \(text) has fewer than 2 tokens; nothing to score") }
     let window = min(context ?? lm.config.contextLength, lm.config.contextLength)
     let ledger = MemoryLedger()
-    let session = try InferenceSession(model: lm, capacity: min(window, ids.count), chunk: 128, ledger: ledger)
+    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
+    let session = try InferenceSession(
+      model: lm, capacity: min(window, ids.count), chunk: 128, adapter: adapter, ledger: ledger)
     let start = ContinuousClock.now
     let result = try evaluatePerplexity(ids: ids, window: min(window, ids.count), session: session) { done in
       Output.diagnostic("eval: \(done)/\(ids.count) tokens")
@@ -60,5 +79,47 @@ struct Eval: ParsableCommand {
     Output.diagnostic(
       String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine() + "; "
         + Output.ledgerLine(ledger))
+  }
+
+  /// --data: exact match of greedy answers and mean loss of the reference tokens.
+  func evaluateDataset(_ path: String) throws {
+    let lm = try ModelLoader.load(path: model.model)
+    let ledger = MemoryLedger()
+    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
+    var cases = try ExactMatch.cases(path: path, template: lm.chatTemplate)
+    if let limit { cases = Array(cases.prefix(max(0, limit))) }
+    guard !cases.isEmpty else { throw InputError("\(path): no prompt/completion or conversation records to evaluate") }
+    let start = ContinuousClock.now
+    let bar = ProgressBar("eval", total: cases.count)
+    let accuracy = try ExactMatch.evaluate(cases, model: lm, adapter: adapter, ledger: ledger) { bar.update($0) }
+    bar.finish()
+    var dataset = try JSONLDataset.load(
+      path: path, encoder: ExampleEncoder(model: lm, options: DataOptions(seqLen: 512)))
+    if let limit, dataset.count > limit { dataset = dataset.subset(Array(0..<limit)) }
+    let graph = try TrainingGraph(
+      model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.maximumRank ?? 1, logitRows: 32,
+      ledger: ledger)
+    let loss = try DatasetLoss.mean(dataset, graph: graph, adapter: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
+    let seconds = (ContinuousClock.now - start).seconds
+    if json {
+      var samples: [[String: String]] = []
+      for sample in accuracy.samples {
+        samples.append(["prompt": sample.prompt, "reference": sample.reference, "generated": sample.generated])
+      }
+      try Output.json(
+        Output.ledgerJSON(ledger).merging([
+          "exact_match": accuracy.accuracy, "matches": accuracy.matches, "examples": accuracy.cases,
+          "mean_loss": loss?.loss as Any, "loss_tokens": loss?.tokens as Any, "samples": samples, "seconds": seconds,
+          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
+        ]) { a, _ in a })
+    } else {
+      Output.result(
+        String(format: "exact match %.1f%% (%d of %d)", 100 * accuracy.accuracy, accuracy.matches, accuracy.cases)
+          + (loss.map { String(format: ", mean loss %.4f over %d tokens", $0.loss, $0.tokens) } ?? ""))
+      if let sample = accuracy.samples.first {
+        Output.result("sample: expected \"\(sample.reference)\", generated \"\(sample.generated)\"")
+      }
+    }
+    Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
   }
 }

@@ -10,6 +10,7 @@ struct Generate: ParsableCommand {
 
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
+  @OptionGroup var adapterOptions: AdapterOptions
 
   @Option(help: "Raw prompt text (special tokens such as <|im_start|> are recognized).")
   var prompt: String?
@@ -68,7 +69,8 @@ struct Generate: ParsableCommand {
       throw ModelError.contextExceeded(tokens: promptIDs.count + maxTokens, limit: lm.config.contextLength)
     }
     let ledger = MemoryLedger()
-    let session = try InferenceSession(model: lm, capacity: capacity, chunk: 256, ledger: ledger)
+    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
+    let session = try InferenceSession(model: lm, capacity: capacity, chunk: 256, adapter: adapter, ledger: ledger)
     var stops: Set<Int32> = []
     if !ignoreEOS {
       if let eos = lm.eosID { stops.insert(eos) }

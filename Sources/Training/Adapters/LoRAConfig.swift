@@ -1,3 +1,5 @@
+public import Model
+
 /// What LoRA trains: rank, scaling, dropout, which projections, and the seed of A's initialization.
 /// ref: Hu et al. 2021, "LoRA"; Kalajdzievski 2023, "A Rank Stabilization Scaling Factor for Fine-Tuning with LoRA"
 /// (rsLoRA); PEFT's LoraConfig (field names in `adapter_config.json`).

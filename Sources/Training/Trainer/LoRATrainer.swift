@@ -103,18 +103,7 @@ public final class LoRATrainer {
   public func evaluate(limit: Int = 1000) throws -> Double? {
     guard let validation else { return nil }
     let subset = validation.count > limit ? validation.subset(Array(0..<limit)) : validation
-    var pass = DatasetPass(subset)
-    let packer = try SequencePacker(batchSize: 1, seqLen: options.seqLen, paddingID: stream.packer.paddingID)
-    var lossSum = 0.0
-    var counted = 0
-    while let batch = packer.nextBatch(from: &pass) {
-      let row = TrainingGraph.Row(tokens: batch.tokens, targets: batch.targets, segmentStarts: batch.segmentStarts)
-      guard row.targets.contains(where: { $0 >= 0 }) else { continue }
-      let (loss, count) = try graph.loss(row, lora: adapters)
-      lossSum += loss
-      counted += count
-    }
-    return counted > 0 ? lossSum / Double(counted) : nil
+    return try DatasetLoss.mean(subset, graph: graph, adapter: adapters, paddingID: stream.packer.paddingID)?.loss
   }
 
   // MARK: checkpoints

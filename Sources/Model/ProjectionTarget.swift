@@ -1,5 +1,3 @@
-public import Model
-
 /// The seven linear projections of a Llama-family block that LoRA (and later methods) can attach to, with the
 /// module names PEFT uses for them.
 public enum ProjectionTarget: String, CaseIterable, Sendable, Codable {
