@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Memory
 import Model
@@ -27,6 +28,9 @@ struct Eval: ParsableCommand {
 
   @Option(help: "With --data: evaluate at most this many examples.")
   var limit: Int?
+
+  @Option(help: "With --text: write the logits of every position of the first window here (little-endian fp32 rows).")
+  var dumpLogits: String?
 
   @Option(help: "Window length in tokens (default: the model's context length).")
   var context: Int?
@@ -58,6 +62,7 @@ struct Eval: ParsableCommand {
     let session = try InferenceSession(
       model: lm, capacity: min(window, ids.count), chunk: 128, adapter: adapter, ledger: ledger)
     let start = ContinuousClock.now
+    if let dumpLogits { try writeLogits(ids: Array(ids.prefix(window)), session: session, to: dumpLogits) }
     let result = try evaluatePerplexity(ids: ids, window: min(window, ids.count), session: session) { done in
       Output.diagnostic("eval: \(done)/\(ids.count) tokens")
     }
@@ -79,6 +84,15 @@ struct Eval: ParsableCommand {
     Output.diagnostic(
       String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine() + "; "
         + Output.ledgerLine(ledger))
+  }
+
+  /// Every position's logits of one window, for comparisons with other tools (Tools/check-peft).
+  func writeLogits(ids: [Int32], session: InferenceSession, to path: String) throws {
+    let writer = try AtomicFileWriter(path: path)
+    session.reset()
+    try session.forward(ids, logits: .all) { _, logits in try writer.write(UnsafeRawBufferPointer(logits)) }
+    session.reset()
+    try writer.finish()
   }
 
   /// --data: exact match of greedy answers and mean loss of the reference tokens.
