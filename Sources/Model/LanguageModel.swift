@@ -74,6 +74,19 @@ public final class LanguageModel: Sendable {
     }
   }
 
+  /// The same model with other frozen weights (a merged adapter, for example); files stay shared and mapped.
+  public init(_ model: LanguageModel, weights: ModelWeights) {
+    self.path = model.path
+    self.format = model.format
+    self.config = model.config
+    self.weights = weights
+    self.tokenizer = model.tokenizer
+    self.chatTemplate = model.chatTemplate
+    self.eosID = model.eosID
+    self.paddingID = model.paddingID
+    self.owner = model.owner
+  }
+
   /// A `.nf4` file, or a `.safetensors` file whose metadata says it is an EdgeTune NF4 model.
   public static func isNF4(_ path: String) -> Bool {
     if path.hasSuffix(".nf4") { return true }

@@ -1,0 +1,71 @@
+/// A frozen matrix with a LoRA update folded in, decoded tile by tile like any other: W' = W + scale · B·A.
+/// Used by `merge` to write merged models through the same streaming converters; nothing is held whole.
+/// - a: (rank, cols), b: (rows, rank), copied (they are small).
+public struct MergedMatrix: FrozenMatrix {
+  public let base: any FrozenMatrix
+  public let a: [Float]
+  public let b: [Float]
+  public let rank: Int
+  public let scale: Float
+
+  public init(base: any FrozenMatrix, a: [Float], b: [Float], rank: Int, scale: Float) {
+    precondition(a.count == rank * base.cols && b.count == base.rows * rank, "LoRA shapes do not match the matrix")
+    self.base = base
+    self.a = a
+    self.b = b
+    self.rank = rank
+    self.scale = scale
+  }
+
+  public var rows: Int { base.rows }
+  public var cols: Int { base.cols }
+  public var name: String { base.name }
+  public var fileRange: Range<Int> { base.fileRange }
+  public var storageBytes: Int { base.storageBytes }
+
+  public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
+    base.decodeRows(range, into: destination)
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        for (i, r) in range.enumerated() {
+          let row = destination + i * cols
+          for k in 0..<rank {
+            let coefficient = scale * b[r * rank + k]
+            if coefficient == 0 { continue }
+            let aRow = a.baseAddress! + k * cols
+            for j in 0..<cols { row[j] += coefficient * aRow[j] }
+          }
+        }
+      }
+    }
+  }
+}
+
+extension LanguageModel {
+  /// This model with `adapter`'s LoRA updates merged into the frozen projections it targets.
+  public func merging(_ adapter: any LoRAProvider) -> LanguageModel {
+    var weights = self.weights
+    for (index, layer) in weights.layers.enumerated() {
+      var merged = layer
+      for target in ProjectionTarget.allCases {
+        guard let view = adapter.lora(layer: index, target: target) else { continue }
+        let base = target.matrix(in: layer)
+        let matrix = MergedMatrix(
+          base: base, a: Array(UnsafeBufferPointer(start: view.a, count: view.rank * base.cols)),
+          b: Array(UnsafeBufferPointer(start: view.b, count: base.rows * view.rank)), rank: view.rank, scale: view.scale
+        )
+        switch target {
+        case .q: merged.query = matrix
+        case .k: merged.key = matrix
+        case .v: merged.value = matrix
+        case .o: merged.output = matrix
+        case .gate: merged.gate = matrix
+        case .up: merged.up = matrix
+        case .down: merged.down = matrix
+        }
+      }
+      weights.layers[index] = merged
+    }
+    return LanguageModel(self, weights: weights)
+  }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Memory
+import Model
+import Training
+
+/// `edgetune merge`: fold a LoRA adapter into the weights and write a standalone model.
+struct Merge: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Merge a LoRA adapter into its base and write the result as .nf4, .safetensors or .gguf.",
+    discussion: """
+      .safetensors and .gguf write the merged weights dequantized (--dtype f16 or f32), so the merged model runs in
+      Hugging Face tools or llama.cpp / Ollama. .nf4 re-quantizes them, which can erase a small LoRA update.
+      """)
+
+  @OptionGroup var model: ModelOptions
+  @OptionGroup var threads: ThreadOptions
+
+  @Option(help: "The LoRA adapter directory (PEFT format).")
+  var adapter: String
+
+  @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf.")
+  var output: String
+
+  @Option(help: "Element type of .safetensors / .gguf output: f32 or f16.")
+  var dtype: String = "f16"
+
+  func validate() throws {
+    guard output.hasSuffix(".nf4") || output.hasSuffix(".safetensors") || output.hasSuffix(".gguf") else {
+      throw ValidationError("-o must end in .nf4, .safetensors or .gguf")
+    }
+    guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16") }
+  }
+
+  func run() throws {
+    threads.apply()
+    let start = ContinuousClock.now
+    let base = try ModelLoader.load(path: model.model)
+    let ledger = MemoryLedger()
+    let lora = try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger)
+    let merged = base.merging(lora)
+    let bar = ProgressBar("merge", total: 100)
+    let bytes: Int
+    if output.hasSuffix(".nf4") {
+      Output.diagnostic(
+        "note: merging into .nf4 re-quantizes every adapted matrix; a LoRA update smaller than NF4's rounding step "
+          + "is lost (measured on the demo: 92% exact match merged to .gguf f16, 0% merged to .nf4). Keep the adapter "
+          + "separate (--adapter) or merge to .safetensors/.gguf when the update must survive.")
+      bytes = try NF4Converter.convert(merged, to: output, options: .init(), ledger: ledger) { done, total in
+        bar.update(done * 100 / max(total, 1))
+      }.fileBytes
+    } else {
+      let exporter = ModelExporter(model: merged, halfPrecision: dtype == "f16")
+      bytes =
+        try output.hasSuffix(".gguf")
+        ? exporter.writeGGUF(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1)) }
+        : exporter.writeSafetensors(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1))
+        }
+    }
+    bar.finish()
+    Output.result("\(output): \(ByteCount.format(bytes)), base \(model.model) + adapter \(adapter)")
+    Output.diagnostic(String(format: "merged in %.1f s; ", (ContinuousClock.now - start).seconds) + Output.memoryLine())
+  }
+}
