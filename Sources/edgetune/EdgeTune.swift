@@ -13,7 +13,9 @@ struct EdgeTune: ParsableCommand {
       Results go to stdout (JSON with --json), progress and diagnostics to stderr.
       """,
     version: "0.1.0",
-    subcommands: [Inspect.self, Tokenize.self, Generate.self, Eval.self, Convert.self, Train.self, Merge.self, Bench.self]
+    subcommands: [
+      Inspect.self, Tokenize.self, Generate.self, Eval.self, Convert.self, Train.self, Merge.self, Bench.self,
+    ]
   )
 }
 
