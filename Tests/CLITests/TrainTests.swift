@@ -107,4 +107,31 @@ import Testing
     #expect(missing.status == 1 && missing.stderr.contains("/nonexistent.nf4"))
     #expect(!FileManager.default.fileExists(atPath: out))
   }
+
+  /// A merged model (f32 safetensors or GGUF) scores a text exactly as the base with the adapter applied.
+  @Test func mergedModelEqualsBasePlusAdapter() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("adapter").path
+    #expect(try train(dir, ["--out", out, "--steps", "6", "--lr", "2e-2", "--val-fraction", "0"]).status == 0)
+    let text = dir.appendingPathComponent("text.txt").path
+    try "The number 12 is written as 1100 in binary. Say 7.".write(toFile: text, atomically: true, encoding: .utf8)
+    func loss(_ arguments: [String]) throws -> Double {
+      let result = try CLI.run(["eval", "--text", text, "--json"] + arguments)
+      #expect(result.status == 0, "\(result.stderr)")
+      return try #require(try result.json()["mean_loss"] as? Double)
+    }
+    let adapted = try loss(["--model", Self.model, "--adapter", out])
+    let base = try loss(["--model", Self.model])
+    #expect(abs(adapted - base) > 1e-3, "the adapter should change the loss")
+    for name in ["merged/model.safetensors", "merged.gguf"] {
+      let path = dir.appendingPathComponent(name).path
+      try FileManager.default.createDirectory(
+        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+      let merge = try CLI.run(["merge", "--model", Self.model, "--adapter", out, "-o", path, "--dtype", "f32"])
+      #expect(merge.status == 0, "\(merge.stderr)")
+      let merged = try loss(["--model", name.hasSuffix(".gguf") ? path : (path as NSString).deletingLastPathComponent])
+      #expect(abs(merged - adapted) < 1e-4, "\(name): merged \(merged), base + adapter \(adapted)")
+    }
+  }
 }
