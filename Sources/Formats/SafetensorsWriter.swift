@@ -107,10 +107,11 @@ public final class SafetensorsWriter {
   }
 }
 
-/// Minimal JSON text building for headers whose key order and exact bytes we control.
-enum JSONText {
-  /// A JSON string literal: quotes, backslashes and control characters escaped.
-  static func quoted(_ s: String) -> String {
+/// Minimal JSON text building for files whose key order and exact bytes we control (safetensors headers,
+/// tokenizer.json, adapter_config.json).
+public enum JSONText {
+  /// A JSON string literal: quotes, backslashes and control characters escaped, everything else as UTF-8.
+  public static func quoted(_ s: String) -> String {
     var out = "\""
     out.reserveCapacity(s.utf8.count + 2)
     for scalar in s.unicodeScalars {

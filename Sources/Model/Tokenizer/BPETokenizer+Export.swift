@@ -116,22 +116,6 @@ extension BPETokenizer {
     return "{\"type\":\"Sequence\",\"processors\":[\(byteLevel),\(template)]}"
   }
 
-  /// A JSON string literal: quotes, backslashes and control characters escaped, everything else as UTF-8.
-  static func quoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case let c where c.value < 0x20:
-        let hex = String(c.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default: out.unicodeScalars.append(scalar)
-      }
-    }
-    return out + "\""
-  }
+  /// A JSON string literal (Formats' `JSONText`).
+  static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }

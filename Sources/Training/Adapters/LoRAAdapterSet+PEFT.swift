@@ -230,21 +230,7 @@ extension LoRAAdapterSet {
   }
 }
 
-/// JSON string literals for adapter_config.json (Formats' helper is internal to that module).
+/// JSON string literals for adapter_config.json.
 enum PEFTJSON {
-  static func quoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case let c where c.value < 0x20:
-        let hex = String(c.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default: out.unicodeScalars.append(scalar)
-      }
-    }
-    return out + "\""
-  }
+  static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }
