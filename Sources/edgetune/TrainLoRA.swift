@@ -133,6 +133,8 @@ struct TrainLoRA: ParsableCommand {
       sources.append((dataset, spec.weight))
     }
     if let val { validation = try JSONLDataset.load(path: val, encoder: encoder) }
+    // Parsing JSONL leaves freed heap behind; give it back before the long phase starts.
+    MallocTuning.trim()
     let tokensPerStep = batch * seqLen * gradAccum
     let totalSteps =
       steps

@@ -19,7 +19,7 @@ public final class LoRATrainer {
     public var maxGradientNorm = 1.0
     public var evalEvery = 0
     public var saveEvery = 0
-    public var logitRows = 32
+    public var logitRows = 16
     public init() {}
   }
 
