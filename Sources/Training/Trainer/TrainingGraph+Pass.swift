@@ -174,32 +174,38 @@ extension TrainingGraph {
       input: final, weight: model.weights.finalNorm, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon
     )
     if backward { gradNormed.pointer.initialize(repeating: 0, count: n * d) }
+    // Only positions with a target need logits: gather their states `logitRows` at a time (chat data trains on a
+    // fraction of its tokens), and scatter the gradients back.
+    let positions = (0..<n).filter { row.targets[$0] >= 0 }
     var lossSum = 0.0
     var counted = 0
-    try row.targets.withUnsafeBufferPointer { targets in
-      var r = 0
-      while r < n {
-        let rows = min(logitRows, n - r)
-        // Positions without a target need no logits at all.
-        if !(r..<(r + rows)).contains(where: { targets[$0] >= 0 }) {
-          r += rows
-          continue
-        }
-        frozenLinearForward(
-          input: normed1.pointer + r * d, tokens: rows, weight: model.weights.head, output: logits.pointer, ldOutput: V,
-          tiles: tiles)
-        let (chunkLoss, chunkCount) = crossEntropyForwardBackward(
-          logits: logits.pointer, targets: targets.baseAddress! + r, rows: rows, vocab: V, lossScale: lossScale,
-          workers: workers)
-        lossSum += chunkLoss
-        counted += chunkCount
-        if backward {
-          frozenLinearBackward(
-            outputGradient: logits.pointer, ldOutputGradient: V, tokens: rows, weight: model.weights.head,
-            inputGradient: gradNormed.pointer + r * d, tiles: tiles, partials: partials.pointer)
-        }
-        r += rows
+    var start = 0
+    while start < positions.count {
+      let chunk = positions[start..<min(positions.count, start + logitRows)]
+      for (i, p) in chunk.enumerated() {
+        (gatheredHidden.pointer + i * d).update(from: normed1.pointer + p * d, count: d)
       }
+      let targets = chunk.map { row.targets[$0] }
+      frozenLinearForward(
+        input: gatheredHidden.pointer, tokens: chunk.count, weight: model.weights.head, output: logits.pointer,
+        ldOutput: V, tiles: tiles)
+      let (chunkLoss, chunkCount) = targets.withUnsafeBufferPointer {
+        crossEntropyForwardBackward(
+          logits: logits.pointer, targets: $0.baseAddress!, rows: chunk.count, vocab: V, lossScale: lossScale,
+          workers: workers)
+      }
+      lossSum += chunkLoss
+      counted += chunkCount
+      if backward {
+        gatheredGradient.pointer.initialize(repeating: 0, count: chunk.count * d)
+        frozenLinearBackward(
+          outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: model.weights.head,
+          inputGradient: gatheredGradient.pointer, tiles: tiles, partials: partials.pointer)
+        for (i, p) in chunk.enumerated() {
+          addInPlace(gradNormed.pointer + p * d, gatheredGradient.pointer + i * d, count: d)
+        }
+      }
+      start += chunk.count
     }
     if backward {
       gradResidual.pointer.initialize(repeating: 0, count: n * d)

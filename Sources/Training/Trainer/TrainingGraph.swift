@@ -42,6 +42,8 @@ public final class TrainingGraph {
   let rotaryCos: AnonymousBuffer<Float>  // (T, rot/2)
   let rotarySin: AnonymousBuffer<Float>  // (T, rot/2)
   let logits: AnonymousBuffer<Float>  // (logitRows, V)
+  let gatheredHidden: AnonymousBuffer<Float>  // (logitRows, d) normed final states of targeted positions
+  let gatheredGradient: AnonymousBuffer<Float>  // (logitRows, d)
   let rotary: RotaryEmbedding
 
   /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
@@ -109,6 +111,8 @@ public final class TrainingGraph {
     rotaryCos = try buffer(T * c.rotaryDim / 2, "activations")
     rotarySin = try buffer(T * c.rotaryDim / 2, "activations")
     logits = try buffer(self.logitRows * c.vocabularySize, "logits")
+    gatheredHidden = try buffer(self.logitRows * d, "activations")
+    gatheredGradient = try buffer(self.logitRows * d, "gradients")
     rotary = RotaryEmbedding(headDim: c.headDim, rotaryDim: c.rotaryDim, base: c.ropeTheta)
   }
 
