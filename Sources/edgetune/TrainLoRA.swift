@@ -60,6 +60,9 @@ struct TrainLoRA: ParsableCommand {
   @Option(help: "LoRA alpha (scale alpha/rank, or alpha/sqrt(rank) with --rslora).")
   var alpha: Double = 16
 
+  @Option(help: "LoRA dropout on the input of A (PEFT's lora_dropout).")
+  var dropout: Double = 0
+
   @Flag(help: "rsLoRA scaling: alpha / sqrt(rank).")
   var rslora = false
 
@@ -114,7 +117,8 @@ struct TrainLoRA: ParsableCommand {
     let ledger = MemoryLedger()
     let lm = try ModelLoader.load(path: model.model)
     let loraConfig = try LoRAConfig(
-      rank: rank, alpha: alpha, targets: try LoRAConfig.targets(named: targets.split(separator: ",").map(String.init)),
+      rank: rank, alpha: alpha, dropout: dropout,
+      targets: try LoRAConfig.targets(named: targets.split(separator: ",").map(String.init)),
       useRSLoRA: rslora, seed: seed)
     // Data: every source tokenized up front, so bad input stops the run before any training.
     let encoder = ExampleEncoder(

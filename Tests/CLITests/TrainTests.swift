@@ -61,7 +61,7 @@ import Testing
     defer { try? FileManager.default.removeItem(at: dir) }
     let whole = dir.appendingPathComponent("whole").path
     let split = dir.appendingPathComponent("split").path
-    let common = ["--lr", "5e-3", "--seed", "3", "--batch", "2", "--val-fraction", "0"]
+    let common = ["--lr", "5e-3", "--seed", "3", "--batch", "2", "--val-fraction", "0", "--dropout", "0.1"]
     #expect(try train(dir, ["--out", whole, "--steps", "8"] + common).status == 0)
     let first = try train(dir, ["--out", split, "--steps", "8", "--save-every", "4"] + common)
     #expect(first.status == 0, "\(first.stderr)")

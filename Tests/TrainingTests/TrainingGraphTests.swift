@@ -71,10 +71,28 @@ final class ArrayLoRA: LoRAProvider {
   /// Float rounding of a loss of ~60 nats (measured worst relative error is printed).
   @Test(arguments: ["llama-mixed.tiny-gguf", "qwen2-hf"], [false, true])
   func loraGradientsMatchFiniteDifferences(file: String, packed: Bool) throws {
+    try checkGradients(file: file, packed: packed, dropout: 0)
+  }
+
+  /// The same with LoRA dropout: the row's seed fixes the masks, so the loss is a deterministic function again.
+  @Test func loraGradientsWithDropoutMatchFiniteDifferences() throws {
+    try checkGradients(file: "llama-mixed.tiny-gguf", packed: true, dropout: 0.3)
+  }
+
+  func checkGradients(file: String, packed: Bool, dropout: Float) throws {
     let model = try LanguageModel(path: Self.tiny.appendingPathComponent(file).path)
     let lora = ArrayLoRA(config: model.config, targets: ProjectionTarget.allCases, rank: 3, scale: 1.5, seed: 11)
-    let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 3, logitRows: 5, ledger: MemoryLedger())
-    let row = Self.row(model, packed: packed)
+    let graph = try TrainingGraph(
+      model: model, capacity: 16, maximumRank: 3, logitRows: 5, dropout: dropout, ledger: MemoryLedger())
+    var row = Self.row(model, packed: packed)
+    if dropout > 0 {
+      row.dropoutSeed = 42
+      var plain = row
+      plain.dropoutSeed = nil
+      let masked = try graph.loss(row, lora: lora).lossSum
+      let unmasked = try graph.loss(plain, lora: lora).lossSum
+      #expect(abs(masked - unmasked) > 1e-4, "dropout should change the loss")
+    }
     _ = try graph.accumulateGradients(row, lora: lora, lossScale: 1)
     var worst = 0.0
     var generator = SeededGenerator(seed: 3)
@@ -102,7 +120,7 @@ final class ArrayLoRA: LoRAProvider {
         }
       }
     }
-    print("TrainingGraphTests \(file) packed=\(packed): worst relative gradient error \(worst)")
+    print("TrainingGraphTests \(file) packed=\(packed) dropout=\(dropout): worst relative gradient error \(worst)")
   }
 
   /// With B = 0 (LoRA's initial state) the trained model is exactly the base: the loss equals a plain forward's.

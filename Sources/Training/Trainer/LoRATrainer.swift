@@ -73,12 +73,14 @@ public final class LoRATrainer {
     var tokens = 0
     if targets > 0 {
       let scale = Float(1 / Double(targets))
-      for batch in batches {
+      for (micro, batch) in batches.enumerated() {
         for r in 0..<batch.batchSize {
           let rows = (r * batch.seqLen)..<((r + 1) * batch.seqLen)
           let row = TrainingGraph.Row(
             tokens: Array(batch.tokens[rows]), targets: Array(batch.targets[rows]),
-            segmentStarts: Array(batch.segmentStarts[rows]))
+            segmentStarts: Array(batch.segmentStarts[rows]),
+            dropoutSeed: adapters.config.seed ^ (UInt64(step) &* 0x94D0_49BB_1331_11EB)
+              ^ UInt64(micro * batch.batchSize + r))
           guard row.targets.contains(where: { $0 >= 0 }) else { continue }
           lossSum += try graph.accumulateGradients(row, lora: adapters, lossScale: scale).lossSum
         }

@@ -10,6 +10,8 @@ extension TrainingGraph {
     let n = row.tokens.count
     let d = c.hiddenSize
     try validate(row)
+    rowDropoutSeed = dropout > 0 ? row.dropoutSeed : nil
+    defer { rowDropoutSeed = nil }
     if let lora, lora.maximumRank > maximumRank {
       throw TrainingError.invalidOption(
         name: "--rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
@@ -226,8 +228,10 @@ extension TrainingGraph {
     frozenLinearForward(input: input, tokens: n, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
     guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
     loraForward(
-      input: input, a: view.a, b: view.b, scale: view.scale, output: output, hidden: hidden(target), tokens: n,
-      inFeatures: weight.cols, outFeatures: weight.rows, rank: view.rank)
+      input: input, a: view.a, b: view.b, scale: view.scale,
+      dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols),
+      output: output, hidden: hidden(target), tokens: n, inFeatures: weight.cols, outFeatures: weight.rows,
+      rank: view.rank)
   }
 
   /// inputGradient += outputGradient · W (+ the LoRA path's input gradient, and its A/B gradients).
@@ -243,9 +247,24 @@ extension TrainingGraph {
       tiles: tiles, partials: partials.pointer)
     guard let view = lora.lora(layer: layerIndex, target: target) else { return }
     loraBackward(
-      input: input, a: view.a, b: view.b, scale: view.scale, hidden: hidden(target), outputGradient: outputGradient,
+      input: input, a: view.a, b: view.b, scale: view.scale,
+      dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols), hidden: hidden(target),
+      outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// The dropout mask of one projection's LoRA input for the current row, (n, width) with entries 0 or 1/(1−p),
+  /// regenerated identically from (row seed, layer, target) in the forward, the recompute and the backward.
+  func mask(_ layerIndex: Int, _ target: ProjectionTarget, tokens n: Int, width: Int) -> UnsafePointer<Float>? {
+    guard let seed = rowDropoutSeed else { return nil }
+    let targetIndex = UInt64(ProjectionTarget.allCases.firstIndex(of: target)!)
+    var generator = SeededGenerator(
+      seed: seed ^ (UInt64(layerIndex) &* 0x9E37_79B9_7F4A_7C15) ^ (targetIndex &* 0xBF58_476D_1CE4_E5B9))
+    let keep = 1 / (1 - dropout)
+    let p = Double(dropout)
+    for i in 0..<(n * width) { dropoutMask.pointer[i] = generator.nextUnit() < p ? 0 : keep }
+    return UnsafePointer(dropoutMask.pointer)
   }
 
   /// This target's saved (T, r) LoRA hidden state.

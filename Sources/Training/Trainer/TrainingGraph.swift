@@ -45,6 +45,11 @@ public final class TrainingGraph {
   let gatheredHidden: AnonymousBuffer<Float>  // (logitRows, d) normed final states of targeted positions
   let gatheredGradient: AnonymousBuffer<Float>  // (logitRows, d)
   let rotary: RotaryEmbedding
+  /// LoRA dropout probability on the input of A (PEFT's lora_dropout); 0 turns it off.
+  public let dropout: Float
+  let dropoutMask: AnonymousBuffer<Float>  // (T, max(d, q, f)) when dropout > 0
+  /// The seed of the row being processed; the same masks are regenerated in forward, recompute and backward.
+  var rowDropoutSeed: UInt64?
 
   /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
   public static func plannedBytes(config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int)
@@ -65,7 +70,12 @@ public final class TrainingGraph {
     ]
   }
 
-  public init(model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, ledger: MemoryLedger) throws {
+  public init(
+    model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, dropout: Float = 0, ledger: MemoryLedger
+  ) throws {
+    guard dropout >= 0, dropout < 1 else {
+      throw TrainingError.invalidOption(name: "--dropout", reason: "must be at least 0 and below 1, not \(dropout)")
+    }
     let c = model.config
     guard capacity >= 2, capacity <= c.contextLength else {
       throw TrainingError.invalidOption(
@@ -114,6 +124,8 @@ public final class TrainingGraph {
     gatheredHidden = try buffer(self.logitRows * d, "activations")
     gatheredGradient = try buffer(self.logitRows * d, "gradients")
     rotary = RotaryEmbedding(headDim: c.headDim, rotaryDim: c.rotaryDim, base: c.ropeTheta)
+    self.dropout = dropout
+    dropoutMask = try buffer(dropout > 0 ? T * max(d, q, f) : 0, "activations")
   }
 
   /// A row of training data: token ids, next-token targets (−1 = no loss) and, for packed rows, each token's
@@ -122,10 +134,13 @@ public final class TrainingGraph {
     public var tokens: [Int32]
     public var targets: [Int32]
     public var segmentStarts: [Int32]?
-    public init(tokens: [Int32], targets: [Int32], segmentStarts: [Int32]? = nil) {
+    /// Seeds this row's LoRA dropout masks (training only; nil: no dropout).
+    public var dropoutSeed: UInt64?
+    public init(tokens: [Int32], targets: [Int32], segmentStarts: [Int32]? = nil, dropoutSeed: UInt64? = nil) {
       self.tokens = tokens
       self.targets = targets
       self.segmentStarts = segmentStarts
+      self.dropoutSeed = dropoutSeed
     }
   }
 
@@ -137,7 +152,7 @@ public final class TrainingGraph {
     try run(row, lora: lora, lossScale: lossScale, backward: true)
   }
 
-  /// Forward only: the summed loss and the count, no gradients.
+  /// Forward only: the summed loss and the count, no gradients (dropout applies only if the row has a seed).
   public func loss(_ row: Row, lora: (any LoRAProvider)?) throws -> (lossSum: Double, counted: Int) {
     try run(row, lora: lora, lossScale: 1, backward: false)
   }
