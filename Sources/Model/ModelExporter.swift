@@ -29,47 +29,24 @@ public struct ModelExporter {
 
   func items() -> [Item] {
     let c = model.config
-    let w = model.weights
-    func matrix(_ hf: String, _ gguf: String, _ m: any FrozenMatrix, order: [Int32]? = nil) -> Item {
-      Item(
-        hfName: hf, ggufName: gguf, shape: [m.rows, m.cols], isMatrix: true,
-        fill: { NF4Converter.decodeAll(m, into: $0) },
-        ggufRowOrder: order)
+    return model.weights.named(config: c).map { weight in
+      let gguf = GGUFWeightSource.ggufName(weight.name)
+      switch weight.kind {
+      case .matrix(let m, _):
+        return Item(
+          hfName: weight.name, ggufName: gguf, shape: weight.shape, isMatrix: true,
+          fill: { destination in
+            NF4Converter.decodeAll(m, into: destination)
+            model.dropPages(of: m)
+          }, ggufRowOrder: GGUFWeightSource.rowOrder(weight.name, config: c))
+      case .vector(let v):
+        return Item(
+          hfName: weight.name, ggufName: gguf, shape: weight.shape, isMatrix: false,
+          fill: { destination in v.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: v.count) }
+          },
+          ggufRowOrder: nil)
+      }
     }
-    func vector(_ hf: String, _ gguf: String, _ v: [Float]) -> Item {
-      Item(
-        hfName: hf, ggufName: gguf, shape: [v.count], isMatrix: false,
-        fill: { destination in
-          v.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: v.count) }
-        }, ggufRowOrder: nil)
-    }
-    let permute = c.architecture == .llama
-    var items = [matrix("model.embed_tokens.weight", "token_embd.weight", w.embedding)]
-    for (i, layer) in w.layers.enumerated() {
-      let p = "model.layers.\(i)."
-      let g = "blk.\(i)."
-      items.append(vector(p + "input_layernorm.weight", g + "attn_norm.weight", layer.attentionNorm))
-      items.append(
-        matrix(
-          p + "self_attn.q_proj.weight", g + "attn_q.weight", layer.query,
-          order: permute ? llamaCppRowOrder(heads: c.headCount, headDim: c.headDim) : nil))
-      items.append(
-        matrix(
-          p + "self_attn.k_proj.weight", g + "attn_k.weight", layer.key,
-          order: permute ? llamaCppRowOrder(heads: c.kvHeadCount, headDim: c.headDim) : nil))
-      items.append(matrix(p + "self_attn.v_proj.weight", g + "attn_v.weight", layer.value))
-      if let b = layer.queryBias { items.append(vector(p + "self_attn.q_proj.bias", g + "attn_q.bias", b)) }
-      if let b = layer.keyBias { items.append(vector(p + "self_attn.k_proj.bias", g + "attn_k.bias", b)) }
-      if let b = layer.valueBias { items.append(vector(p + "self_attn.v_proj.bias", g + "attn_v.bias", b)) }
-      items.append(matrix(p + "self_attn.o_proj.weight", g + "attn_output.weight", layer.output))
-      items.append(vector(p + "post_attention_layernorm.weight", g + "ffn_norm.weight", layer.mlpNorm))
-      items.append(matrix(p + "mlp.gate_proj.weight", g + "ffn_gate.weight", layer.gate))
-      items.append(matrix(p + "mlp.up_proj.weight", g + "ffn_up.weight", layer.up))
-      items.append(matrix(p + "mlp.down_proj.weight", g + "ffn_down.weight", layer.down))
-    }
-    items.append(vector("model.norm.weight", "output_norm.weight", w.finalNorm))
-    if !c.tiedEmbeddings { items.append(matrix("lm_head.weight", "output.weight", w.head)) }
-    return items
   }
 
   /// Writes `path` (.safetensors) and the JSON files a Hugging Face loader needs beside it; returns the file size.

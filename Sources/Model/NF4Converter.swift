@@ -100,41 +100,22 @@ public enum NF4Converter {
       fileBitsPerWeight: Double(fileBytes * 8) / Double(max(total, 1)))
   }
 
-  /// The output tensors in file order: embedding, then each layer's tensors together, then the final norm and head.
+  /// The output tensors in file order (`ModelWeights.named`), each with how it is stored.
   static func plan(_ model: LanguageModel, options: Options) -> [Item] {
-    let c = model.config
-    let w = model.weights
-    func matrix(_ name: String, _ m: any FrozenMatrix, storage: String = "NF4") -> Item {
-      Item(name: name, shape: [m.rows, m.cols], storage: storage) { destination in
-        decodeAll(m, into: destination)
-        model.dropPages(of: m)
-      }
-    }
-    func vector(_ name: String, _ v: [Float]) -> Item {
-      Item(name: name, shape: [v.count], storage: "F32") { destination in
-        v.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: v.count) }
-      }
-    }
     let embeddingStorage = options.embeddings.rawValue.uppercased()
-    var items = [matrix("model.embed_tokens.weight", w.embedding, storage: embeddingStorage)]
-    for (i, layer) in w.layers.enumerated() {
-      let p = "model.layers.\(i)."
-      items.append(vector(p + "input_layernorm.weight", layer.attentionNorm))
-      items.append(matrix(p + "self_attn.q_proj.weight", layer.query))
-      items.append(matrix(p + "self_attn.k_proj.weight", layer.key))
-      items.append(matrix(p + "self_attn.v_proj.weight", layer.value))
-      if let b = layer.queryBias { items.append(vector(p + "self_attn.q_proj.bias", b)) }
-      if let b = layer.keyBias { items.append(vector(p + "self_attn.k_proj.bias", b)) }
-      if let b = layer.valueBias { items.append(vector(p + "self_attn.v_proj.bias", b)) }
-      items.append(matrix(p + "self_attn.o_proj.weight", layer.output))
-      items.append(vector(p + "post_attention_layernorm.weight", layer.mlpNorm))
-      items.append(matrix(p + "mlp.gate_proj.weight", layer.gate))
-      items.append(matrix(p + "mlp.up_proj.weight", layer.up))
-      items.append(matrix(p + "mlp.down_proj.weight", layer.down))
+    return model.weights.named(config: model.config).map { weight in
+      switch weight.kind {
+      case .matrix(let m, let isEmbedding):
+        Item(name: weight.name, shape: weight.shape, storage: isEmbedding ? embeddingStorage : "NF4") { destination in
+          decodeAll(m, into: destination)
+          model.dropPages(of: m)
+        }
+      case .vector(let v):
+        Item(name: weight.name, shape: weight.shape, storage: "F32") { destination in
+          v.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: v.count) }
+        }
+      }
     }
-    items.append(vector("model.norm.weight", w.finalNorm))
-    if !c.tiedEmbeddings { items.append(matrix("lm_head.weight", w.head, storage: embeddingStorage)) }
-    return items
   }
 
   /// Every row of a frozen matrix, decoded in parallel row ranges.

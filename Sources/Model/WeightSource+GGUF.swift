@@ -32,20 +32,25 @@ struct GGUFWeightSource: WeightSource {
 
   func matrix(_ hfName: String, expected: [Int], config: ModelConfig) throws -> any FrozenMatrix {
     let view = try file.tensor(Self.ggufName(hfName))
-    // Only llama-arch GGUFs are permuted: llama.cpp runs qwen2 with NEOX rotary, which is HF's layout already.
-    var order: [Int32]? = nil
-    if config.architecture == .llama {
-      if hfName.hasSuffix("self_attn.q_proj.weight") {
-        order = llamaCppRowOrder(heads: config.headCount, headDim: config.headDim)
-      } else if hfName.hasSuffix("self_attn.k_proj.weight") {
-        order = llamaCppRowOrder(heads: config.kvHeadCount, headDim: config.headDim)
-      }
-    }
+    let order = Self.rowOrder(hfName, config: config)
     return try checkedMatrix(view, expected: expected, rowOrder: order)
   }
 
   func vector(_ hfName: String, count: Int) throws -> [Float] {
     try decodeVector(try file.tensor(Self.ggufName(hfName)), count: count)
+  }
+
+  /// Where llama.cpp stores each Hugging Face row of `hfName` (nil: in place). Only llama-arch Q/K are permuted:
+  /// llama.cpp runs qwen2 with NEOX rotary, which is Hugging Face's layout already.
+  static func rowOrder(_ hfName: String, config: ModelConfig) -> [Int32]? {
+    guard config.architecture == .llama else { return nil }
+    if hfName.hasSuffix("self_attn.q_proj.weight") {
+      return llamaCppRowOrder(heads: config.headCount, headDim: config.headDim)
+    }
+    if hfName.hasSuffix("self_attn.k_proj.weight") {
+      return llamaCppRowOrder(heads: config.kvHeadCount, headDim: config.headDim)
+    }
+    return nil
   }
 }
 

@@ -71,11 +71,7 @@ struct Generate: ParsableCommand {
     let ledger = MemoryLedger()
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
     let session = try InferenceSession(model: lm, capacity: capacity, chunk: 256, adapter: adapter, ledger: ledger)
-    var stops: Set<Int32> = []
-    if !ignoreEOS {
-      if let eos = lm.eosID { stops.insert(eos) }
-      if let endOfTurn = lm.tokenizer.id(of: lm.chatTemplate.endOfTurn) { stops.insert(endOfTurn) }
-    }
+    let stops = ignoreEOS ? [] : lm.stopTokenIDs
     var generator = TextGenerator(
       session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
       stopTokens: stops)

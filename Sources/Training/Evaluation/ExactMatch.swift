@@ -60,9 +60,7 @@ public enum ExactMatch {
     _ cases: [Case], model: LanguageModel, adapter: (any LoRAProvider)?, slack: Int = 16, ledger: MemoryLedger,
     progress: (Int) -> Void = { _ in }
   ) throws -> Result {
-    var stops: Set<Int32> = []
-    if let eos = model.eosID { stops.insert(eos) }
-    if let end = model.tokenizer.id(of: model.chatTemplate.endOfTurn) { stops.insert(end) }
+    let stops = model.stopTokenIDs
     let prompts = cases.map { model.encodePrompt($0.prompt) }
     let longest = zip(cases, prompts).map { $1.count + model.tokenizer.encode($0.reference).count + slack }.max() ?? 1
     let session = try InferenceSession(
