@@ -28,6 +28,8 @@ let package = Package(
 
     .target(name: "Memory", dependencies: ["CShims", "CNUMA"], swiftSettings: swiftSettings),
     .target(name: "Tensor", dependencies: ["CBLAS", "Memory"], swiftSettings: swiftSettings),
+    // Memory profiles: the sampled timeline, phases and plan of a run, rendered as JSON, HTML (inline SVG) and CSV.
+    .target(name: "Profiling", dependencies: ["Memory"], swiftSettings: swiftSettings),
     .target(name: "Quantization", swiftSettings: swiftSettings),
     .target(name: "Formats", dependencies: ["Memory", "Quantization", "CLZ4"], swiftSettings: swiftSettings),
     .target(
@@ -38,13 +40,14 @@ let package = Package(
     .executableTarget(
       name: "edgetune",
       dependencies: [
-        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization",
+        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization", "Profiling",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings
     ),
 
     .testTarget(name: "MemoryTests", dependencies: ["Memory"], swiftSettings: swiftSettings),
+    .testTarget(name: "ProfilingTests", dependencies: ["Profiling"], swiftSettings: swiftSettings),
     .testTarget(name: "TensorTests", dependencies: ["Tensor", "Memory"], swiftSettings: swiftSettings),
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization"], exclude: ["Fixtures"], swiftSettings: swiftSettings),

@@ -24,6 +24,8 @@ public final class NF4ModelFile: @unchecked Sendable {
     /// File bytes of all its parts, for page advice.
     public let fileRange: Range<Int>
     public let storageBytes: Int
+    /// File offset of the packed codes (two per byte, row-major), so a row range maps to a byte range.
+    public let packedFileOffset: Int
   }
 
   public let path: String
@@ -121,7 +123,7 @@ public final class NF4ModelFile: @unchecked Sendable {
     let upper = views.map { $0.fileOffset + $0.byteCount }.max()!
     return QuantizedTensor(
       name: name, shape: shape, decoder: decoder, fileRange: lower..<upper,
-      storageBytes: views.reduce(0) { $0 + $1.byteCount })
+      storageBytes: views.reduce(0) { $0 + $1.byteCount }, packedFileOffset: packed.fileOffset)
   }
 
   /// A plain (not quantized) tensor.

@@ -28,6 +28,9 @@ public final class SafetensorsWriter {
   private let headerCapacity: Int
   private var next = 0
   private var checksums: [String] = []
+  /// Bytes of the next tensor appended so far by `writePart`, and their running checksum.
+  private var partBytes = 0
+  private var partCRC = CRC32()
 
   /// - Parameters: metadata in the order to write it; `pageSize` is the alignment of the data section.
   public init(path: String, plans: [Plan], metadata: [(String, String)], pageSize: Int = 4096) throws(FormatError) {
@@ -46,6 +49,9 @@ public final class SafetensorsWriter {
   public func write(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
     guard next < plans.count else { throw .writeFailed(path: writer.path, reason: "more tensors written than planned") }
     let plan = plans[next]
+    guard partBytes == 0 else {
+      throw .writeFailed(path: writer.path, reason: "tensor '\(plan.name)' is being written in parts")
+    }
     guard bytes.count == plan.byteCount else {
       throw .writeFailed(
         path: writer.path, reason: "tensor '\(plan.name)' has \(bytes.count) bytes, its plan says \(plan.byteCount)")
@@ -55,6 +61,27 @@ public final class SafetensorsWriter {
     crc.update(bytes)
     checksums.append(crc.tag)
     next += 1
+  }
+
+  /// Appends part of the next tensor's bytes, for tensors produced piece by piece (synthetic weights): the tensor is
+  /// complete, and its checksum recorded, once its parts add up to its plan's byte count.
+  public func writePart(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
+    guard next < plans.count else { throw .writeFailed(path: writer.path, reason: "more tensors written than planned") }
+    let plan = plans[next]
+    guard partBytes + bytes.count <= plan.byteCount else {
+      throw .writeFailed(
+        path: writer.path,
+        reason: "tensor '\(plan.name)' gets \(partBytes + bytes.count) bytes, its plan says \(plan.byteCount)")
+    }
+    try writer.write(bytes)
+    partCRC.update(bytes)
+    partBytes += bytes.count
+    if partBytes == plan.byteCount {
+      checksums.append(partCRC.tag)
+      partCRC = CRC32()
+      partBytes = 0
+      next += 1
+    }
   }
 
   /// Appends the next tensor from an array (small tensors: code tables, quant state JSON).

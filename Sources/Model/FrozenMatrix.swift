@@ -16,6 +16,13 @@ public protocol FrozenMatrix: Sendable {
   var fileRange: Range<Int> { get }
   /// Bytes of storage (for bits-per-weight and memory plans).
   var storageBytes: Int { get }
+  /// The file bytes that hold `rows`, where rows map to one contiguous range; nil when they do not (or no file).
+  /// Streaming drops a big matrix's pages tile by tile with it.
+  func storageRange(rows: Range<Int>) -> Range<Int>?
+}
+
+extension FrozenMatrix {
+  public func storageRange(rows: Range<Int>) -> Range<Int>? { nil }
 }
 
 /// A matrix stored in a GGML type (F32, F16, BF16, the legacy and K quants), rows contiguous, in a mapped file.
@@ -61,6 +68,14 @@ public struct GGMLMatrix: FrozenMatrix, @unchecked Sendable {
   }
 
   public var storageBytes: Int { rowBytes * rows }
+
+  public func storageRange(rows range: Range<Int>) -> Range<Int>? {
+    guard !range.isEmpty else { return nil }
+    // Permuted Q/K rows stay within their head, so the stored rows of a range span at most its heads.
+    let first = rowOrder.map { order in Int(order[range].min()!) } ?? range.lowerBound
+    let last = rowOrder.map { order in Int(order[range].max()!) } ?? (range.upperBound - 1)
+    return (fileRange.lowerBound + first * rowBytes)..<(fileRange.lowerBound + (last + 1) * rowBytes)
+  }
 
   public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
     precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range outside the matrix")

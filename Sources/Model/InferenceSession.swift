@@ -127,7 +127,7 @@ public final class InferenceSession {
         input: hidden.pointer + r * d, weight: model.weights.finalNorm, output: normed.pointer, rows: n, dim: d,
         epsilon: c.rmsNormEpsilon)
       frozenLinearForward(
-        input: normed.pointer, tokens: n, weight: model.weights.head, output: logits.pointer,
+        input: normed.pointer, tokens: n, weight: model.headForPass, output: logits.pointer,
         ldOutput: c.vocabularySize, tiles: tiles)
       for i in 0..<n {
         try body(
@@ -136,6 +136,7 @@ public final class InferenceSession {
       }
       r += n
     }
+    model.endHead()
   }
 
   /// One chunk of T tokens at positions position..<position+T through every layer; leaves the residual in `hidden`.
@@ -143,13 +144,16 @@ public final class InferenceSession {
     let c = model.config
     let T = tokens.count
     let d = c.hiddenSize
+    let embedding = model.embeddingForPass
     for (t, token) in tokens.enumerated() {
-      model.weights.embedding.decodeRows(Int(token)..<(Int(token) + 1), into: hidden.pointer + t * d)
+      embedding.decodeRows(Int(token)..<(Int(token) + 1), into: hidden.pointer + t * d)
     }
     rotary.table(positions: position..<(position + T), cos: rotaryCos.pointer, sin: rotarySin.pointer)
     for (index, layer) in model.weights.layers.enumerated() {
+      model.beginLayer(index, next: index + 1)
       attentionBlock(layer, index: index, tokens: T)
       mlpBlock(layer, index: index, tokens: T)
+      model.endLayer(index)
     }
     position += T
   }

@@ -16,6 +16,8 @@ public final class LanguageModel: Sendable {
   public let eosID: Int32?
   /// Padding token, found the same way (training batches use it later).
   public let paddingID: Int32?
+  /// Which weight pages stay in the process (all, or a streamed window when the budget is smaller than the model).
+  public let residency: WeightResidency
   /// The GGUF file or HF directory whose mappings the weights point into (kept alive here).
   private let owner: any Sendable
 
@@ -23,6 +25,7 @@ public final class LanguageModel: Sendable {
   /// model directory. Nothing is decoded but the small norm vectors: matrices stay in the mapping.
   public init(path: String) throws {
     self.path = path
+    self.residency = WeightResidency()
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw FormatError.missingFile(path: path, reason: "no such file or directory")
@@ -85,6 +88,7 @@ public final class LanguageModel: Sendable {
     self.eosID = model.eosID
     self.paddingID = model.paddingID
     self.owner = model.owner
+    self.residency = model.residency
   }
 
   /// A `.nf4` file, or a `.safetensors` file whose metadata says it is an EdgeTune NF4 model.
@@ -96,11 +100,18 @@ public final class LanguageModel: Sendable {
 
   /// Drops this process's pages of a frozen matrix from the mapping (the kernel keeps them in the page cache), so a
   /// pass that reads each weight once (convert, export) does not accumulate the whole file in its resident set.
-  public func dropPages(of matrix: any FrozenMatrix) {
+  public func dropPages(of matrix: any FrozenMatrix) { advise(matrix, range: matrix.fileRange, willNeed: false) }
+
+  /// madvise on the mapping that holds `matrix`: WILLNEED starts readahead, DONTNEED drops the process's pages.
+  func advise(_ matrix: any FrozenMatrix, range: Range<Int>, willNeed: Bool) {
     switch owner {
-    case let file as GGUFFile: file.adviseDontNeed(matrix.fileRange)
-    case let file as NF4ModelFile: file.file.adviseDontNeed(matrix.fileRange)
-    case let directory as HFModelDirectory: directory.shard(of: matrix.name)?.adviseDontNeed(matrix.fileRange)
+    case let file as GGUFFile:
+      willNeed ? file.adviseWillNeed(range) : file.adviseDontNeed(range)
+    case let file as NF4ModelFile:
+      willNeed ? file.file.adviseWillNeed(range) : file.file.adviseDontNeed(range)
+    case let directory as HFModelDirectory:
+      guard let shard = directory.shard(of: matrix.name) else { return }
+      willNeed ? shard.adviseWillNeed(range) : shard.adviseDontNeed(range)
     default: break
     }
   }

@@ -10,6 +10,8 @@ public struct NF4Matrix: FrozenMatrix, @unchecked Sendable {
   public let decoder: NF4Decoder
   public let fileRange: Range<Int>
   public let storageBytes: Int
+  /// File offset of the packed codes, or nil for matrices over buffers (no file to advise).
+  let packedFileOffset: Int?
 
   public init(_ tensor: NF4ModelFile.QuantizedTensor) throws(FormatError) {
     guard tensor.shape.count == 2 else {
@@ -21,6 +23,7 @@ public struct NF4Matrix: FrozenMatrix, @unchecked Sendable {
     self.decoder = tensor.decoder
     self.fileRange = tensor.fileRange
     self.storageBytes = tensor.storageBytes
+    self.packedFileOffset = tensor.packedFileOffset
   }
 
   /// A matrix over NF4 parts held elsewhere (benchmarks and tests decode from buffers they own).
@@ -31,6 +34,13 @@ public struct NF4Matrix: FrozenMatrix, @unchecked Sendable {
     self.decoder = decoder
     self.fileRange = 0..<0
     self.storageBytes = storageBytes
+    self.packedFileOffset = nil
+  }
+
+  /// The packed codes of `rows` (the scales are 1/128 of that and stay until the whole matrix is dropped).
+  public func storageRange(rows range: Range<Int>) -> Range<Int>? {
+    guard let packedFileOffset else { return nil }
+    return (packedFileOffset + range.lowerBound * cols / 2)..<(packedFileOffset + (range.upperBound * cols + 1) / 2)
   }
 
   public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {

@@ -14,7 +14,8 @@ struct EdgeTune: ParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      Inspect.self, Tokenize.self, Generate.self, Eval.self, Convert.self, Train.self, Merge.self, Bench.self,
+      Inspect.self, Tokenize.self, Generate.self, Eval.self, Convert.self, Train.self, PlanCommand.self, ProfileCommand.self, Merge.self, Bench.self,
+      Synthesize.self,
     ]
   )
 }

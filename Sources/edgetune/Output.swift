@@ -3,8 +3,8 @@ import Memory
 
 /// stdout for results, stderr for everything else.
 enum Output {
-  static func result(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+  static func result(_ text: String, terminator: String = "\n") {
+    FileHandle.standardOutput.write(Data((text + terminator).utf8))
   }
 
   static func diagnostic(_ text: String) {

@@ -89,6 +89,7 @@ public final class LoRATrainer {
     }
     let norm = adapters.parameters.clipGradients(maxNorm: options.maxGradientNorm)
     let learningRate = schedule.lr(step)
+    RunPhase.enter(.optimizer)
     if norm.isFinite && targets > 0 { try optimizer.step(adapters.parameters, learningRate: learningRate) }
     step += 1
     var report = StepReport(
@@ -104,6 +105,7 @@ public final class LoRATrainer {
   /// nil without a validation set. `limit` caps the examples for periodic evaluation of big sets.
   public func evaluate(limit: Int = 1000) throws -> Double? {
     guard let validation else { return nil }
+    RunPhase.enter(.eval)
     let subset = validation.count > limit ? validation.subset(Array(0..<limit)) : validation
     return try DatasetLoss.mean(subset, graph: graph, adapter: adapters, paddingID: stream.packer.paddingID)?.loss
   }
@@ -118,6 +120,7 @@ public final class LoRATrainer {
   /// Writes `directory/checkpoint-STEP` (adapter, optimizer state, data position) atomically: built under a temporary
   /// name and renamed, so a checkpoint directory that exists is complete.
   public func saveCheckpoint(in directory: String) throws -> String {
+    RunPhase.enter(.save)
     let final = (directory as NSString).appendingPathComponent("checkpoint-\(step)")
     let temporary = final + ".partial-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)

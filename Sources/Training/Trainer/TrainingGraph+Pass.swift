@@ -1,3 +1,4 @@
+import Memory
 public import Model
 import Tensor
 
@@ -17,8 +18,9 @@ extension TrainingGraph {
         name: "--rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
     }
     // Embeddings into checkpoint 0; rotary tables at each token's position within its segment.
+    let embedding = model.embeddingForPass
     for (t, token) in row.tokens.enumerated() {
-      model.weights.embedding.decodeRows(Int(token)..<(Int(token) + 1), into: checkpoints.pointer + t * d)
+      embedding.decodeRows(Int(token)..<(Int(token) + 1), into: checkpoints.pointer + t * d)
     }
     let half = c.rotaryDim / 2
     for t in 0..<n {
@@ -27,14 +29,21 @@ extension TrainingGraph {
         positions: position..<(position + 1), cos: rotaryCos.pointer + t * half, sin: rotarySin.pointer + t * half)
     }
     return try row.segmentStarts.withOptionalBuffer { segments in
+      RunPhase.enter(.forward)
       for layer in 0..<c.layerCount {
+        model.beginLayer(layer, next: layer + 1)
         layerForward(layer, tokens: n, segments: segments, lora: lora)
+        model.endLayer(layer)
       }
       let result = try head(row, lossScale: lossScale, backward: backward)
+      model.endHead()
       guard backward, let lora else { return result }
+      RunPhase.enter(.backward)
       for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
+        model.beginLayer(layer, next: layer - 1)
         layerForward(layer, tokens: n, segments: segments, lora: lora)  // recompute this layer's activations
         layerBackward(layer, tokens: n, segments: segments, lora: lora)
+        model.endLayer(layer)
       }
       return result
     }
@@ -189,7 +198,7 @@ extension TrainingGraph {
       }
       let targets = chunk.map { row.targets[$0] }
       frozenLinearForward(
-        input: gatheredHidden.pointer, tokens: chunk.count, weight: model.weights.head, output: logits.pointer,
+        input: gatheredHidden.pointer, tokens: chunk.count, weight: model.headForPass, output: logits.pointer,
         ldOutput: V, tiles: tiles)
       let (chunkLoss, chunkCount) = targets.withUnsafeBufferPointer {
         crossEntropyForwardBackward(
@@ -201,7 +210,7 @@ extension TrainingGraph {
       if backward {
         gatheredGradient.pointer.initialize(repeating: 0, count: chunk.count * d)
         frozenLinearBackward(
-          outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: model.weights.head,
+          outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: model.headForPass,
           inputGradient: gatheredGradient.pointer, tiles: tiles, partials: partials.pointer)
         for (i, p) in chunk.enumerated() {
           addInPlace(gradNormed.pointer + p * d, gatheredGradient.pointer + i * d, count: d)

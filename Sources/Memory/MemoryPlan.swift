@@ -1,0 +1,65 @@
+/// A run's memory, computed before anything large is allocated: one line per consumer, the choices made to fit the
+/// budget, and the total the kernel's peak (VmHWM) is expected to reach.
+///
+/// Lines are of three kinds. `ledger` lines are buffers reserved in the `MemoryLedger` under the same label;
+/// `weights` are mapped file pages the process holds; `runtime` is what neither accounts for (libraries, heap of
+/// the tokenizer and the data) plus the headroom kept for the kernel's own rounding.
+public struct MemoryPlan: Sendable, Equatable {
+  public enum Kind: String, Sendable, Equatable { case ledger, weights, runtime }
+
+  public struct Line: Sendable, Equatable {
+    public var label: String
+    public var bytes: Int
+    public var kind: Kind
+    public var note: String
+    public init(_ label: String, _ bytes: Int, _ kind: Kind, _ note: String) {
+      self.label = label
+      self.bytes = bytes
+      self.kind = kind
+      self.note = note
+    }
+  }
+
+  public var lines: [Line]
+  /// What the planner chose to fit the budget ("weights streamed, 4 of 30 layers resident"), in order.
+  public var choices: [String]
+  public var budget: Int?
+
+  public init(lines: [Line], choices: [String] = [], budget: Int? = nil) {
+    self.lines = lines
+    self.choices = choices
+    self.budget = budget
+  }
+
+  /// The planned peak resident set.
+  public var total: Int { lines.reduce(0) { $0 + $1.bytes } }
+
+  public func bytes(of kind: Kind) -> Int { lines.filter { $0.kind == kind }.reduce(0) { $0 + $1.bytes } }
+
+  public var fits: Bool { budget.map { total <= $0 } ?? true }
+
+  /// The budget to give the ledger: what is left of the run's budget once weights and runtime are set aside.
+  public var ledgerBudget: Int? { budget.map { $0 - bytes(of: .weights) - bytes(of: .runtime) } }
+
+  /// The largest line, for verdicts ("the largest consumer is checkpoints").
+  public var largest: Line? { lines.max { $0.bytes < $1.bytes } }
+
+  /// A fixed-width table for terminals.
+  public func table() -> String {
+    let width = max(14, lines.map(\.label.count).max() ?? 0)
+    func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+    func right(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+    var out = pad("consumer", width) + "  " + right("bytes", 10) + "  kind     note\n"
+    for line in lines {
+      out += pad(line.label, width) + "  " + right(ByteCount.format(line.bytes), 10) + "  "
+        + pad(line.kind.rawValue, 7) + "  " + line.note + "\n"
+    }
+    out += pad("total (peak)", width) + "  " + right(ByteCount.format(total), 10) + "\n"
+    if let budget {
+      out += pad("budget", width) + "  " + right(ByteCount.format(budget), 10) + "  "
+        + (fits ? "fits" : "does NOT fit (short by \(ByteCount.format(total - budget)))") + "\n"
+    }
+    for choice in choices { out += "chosen: " + choice + "\n" }
+    return out
+  }
+}

@@ -1,0 +1,120 @@
+public import Memory
+public import Tensor
+
+/// The memory a model's frozen weights and the process around them take, for plans: mapped weight pages (all of them,
+/// or the streamed window) and the runtime the ledger does not see.
+public struct WeightPlan: Sendable {
+  /// Bytes of every frozen matrix as stored (what a fully resident run maps in).
+  public let residentBytes: Int
+  /// The largest layer's matrices: what one streamed layer maps in while a pass works on it.
+  public let largestLayerBytes: Int
+  /// Per layer, for choosing how many stay resident.
+  public let layerBytes: [Int]
+  /// Embedding and head in flight when streamed: workers' tiles of codes plus their block scales.
+  public let headWindowBytes: Int
+  /// Norm vectors and biases, copied to fp32 arrays at load.
+  public let vectorBytes: Int
+  public let vocabularySize: Int
+
+  public init(model: LanguageModel, workers: Int = Threading.workers) {
+    let w = model.weights
+    layerBytes = w.layers.map { layer in layer.matrices.reduce(0) { $0 + $1.storageBytes } }
+    residentBytes = model.weightStorageBytes
+    largestLayerBytes = layerBytes.max() ?? 0
+    let head = w.head
+    let perWeight = Double(head.storageBytes) / Double(max(1, head.rows * head.cols))
+    let tileBytes = Int(Double(DecodeTiles.defaultTileFloats) * perWeight) + 2 * Self.pageSize
+    // Tile-by-tile dropping leaves the block scales (about 1/64 of an NF4 matrix) until the pass ends.
+    headWindowBytes = workers * tileBytes + head.storageBytes / 64 + (model.config.tiedEmbeddings ? 0 : head.storageBytes / 64)
+    let c = model.config
+    vectorBytes = (c.layerCount * 2 + 1) * c.hiddenSize * 4 + (c.hasAttentionBias ? c.layerCount * (c.queryDim + 2 * c.kvDim) * 4 : 0)
+    vocabularySize = c.vocabularySize
+  }
+
+  static let pageSize = 4096
+
+  /// Mapped weight bytes under a residency policy.
+  public func mappedBytes(_ policy: WeightResidency.Policy) -> Int {
+    switch policy {
+    case .resident: return residentBytes
+    case .streaming(let residentLayers):
+      let kept = layerBytes.prefix(residentLayers).reduce(0, +)
+      return kept + (residentLayers < layerBytes.count ? largestLayerBytes : 0) + headWindowBytes
+    }
+  }
+
+  /// The most layers that stay resident within `available` bytes of weight pages (0 when even the window is more).
+  public func residentLayers(within available: Int) -> Int {
+    var k = layerBytes.count
+    while k > 0 && mappedBytes(.streaming(residentLayers: k)) > available { k -= 1 }
+    return k
+  }
+
+  /// The plan lines for weights under `policy`.
+  public func lines(_ policy: WeightResidency.Policy) -> [MemoryPlan.Line] {
+    let note: String
+    switch policy {
+    case .resident: note = "all \(layerBytes.count) layers, embedding and head mapped in"
+    case .streaming(let k):
+      note = "streamed: \(k) of \(layerBytes.count) layers resident, one more in flight, head/embedding by tiles"
+    }
+    return [
+      MemoryPlan.Line("weights", mappedBytes(policy), .weights, note),
+      MemoryPlan.Line("weight-vectors", vectorBytes, .runtime, "norms and biases as fp32"),
+    ]
+  }
+
+  /// What the process holds besides the ledger and the weights: libraries and runtime (measured on Debian 12 with
+  /// Swift 6.3: ~26 MiB of library pages and runtime heap), the tokenizer's tables (~240 B per vocabulary entry,
+  /// measured with SmolLM2's 49,152), and `extra` (the data, for training).
+  public func runtimeLines(extra: [MemoryPlan.Line] = []) -> [MemoryPlan.Line] {
+    [
+      MemoryPlan.Line("runtime", 26 << 20, .runtime, "libraries, Swift runtime, threads"),
+      MemoryPlan.Line("tokenizer", vocabularySize * 240, .runtime, "\(vocabularySize) tokens and merges"),
+    ] + extra
+  }
+}
+
+extension MemoryPlan {
+  /// Adds the headroom line: what the kernel counts beyond any plan (page rounding, allocator slack, stacks):
+  /// 5% of the total, at least 4 MiB.
+  public mutating func addHeadroom() {
+    let base = total
+    let headroom = max(4 << 20, base / 19)  // 5% of the result
+    lines.append(Line("headroom", headroom, .runtime, "page rounding, allocator slack, stacks"))
+  }
+
+  /// Picks the weight residency that fits `budget`: all resident if it fits, else streaming with as many resident
+  /// layers as fit. `fixed` holds every line but the weights. Returns nil when even streaming does not fit.
+  public static func fitting(
+    fixed: [Line], weights: WeightPlan, budget: Int?, choices: [String] = []
+  ) -> (plan: MemoryPlan, policy: WeightResidency.Policy) {
+    func build(_ policy: WeightResidency.Policy) -> MemoryPlan {
+      var plan = MemoryPlan(lines: weights.lines(policy) + fixed, choices: choices, budget: budget)
+      plan.addHeadroom()
+      return plan
+    }
+    let resident = build(.resident)
+    guard let budget, !resident.fits else { return (resident, .resident) }
+    let streamedNone = build(.streaming(residentLayers: 0))
+    guard streamedNone.fits else {
+      var failed = streamedNone
+      failed.choices.append("weights streamed (none resident): still over budget")
+      return (failed, .streaming(residentLayers: 0))
+    }
+    // Grow the resident layers while the plan fits.
+    var k = 0
+    while k < weights.layerBytes.count && build(.streaming(residentLayers: k + 1)).fits { k += 1 }
+    var plan = build(.streaming(residentLayers: k))
+    plan.choices.append(
+      "weights streamed: \(k) of \(weights.layerBytes.count) layers resident (all of them need "
+        + "\(ByteCount.format(resident.total)) > budget \(ByteCount.format(budget)))")
+    return (plan, .streaming(residentLayers: k))
+  }
+
+  /// The smallest budget at which this plan's total fits, headroom included.
+  public var smallestBudget: Int {
+    let base = lines.filter { $0.label != "headroom" }.reduce(0) { $0 + $1.bytes }
+    return max(base + (4 << 20), Int((Double(base) / 0.95).rounded(.up)))
+  }
+}

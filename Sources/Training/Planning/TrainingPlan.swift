@@ -1,0 +1,93 @@
+public import Memory
+public import Model
+public import Tensor
+
+/// The memory plan of a LoRA training run, computed from the model's configuration and the run's options before any
+/// training buffer exists, and the choices that make it fit a budget.
+public enum TrainingPlan {
+  /// What the plan depends on besides the model.
+  public struct Options: Sendable {
+    public var seqLen: Int
+    public var rank: Int
+    public var targets: [ProjectionTarget]
+    public var logitRows: Int
+    public var dropout: Bool
+    /// Bytes of the JSONL sources (tokenized data is held in memory; ~2 bytes per source byte, measured).
+    public var dataFileBytes: Int
+    public var workers: Int
+    public init(
+      seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
+      dataFileBytes: Int = 0, workers: Int = Threading.workers
+    ) {
+      self.seqLen = seqLen
+      self.rank = rank
+      self.targets = targets
+      self.logitRows = logitRows
+      self.dropout = dropout
+      self.dataFileBytes = dataFileBytes
+      self.workers = workers
+    }
+  }
+
+  /// The plan, and the residency policy and logit rows chosen for `budget` (the caller applies them).
+  public struct Result: Sendable {
+    public var plan: MemoryPlan
+    public var residency: WeightResidency.Policy
+    public var logitRows: Int
+  }
+
+  /// Trainable parameters of LoRA on `targets` at `rank`.
+  public static func loraParameters(config c: ModelConfig, rank: Int, targets: [ProjectionTarget]) -> Int {
+    c.layerCount * targets.reduce(0) { sum, target in
+      let (out, inFeatures) = target.shape(c)
+      return sum + rank * (out + inFeatures)
+    }
+  }
+
+  /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
+  public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
+    let c = model.config
+    let graph = TrainingGraph.plannedBytes(
+      config: c, capacity: o.seqLen, rank: o.rank, logitRows: o.logitRows, workers: o.workers)
+    let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
+    let parameters = loraParameters(config: c, rank: o.rank, targets: o.targets) * 4
+    let notes = [
+      "checkpoints": "one layer input per layer + final state (\(c.layerCount + 1) × \(o.seqLen) × \(c.hiddenSize) fp32)",
+      "activations": "one layer's activations, recomputed in backward",
+      "gradients": "one layer's activation gradients",
+      "scratch": "attention scores, per-worker partial sums and decode tiles (\(o.workers) workers)",
+      "logits": "\(o.logitRows) positions × \(c.vocabularySize) vocabulary at a time",
+    ]
+    var lines: [MemoryPlan.Line] = ["checkpoints", "activations", "gradients", "scratch", "logits"].map { label in
+      MemoryPlan.Line(
+        label, graph[label, default: 0] + (label == "activations" ? dropoutBytes : 0), .ledger, notes[label] ?? "")
+    }
+    lines += [
+      MemoryPlan.Line("lora", parameters, .ledger, "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"),
+      MemoryPlan.Line("lora.gradients", parameters, .ledger, "one gradient per parameter"),
+      MemoryPlan.Line("optimizer-state", 2 * parameters, .ledger, "AdamW first and second moments, fp32"),
+    ]
+    return lines + weights.runtimeLines(extra: [
+      MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")
+    ])
+  }
+
+  /// Plans the run and, with a budget, chooses weight residency (all resident, or streamed with as many resident
+  /// layers as fit) and, if still short, fewer logit rows. Checkpointing is always on (the trainer's only mode).
+  public static func make(model: LanguageModel, options: Options, budget: Int?) -> Result {
+    let weights = WeightPlan(model: model, workers: options.workers)
+    var chosen = options
+    var choices = ["gradient checkpointing per layer (the only mode)"]
+    var (plan, policy) = MemoryPlan.fitting(
+      fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
+      choices: choices)
+    if !plan.fits && chosen.logitRows > 4 {
+      chosen.logitRows = 4
+      choices.append("logits 4 positions at a time (instead of \(options.logitRows))")
+      (plan, policy) = MemoryPlan.fitting(
+        fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
+        choices: choices)
+    }
+    return Result(plan: plan, residency: policy, logitRows: chosen.logitRows)
+  }
+}

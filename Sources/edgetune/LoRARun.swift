@@ -1,0 +1,212 @@
+import Foundation
+import Memory
+import Model
+import Profiling
+import Training
+
+/// One LoRA run from options to adapter, shared by `train lora` and `profile`: load, plan against the budget (and
+/// fail before anything starts if it cannot fit), apply the plan's choices, train under the watchdog, save.
+final class LoRARun {
+  /// What a finished run hands back for its report.
+  struct Outcome {
+    var report: [String: Any]
+    var plan: MemoryPlan
+    var summary: String
+  }
+
+  let options: LoRARunOptions
+  let ledger: MemoryLedger
+  let model: LanguageModel
+  let planned: TrainingPlan.Result
+  let watchdog: MemoryWatchdog
+
+  /// Loads the model and plans the run. Throws `BudgetError` with the plan table when the budget cannot be met.
+  init(options: LoRARunOptions, watchdogInterval: Duration = .milliseconds(100), keepSamples: Bool = false) throws {
+    self.options = options
+    options.threads.apply()
+    RunPhase.enter(.load)
+    let model = try ModelLoader.load(path: options.model.model)
+    RunPhase.enter(.plan)
+    let planned = try Self.plan(options: options, model: model)
+    try planned.plan.requireFits(what: "this training run")
+    model.residency.policy = planned.residency
+    self.model = model
+    self.planned = planned
+    self.ledger = MemoryLedger(budget: planned.plan.ledgerBudget)
+    let plan = planned.plan
+    watchdog = MemoryWatchdog(
+      ledger: ledger, budget: options.budget.bytes,
+      plannedOutsideLedger: plan.lines.filter { $0.kind != .ledger && $0.label != "headroom" }.reduce(0) { $0 + $1.bytes },
+      interval: watchdogInterval, keepSamples: keepSamples,
+      relieve: { [model] in
+        model.dropAllWeightPages()
+        MallocTuning.trim()
+      })
+    for choice in plan.choices { Output.diagnostic("plan: " + choice) }
+    Output.diagnostic(
+      "plan: peak \(ByteCount.format(plan.total))"
+        + (options.budget.bytes.map { " within a budget of \(ByteCount.format($0))" } ?? " (no budget)"))
+  }
+
+  /// The plan for `options` on an opened model (nothing else is loaded).
+  static func plan(options: LoRARunOptions, model: LanguageModel) throws -> TrainingPlan.Result {
+    var dataBytes = 0
+    for text in options.data + (options.val.map { [$0] } ?? []) {
+      let path = (try? DataSourceSpec.parse(text))?.path ?? text
+      let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+      dataBytes += size ?? 0
+    }
+    let planOptions = TrainingPlan.Options(
+      seqLen: options.seqLen, rank: options.rank, targets: try options.targetList(), dropout: options.dropout > 0,
+      dataFileBytes: dataBytes)
+    return TrainingPlan.make(model: model, options: planOptions, budget: options.budget.bytes)
+  }
+
+  /// Trains for `steps` (or the options' --steps/--epochs), saving the adapter to `out` and checkpoints beside it.
+  func execute(out: String, defaultSteps: Int? = nil) throws -> Outcome {
+    let o = options
+    let wallStart = ContinuousClock.now
+    watchdog.begin()
+    defer { watchdog.end() }
+    let loraConfig = try LoRAConfig(
+      rank: o.rank, alpha: o.alpha, dropout: o.dropout, targets: try o.targetList(), useRSLoRA: o.rslora, seed: o.seed)
+    RunPhase.enter(.load)
+    // Data: every source tokenized up front, so bad input stops the run before any training.
+    let encoder = ExampleEncoder(
+      model: model, options: DataOptions(seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines))
+    var sources: [(dataset: JSONLDataset, weight: Double)] = []
+    var validation: JSONLDataset?
+    for (i, text) in o.data.enumerated() {
+      let spec = try DataSourceSpec.parse(text)
+      var dataset = try JSONLDataset.load(path: spec.path, encoder: encoder)
+      Output.diagnostic("data \(spec.path): \(dataset.report.summary)")
+      if i == 0 && o.val == nil && o.valFraction > 0 && dataset.count >= 20 {
+        let parts = try dataset.split(fraction: o.valFraction, seed: o.seed)
+        dataset = parts.train
+        validation = parts.validation
+      }
+      sources.append((dataset, spec.weight))
+    }
+    if let val = o.val { validation = try JSONLDataset.load(path: val, encoder: encoder) }
+    // Parsing JSONL leaves freed heap behind; give it back before the long phase starts.
+    MallocTuning.trim()
+    let tokensPerStep = o.batch * o.seqLen * o.gradAccum
+    let corpusTokens = sources.reduce(0) { $0 + $1.dataset.report.tokens }
+    let totalSteps =
+      o.steps ?? o.epochs.map { max(1, Int(($0 * Double(corpusTokens) / Double(tokensPerStep)).rounded(.up))) }
+      ?? defaultSteps ?? 100
+
+    var trainerOptions = LoRATrainer.Options()
+    trainerOptions.steps = totalSteps
+    trainerOptions.seqLen = o.seqLen
+    trainerOptions.batchSize = o.batch
+    trainerOptions.gradientAccumulation = o.gradAccum
+    trainerOptions.learningRate = o.lr
+    trainerOptions.schedule = LearningRateSchedule.Kind(rawValue: o.schedule)!
+    trainerOptions.warmupSteps = o.warmup
+    trainerOptions.weightDecay = o.weightDecay
+    trainerOptions.maxGradientNorm = o.maxGradNorm
+    trainerOptions.evalEvery = o.evalEvery
+    trainerOptions.saveEvery = o.saveEvery
+    trainerOptions.logitRows = planned.logitRows
+    let adapters = try LoRAAdapterSet(config: loraConfig, model: model.config, ledger: ledger)
+    let packer = try SequencePacker(batchSize: o.batch, seqLen: o.seqLen, model: model)
+    let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
+    let trainer = try LoRATrainer(
+      model: model, adapters: adapters, stream: stream, validation: validation, options: trainerOptions, ledger: ledger)
+    if let resume = o.resume {
+      try trainer.resume(from: resume, sources: sources, ledger: ledger)
+      Output.diagnostic("resumed from \(resume) at step \(trainer.step)")
+    }
+    Output.diagnostic(
+      "training LoRA r=\(o.rank) alpha=\(o.alpha) on \(loraConfig.targets.map(\.moduleName).joined(separator: ",")): "
+        + "\(adapters.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(tokensPerStep) tokens; "
+        + Output.ledgerLine(ledger))
+    let evalBefore = trainer.step == 0 ? try trainer.evaluate() : nil
+    if let evalBefore { Output.diagnostic(String(format: "held-out loss before training: %.4f", evalBefore)) }
+
+    let checkpoints = out.hasSuffix("/") ? String(out.dropLast()) + ".checkpoints" : out + ".checkpoints"
+    let bar = ProgressBar("train", total: totalSteps)
+    var losses: [Double] = []
+    var tokens = 0
+    var trainSeconds = 0.0
+    var peakAnon = 0
+    var lastEval: Double? = nil
+    while trainer.step < totalSteps {
+      let r = try trainer.trainStep()
+      losses.append(r.loss)
+      tokens += r.tokens
+      trainSeconds += r.seconds
+      if let status = try? ProcStatus.current() { peakAnon = max(peakAnon, status.rssAnon) }
+      if let e = r.evalLoss { lastEval = e }
+      bar.update(
+        r.step,
+        detail: String(
+          format: "step %d loss %.4f lr %.2e %.0f tok/s", r.step, r.loss, r.learningRate,
+          Double(tokens) / max(trainSeconds, 1e-9))
+          + (r.evalLoss.map { String(format: " eval %.4f", $0) } ?? ""))
+      if watchdog.stopRequested {
+        bar.finish()
+        let saved = try trainer.saveCheckpoint(in: checkpoints)
+        throw BudgetError(
+          "stopped after step \(r.step) to stay within the budget of \(ByteCount.format(options.budget.bytes ?? 0)): "
+            + "RSS reached \(Int(watchdog.pressureFraction * 100))% of it even after dropping weight pages. "
+            + "Checkpoint saved to \(saved); continue with --resume \(saved) and a larger --budget "
+            + "(the plan expected \(ByteCount.format(planned.plan.total))).")
+      }
+      if o.saveEvery > 0, r.step % o.saveEvery == 0, r.step < totalSteps {
+        _ = try trainer.saveCheckpoint(in: checkpoints)
+      }
+    }
+    bar.finish()
+    if lastEval == nil { lastEval = try trainer.evaluate() }
+    RunPhase.enter(.save)
+    try adapters.save(to: out, baseModel: o.model.model, overwrite: true)
+    RunPhase.enter(.idle)
+    watchdog.sample()
+    let status = try ProcStatus.current()
+    peakAnon = max(peakAnon, status.rssAnon)
+    let wall = (ContinuousClock.now - wallStart).seconds
+    let snapshot = ledger.snapshot()
+    let streaming = model.residency.counters
+    var report: [String: Any] = [
+      "method": "lora", "steps": totalSteps, "tokens": tokens,
+      "tokens_per_second": Double(tokens) / max(trainSeconds, 1e-9),
+      "wall_seconds": wall, "train_seconds": trainSeconds, "peak_rss_bytes": status.vmHWM, "peak_anon_bytes": peakAnon,
+      "ledger_peak_bytes": snapshot.peakBytes, "ledger_peak_bytes_by_label": snapshot.peakByLabel,
+      "loss_first": losses.first ?? 0, "loss_last": losses.last ?? 0, "eval_loss": lastEval as Any,
+      "eval_loss_before": evalBefore as Any, "trainable_parameters": adapters.parameters.parameterCount,
+      "rank": o.rank, "alpha": o.alpha, "targets": loraConfig.targets.map(\.moduleName), "seq_len": o.seqLen,
+      "batch": o.batch, "grad_accum": o.gradAccum, "lr": o.lr, "model": o.model.model, "adapter": out,
+    ]
+    report.merge(planReport()) { $1 }
+    report["streaming"] = [
+      "layer_drops": streaming.layerDrops, "prefetches": streaming.prefetches, "tile_drops": streaming.tileDrops,
+    ]
+    let summary =
+      "adapter saved to \(out): \(totalSteps) steps, "
+      + String(
+        format: "loss %.4f → %.4f, held-out %@ → %@, %.0f tokens/s, ", losses.first ?? 0, losses.last ?? 0,
+        evalBefore.map { String(format: "%.4f", $0) } ?? "-", lastEval.map { String(format: "%.4f", $0) } ?? "-",
+        Double(tokens) / max(trainSeconds, 1e-9))
+      + "peak RSS \(ByteCount.format(status.vmHWM)), peak anonymous \(ByteCount.format(peakAnon))"
+      + (options.budget.bytes.map { " (budget \(ByteCount.format($0)))" } ?? "")
+    return Outcome(report: report, plan: planned.plan, summary: summary)
+  }
+
+  /// The plan and the watchdog's findings, for every report.
+  func planReport() -> [String: Any] {
+    let plan = planned.plan
+    return [
+      "budget_bytes": options.budget.bytes as Any,
+      "planned_peak_bytes": plan.total,
+      "plan": plan.lines.map { ["label": $0.label, "bytes": $0.bytes, "kind": $0.kind.rawValue, "note": $0.note] },
+      "plan_choices": plan.choices,
+      "weights_streamed": model.residency.isStreaming,
+      "kernel_above_plan_max_bytes": watchdog.maxDrift,
+      "kernel_above_plan_margin_bytes": watchdog.driftMargin,
+      "kernel_above_plan_exceeded": watchdog.driftExceeded,
+      "budget_reliefs": watchdog.reliefs,
+    ]
+  }
+}

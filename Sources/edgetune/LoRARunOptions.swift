@@ -1,0 +1,103 @@
+import ArgumentParser
+import Model
+import Training
+
+/// The options of a LoRA run, shared by `train lora`, `plan` and `profile` (so a plan or a profile describes exactly
+/// the run it names).
+struct LoRARunOptions: ParsableArguments {
+  @OptionGroup var model: ModelOptions
+  @OptionGroup var threads: ThreadOptions
+  @OptionGroup var budget: BudgetOptions
+
+  @Option(help: "Training data, JSONL; repeat for several sources, each FILE[:weight] (sampled by weight).")
+  var data: [String]
+
+  @Option(help: "Optimizer steps.")
+  var steps: Int?
+
+  @Option(help: "Epochs over the training tokens (instead of --steps).")
+  var epochs: Double?
+
+  @Option(help: "Tokens per sequence row.")
+  var seqLen: Int = 256
+
+  @Option(help: "Rows per batch.")
+  var batch: Int = 1
+
+  @Option(help: "Batches per optimizer step.")
+  var gradAccum: Int = 1
+
+  @Option(help: "Peak learning rate.")
+  var lr: Double = 2e-4
+
+  @Option(help: "Learning-rate schedule: cosine, linear or constant.")
+  var schedule: String = "cosine"
+
+  @Option(help: "Warm-up steps.")
+  var warmup: Int = 0
+
+  @Option(help: "AdamW weight decay.")
+  var weightDecay: Double = 0
+
+  @Option(help: "Clip the gradient's global L2 norm to this.")
+  var maxGradNorm: Double = 1
+
+  @Option(help: "LoRA rank.")
+  var rank: Int = 8
+
+  @Option(help: "LoRA alpha (scale alpha/rank, or alpha/sqrt(rank) with --rslora).")
+  var alpha: Double = 16
+
+  @Option(help: "LoRA dropout on the input of A (PEFT's lora_dropout).")
+  var dropout: Double = 0
+
+  @Flag(help: "rsLoRA scaling: alpha / sqrt(rank).")
+  var rslora = false
+
+  @Option(help: "Projections to adapt, comma-separated: q,k,v,o,gate,up,down.")
+  var targets: String = "q,v"
+
+  @Option(help: "Random seed (adapter initialization, data order).")
+  var seed: UInt64 = 0
+
+  @Option(help: "Held-out JSONL for evaluation (default: a split of the first --data source).")
+  var val: String?
+
+  @Option(help: "Fraction of the first source held out when --val is not given (0 for none).")
+  var valFraction: Double = 0.05
+
+  @Option(help: "Evaluate every N steps (0: only at the end).")
+  var evalEvery: Int = 0
+
+  @Option(help: "Checkpoint every N steps (0: none).")
+  var saveEvery: Int = 0
+
+  @Option(help: "Continue from a checkpoint directory (OUT.checkpoints/checkpoint-N).")
+  var resume: String?
+
+  @Flag(help: "Compute the loss on prompts and template headers too.")
+  var trainOnPrompt = false
+
+  @Flag(help: "Skip malformed JSONL lines (counted) instead of stopping at the first.")
+  var skipBadLines = false
+
+
+  func validate() throws {
+    guard steps == nil || epochs == nil else { throw ValidationError("give only one of --steps and --epochs") }
+    if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+    if let epochs, !(epochs > 0) { throw ValidationError("--epochs must be positive") }
+    guard seqLen >= 8, batch >= 1, gradAccum >= 1 else {
+      throw ValidationError("--seq-len ≥ 8, --batch ≥ 1, --grad-accum ≥ 1")
+    }
+    guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+    guard LearningRateSchedule.Kind(rawValue: schedule) != nil else {
+      throw ValidationError("--schedule must be cosine, linear or constant")
+    }
+    guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
+  }
+
+  /// The projections named by --targets.
+  func targetList() throws -> [ProjectionTarget] {
+    try LoRAConfig.targets(named: targets.split(separator: ",").map(String.init))
+  }
+}
