@@ -24,15 +24,24 @@ public struct MemoryPlan: Sendable, Equatable {
   /// What the planner chose to fit the budget ("weights streamed, 4 of 30 layers resident"), in order.
   public var choices: [String]
   public var budget: Int?
+  /// A peak before the steady state, gone when it is reached (loading parses the tokenizer's JSON); 0 if none.
+  public var loadPeak: Int
+  /// The smallest budget that works for these options when the planner could choose a leaner configuration than this
+  /// plan's (fewer resident layers); nil: computed from this plan's own lines.
+  public var leanestBudget: Int?
 
-  public init(lines: [Line], choices: [String] = [], budget: Int? = nil) {
+  public init(lines: [Line], choices: [String] = [], budget: Int? = nil, loadPeak: Int = 0) {
     self.lines = lines
     self.choices = choices
     self.budget = budget
+    self.loadPeak = loadPeak
   }
 
-  /// The planned peak resident set.
-  public var total: Int { lines.reduce(0) { $0 + $1.bytes } }
+  /// The planned peak resident set: the steady state's lines, or the load peak if that is higher.
+  public var total: Int { max(steadyTotal, loadPeak) }
+
+  /// The sum of the lines: what the run holds while it works.
+  public var steadyTotal: Int { lines.reduce(0) { $0 + $1.bytes } }
 
   public func bytes(of kind: Kind) -> Int { lines.filter { $0.kind == kind }.reduce(0) { $0 + $1.bytes } }
 
@@ -51,12 +60,19 @@ public struct MemoryPlan: Sendable, Equatable {
     func right(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
     var out = pad("consumer", width) + "  " + right("bytes", 10) + "  kind     note\n"
     for line in lines {
-      out += pad(line.label, width) + "  " + right(ByteCount.format(line.bytes), 10) + "  "
+      out +=
+        pad(line.label, width) + "  " + right(ByteCount.format(line.bytes), 10) + "  "
         + pad(line.kind.rawValue, 7) + "  " + line.note + "\n"
+    }
+    if loadPeak > 0 {
+      out +=
+        pad("load (transient)", width) + "  " + right(ByteCount.format(loadPeak), 10)
+        + "  peak    while the tokenizer's JSON is parsed, before the run's buffers exist\n"
     }
     out += pad("total (peak)", width) + "  " + right(ByteCount.format(total), 10) + "\n"
     if let budget {
-      out += pad("budget", width) + "  " + right(ByteCount.format(budget), 10) + "  "
+      out +=
+        pad("budget", width) + "  " + right(ByteCount.format(budget), 10) + "  "
         + (fits ? "fits" : "does NOT fit (short by \(ByteCount.format(total - budget)))") + "\n"
     }
     for choice in choices { out += "chosen: " + choice + "\n" }

@@ -11,15 +11,21 @@ extension LanguageModel {
   /// A pass is done with layer `index` (until the next pass): drops its pages if it is streamed.
   public func endLayer(_ index: Int) {
     guard residency.streams(layer: index) else { return }
-    for matrix in weights.layers[index].matrices { dropPages(of: matrix) }
+    // Whole 2 MiB blocks around the layer: a fault may have mapped a large folio reaching past its ends.
+    let block = WeightPlan.largestFolioBytes
+    for matrix in weights.layers[index].matrices {
+      let r = matrix.fileRange
+      advise(
+        matrix, range: (r.lowerBound / block * block)..<((r.upperBound + block - 1) / block * block), willNeed: false)
+    }
     residency.count { $0.layerDrops += 1 }
   }
 
   /// The embedding as passes should read it: dropping each row's pages after decoding when streaming.
-  public var embeddingForPass: any FrozenMatrix { streamed(weights.embedding) }
+  public var embeddingForPass: any FrozenMatrix { streamed(weights.embedding, randomAccess: true) }
 
   /// The output head as passes should read it (every step reads it whole): dropped tile by tile when streaming.
-  public var headForPass: any FrozenMatrix { streamed(weights.head) }
+  public var headForPass: any FrozenMatrix { streamed(weights.head, randomAccess: false) }
 
   /// A pass is done with the head and the embedding: drops what tile-by-tile dropping left (their block scales).
   public func endHead() {
@@ -36,17 +42,23 @@ extension LanguageModel {
     for layer in weights.layers { for matrix in layer.matrices { dropPages(of: matrix) } }
   }
 
-  private func streamed(_ matrix: any FrozenMatrix) -> any FrozenMatrix {
+  private func streamed(_ matrix: any FrozenMatrix, randomAccess: Bool) -> any FrozenMatrix {
     guard residency.isStreaming else { return matrix }
-    return PageDroppingMatrix(inner: matrix, model: self)
+    return PageDroppingMatrix(inner: matrix, model: self, randomAccess: randomAccess)
   }
 }
 
 /// A frozen matrix whose pages leave the process as soon as a tile of rows is decoded (the page cache keeps them).
-/// Rows without a contiguous storage range drop the whole matrix at the end of each call instead.
+///
+/// A read fault maps more than the page it needs: the kernel's fault-around (64 KiB) and, on recent kernels, whole
+/// large folios of the page cache (up to 2 MiB for a file just written). So drops work in aligned 2 MiB blocks:
+/// sequential reads (the head) drop the block behind the tile; random reads (embedding rows) drop the block they
+/// touched. Rows without a contiguous storage range drop the whole matrix at the end of each call.
 struct PageDroppingMatrix: FrozenMatrix {
   let inner: any FrozenMatrix
   let model: LanguageModel
+  /// Random row access (embedding lookups): drop the rows' own blocks instead of the block behind.
+  let randomAccess: Bool
 
   var rows: Int { inner.rows }
   var cols: Int { inner.cols }
@@ -55,18 +67,23 @@ struct PageDroppingMatrix: FrozenMatrix {
   var storageBytes: Int { inner.storageBytes }
   func storageRange(rows: Range<Int>) -> Range<Int>? { inner.storageRange(rows: rows) }
 
-  /// The kernel maps up to 64 KiB of cached neighbours on each read fault ("fault-around"), so a tile's own bytes are
-  /// not all a decode brings in: the drop reaches that far on both sides (a neighbour still in use just faults again).
-  static let faultAroundBytes = 64 << 10
-
   func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
     inner.decodeRows(range, into: destination)
     let whole = inner.fileRange
+    guard let used = inner.storageRange(rows: range) else {
+      model.advise(inner, range: whole, willNeed: false)
+      return
+    }
+    let block = WeightPlan.largestFolioBytes
+    let first = used.lowerBound / block * block
     let drop =
-      inner.storageRange(rows: range).map {
-        max(whole.lowerBound, $0.lowerBound - Self.faultAroundBytes)..<min(whole.upperBound, $0.upperBound + Self.faultAroundBytes)
-      } ?? whole
-    model.advise(inner, range: drop, willNeed: false)
+      randomAccess
+      ? first..<((used.upperBound + block - 1) / block * block)
+      : (first - block)..<first
+    let lower = max(whole.lowerBound, drop.lowerBound)
+    let upper = min(whole.upperBound, drop.upperBound)
+    guard lower < upper else { return }
+    model.advise(inner, range: lower..<upper, willNeed: false)
     model.residency.count { $0.tileDrops += 1 }
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Memory
 import Model
 import Training
@@ -15,5 +16,14 @@ struct AdapterOptions: ParsableArguments {
     Output.diagnostic(
       "adapter \(adapter): LoRA r=\(set.config.rank) on \(set.config.targets.map(\.moduleName).joined(separator: ","))")
     return set
+  }
+}
+
+extension AdapterOptions {
+  /// Bytes the adapter will take once loaded (its safetensors file's size: fp32 A and B), for plans; 0 without one.
+  var plannedBytes: Int {
+    guard let adapter else { return 0 }
+    let path = (adapter as NSString).appendingPathComponent("adapter_model.safetensors")
+    return ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
   }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Memory
+import Model
 
 /// --budget, shared by every verb that runs: the process's peak resident set (VmHWM) may not exceed it.
 struct BudgetOptions: ParsableArguments {
@@ -34,5 +35,18 @@ extension MemoryPlan {
       "\(what) needs about \(ByteCount.format(total)) but the budget is \(ByteCount.format(budget)); "
         + "the smallest budget that works for these options is \(ByteCount.format(smallestBudget)) "
         + "(or lower --seq-len / --rank, or fewer --targets)")
+  }
+}
+
+extension BudgetOptions {
+  /// Fails with the plan table when `fitted` does not fit the budget; otherwise applies its weight residency to
+  /// `model`, says what was chosen, and returns the run's ledger (bounded by what the plan leaves for it).
+  func apply(
+    _ fitted: (plan: MemoryPlan, policy: WeightResidency.Policy), to model: LanguageModel, what: String
+  ) throws -> MemoryLedger {
+    try fitted.plan.requireFits(what: what)
+    model.residency.policy = fitted.policy
+    for choice in fitted.plan.choices { Output.diagnostic("plan: " + choice) }
+    return MemoryLedger(budget: fitted.plan.ledgerBudget)
   }
 }

@@ -44,6 +44,7 @@ struct Convert: ParsableCommand {
   var json = false
 
   @OptionGroup var threads: ThreadOptions
+  @OptionGroup var budget: BudgetOptions
 
   enum Direction { case nf4, safetensors, gguf }
 
@@ -75,7 +76,9 @@ struct Convert: ParsableCommand {
     threads.apply()
     let start = ContinuousClock.now
     let model = try ModelLoader.load(path: input)
-    let ledger = MemoryLedger()
+    let plan = InferencePlan.conversion(model: model, budget: budget.bytes)
+    try plan.requireFits(what: "converting \(input)")
+    let ledger = MemoryLedger(budget: plan.ledgerBudget)
     let bar = ProgressBar("convert", total: 100)
     var tensors: [[String: Any]] = []
     var summary: [String: Any] = [:]

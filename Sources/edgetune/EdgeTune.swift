@@ -14,10 +14,21 @@ struct EdgeTune: ParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [
-      Inspect.self, Tokenize.self, Generate.self, Eval.self, Convert.self, Train.self, PlanCommand.self, ProfileCommand.self, Merge.self, Bench.self,
+      Inspect.self, Tokenize.self, Generate.self, Eval.self, Convert.self, Train.self, PlanCommand.self,
+      ProfileCommand.self, Merge.self, Bench.self,
       Synthesize.self,
     ]
   )
+
+  /// Expands `--profile NAME` into the preset's options before parsing.
+  static func main() {
+    do {
+      let arguments = try ProfilePresets.expand(Array(CommandLine.arguments.dropFirst()))
+      main(arguments)
+    } catch {
+      exit(withError: error)
+    }
+  }
 }
 
 /// --model, shared by every verb that runs a model.

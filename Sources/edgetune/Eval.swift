@@ -19,6 +19,7 @@ struct Eval: ParsableCommand {
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
   @OptionGroup var adapterOptions: AdapterOptions
+  @OptionGroup var budget: BudgetOptions
 
   @Option(help: "A UTF-8 text file to score.")
   var text: String?
@@ -57,7 +58,11 @@ struct Eval: ParsableCommand {
     let ids = lm.encodePrompt(body)
     guard ids.count >= 2 else { throw InputError("--text \(text) has fewer than 2 tokens; nothing to score") }
     let window = min(context ?? lm.config.contextLength, lm.config.contextLength)
-    let ledger = MemoryLedger()
+    let ledger = try budget.apply(
+      InferencePlan.session(
+        model: lm, capacity: min(window, ids.count), chunk: 128, adapterBytes: adapterOptions.plannedBytes,
+        budget: budget.bytes),
+      to: lm, what: "evaluation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
     let session = try InferenceSession(
       model: lm, capacity: min(window, ids.count), chunk: 128, adapter: adapter, ledger: ledger)
@@ -98,7 +103,18 @@ struct Eval: ParsableCommand {
   /// --data: exact match of greedy answers and mean loss of the reference tokens.
   func evaluateDataset(_ path: String) throws {
     let lm = try ModelLoader.load(path: model.model)
-    let ledger = MemoryLedger()
+    // The loss pass (a training graph of 512 positions, forward only) outweighs the exact-match session.
+    let graphBytes = TrainingGraph.plannedBytes(
+      config: lm.config, capacity: min(512, lm.config.contextLength), rank: 1, logitRows: 32, workers: threads.threads)
+    let fixed =
+      graphBytes.sorted { $0.key < $1.key }.map { MemoryPlan.Line($0.key, $0.value, .ledger, "loss pass") }
+      + [MemoryPlan.Line("adapter", adapterOptions.plannedBytes, .ledger, "LoRA A and B")]
+      + WeightPlan(model: lm).runtimeLines(extra: [
+        MemoryPlan.Line("data", 2 * fileSize(path), .runtime, "tokenized examples")
+      ])
+    let ledger = try budget.apply(
+      MemoryPlan.fitting(fixed: fixed, weights: WeightPlan(model: lm), budget: budget.bytes), to: lm,
+      what: "evaluation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
     var cases = try ExactMatch.cases(path: path, template: lm.chatTemplate)
     if let limit { cases = Array(cases.prefix(max(0, limit))) }
@@ -135,5 +151,9 @@ struct Eval: ParsableCommand {
       }
     }
     Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
+  }
+
+  func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
   }
 }

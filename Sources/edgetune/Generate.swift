@@ -11,6 +11,7 @@ struct Generate: ParsableCommand {
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
   @OptionGroup var adapterOptions: AdapterOptions
+  @OptionGroup var budget: BudgetOptions
 
   @Option(help: "Raw prompt text (special tokens such as <|im_start|> are recognized).")
   var prompt: String?
@@ -68,7 +69,10 @@ struct Generate: ParsableCommand {
     guard promptIDs.count < capacity else {
       throw ModelError.contextExceeded(tokens: promptIDs.count + maxTokens, limit: lm.config.contextLength)
     }
-    let ledger = MemoryLedger()
+    let ledger = try budget.apply(
+      InferencePlan.session(
+        model: lm, capacity: capacity, chunk: 256, adapterBytes: adapterOptions.plannedBytes, budget: budget.bytes),
+      to: lm, what: "generation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
     let session = try InferenceSession(model: lm, capacity: capacity, chunk: 256, adapter: adapter, ledger: ledger)
     let stops = ignoreEOS ? [] : lm.stopTokenIDs

@@ -36,7 +36,9 @@ final class LoRARun {
     let plan = planned.plan
     watchdog = MemoryWatchdog(
       ledger: ledger, budget: options.budget.bytes,
-      plannedOutsideLedger: plan.lines.filter { $0.kind != .ledger && $0.label != "headroom" }.reduce(0) { $0 + $1.bytes },
+      plannedOutsideLedger: plan.lines.filter { $0.kind != .ledger && $0.label != "headroom" }.reduce(0) {
+        $0 + $1.bytes
+      },
       interval: watchdogInterval, keepSamples: keepSamples,
       relieve: { [model] in
         model.dropAllWeightPages()
@@ -73,7 +75,8 @@ final class LoRARun {
     RunPhase.enter(.load)
     // Data: every source tokenized up front, so bad input stops the run before any training.
     let encoder = ExampleEncoder(
-      model: model, options: DataOptions(seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines))
+      model: model, options: DataOptions(seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines)
+    )
     var sources: [(dataset: JSONLDataset, weight: Double)] = []
     var validation: JSONLDataset?
     for (i, text) in o.data.enumerated() {

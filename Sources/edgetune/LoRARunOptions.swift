@@ -81,7 +81,6 @@ struct LoRARunOptions: ParsableArguments {
   @Flag(help: "Skip malformed JSONL lines (counted) instead of stopping at the first.")
   var skipBadLines = false
 
-
   func validate() throws {
     guard steps == nil || epochs == nil else { throw ValidationError("give only one of --steps and --epochs") }
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }

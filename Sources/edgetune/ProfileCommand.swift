@@ -75,7 +75,8 @@ struct ProfileCommand: ParsableCommand {
     }
     Output.diagnostic(outcome?.summary ?? "")
     Output.result(document.verdict)
-    Output.result("profile written to \(out)/profile.html" + (csv ? " and profile.csv" : "") + " (report: profile.json)")
+    Output.result(
+      "profile written to \(out)/profile.html" + (csv ? " and profile.csv" : "") + " (report: profile.json)")
   }
 
   func write(_ data: Data, _ name: String) throws {
@@ -89,7 +90,8 @@ struct ProfileCommand: ParsableCommand {
     let consumers = plan.lines.filter { $0.kind != .runtime }
     let largest = consumers.max { $0.bytes < $1.bytes }.map { "\($0.label) (\(ByteCount.format($0.bytes)))" } ?? "-"
     let error = Double(measured - plan.total) / Double(max(1, plan.total)) * 100
-    let measuredText = "measured peak \(ByteCount.format(measured)), planned \(ByteCount.format(plan.total)) "
+    let measuredText =
+      "measured peak \(ByteCount.format(measured)), planned \(ByteCount.format(plan.total)) "
       + String(format: "(%+.1f%%)", error)
     let setting = "seq \(options.seqLen), rank \(options.rank) on \(options.targets)"
     if let budget = options.budget.bytes {

@@ -38,10 +38,11 @@ public enum TrainingPlan {
 
   /// Trainable parameters of LoRA on `targets` at `rank`.
   public static func loraParameters(config c: ModelConfig, rank: Int, targets: [ProjectionTarget]) -> Int {
-    c.layerCount * targets.reduce(0) { sum, target in
-      let (out, inFeatures) = target.shape(c)
-      return sum + rank * (out + inFeatures)
-    }
+    c.layerCount
+      * targets.reduce(0) { sum, target in
+        let (out, inFeatures) = target.shape(c)
+        return sum + rank * (out + inFeatures)
+      }
   }
 
   /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
@@ -52,7 +53,8 @@ public enum TrainingPlan {
     let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let parameters = loraParameters(config: c, rank: o.rank, targets: o.targets) * 4
     let notes = [
-      "checkpoints": "one layer input per layer + final state (\(c.layerCount + 1) × \(o.seqLen) × \(c.hiddenSize) fp32)",
+      "checkpoints":
+        "one layer input per layer + final state (\(c.layerCount + 1) × \(o.seqLen) × \(c.hiddenSize) fp32)",
       "activations": "one layer's activations, recomputed in backward",
       "gradients": "one layer's activation gradients",
       "scratch": "attention scores, per-worker partial sums and decode tiles (\(o.workers) workers)",
@@ -63,13 +65,15 @@ public enum TrainingPlan {
         label, graph[label, default: 0] + (label == "activations" ? dropoutBytes : 0), .ledger, notes[label] ?? "")
     }
     lines += [
-      MemoryPlan.Line("lora", parameters, .ledger, "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"),
+      MemoryPlan.Line(
+        "lora", parameters, .ledger, "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"),
       MemoryPlan.Line("lora.gradients", parameters, .ledger, "one gradient per parameter"),
       MemoryPlan.Line("optimizer-state", 2 * parameters, .ledger, "AdamW first and second moments, fp32"),
     ]
-    return lines + weights.runtimeLines(extra: [
-      MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")
-    ])
+    return lines
+      + weights.runtimeLines(extra: [
+        MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")
+      ])
   }
 
   /// Plans the run and, with a budget, chooses weight residency (all resident, or streamed with as many resident
@@ -88,6 +92,13 @@ public enum TrainingPlan {
         fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
         choices: choices)
     }
+    // The smallest budget for these options is the leanest configuration's: streamed weights and 4 logit rows.
+    var leanest = options
+    leanest.logitRows = min(4, options.logitRows)
+    plan.leanestBudget =
+      MemoryPlan.fitting(
+        fixed: fixedLines(model: model, weights: weights, options: leanest), weights: weights, budget: nil
+      ).plan.leanestBudget
     return Result(plan: plan, residency: policy, logitRows: chosen.logitRows)
   }
 }

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// `--budget`, `plan` and `profile` on the real model: the child's VmHWM (the kernel's count) stays within the budget,
+/// the plan matches the measurement, and a run that cannot fit fails before training with the plan table.
+@Suite struct BudgetTests {
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+  static let data = repository.appendingPathComponent("Tools/data/dates/train.jsonl").path
+
+  static func reportObject(_ path: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+  }
+
+  /// LoRA seq 256 on SmolLM2-135M (all weights resident need ~160 MiB): every budget holds, streamed or not, and the
+  /// plan is within 15% of the kernel's peak.
+  @Test(.enabled(if: CLI.haveModel), arguments: [120, 128, 192, 256])
+  func trainingStaysWithinBudget(mebibytes: Int) throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let report = dir.appendingPathComponent("report.json").path
+    let result = try CLI.run([
+      "train", "lora", "--model", nf4, "--data", Self.data, "--val-fraction", "0", "--seq-len", "256", "--steps", "2",
+      "--budget", "\(mebibytes)MiB", "--out", dir.appendingPathComponent("adapter").path, "--report", report,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let json = try Self.reportObject(report)
+    let peak = try #require(json["peak_rss_bytes"] as? Int)
+    let planned = try #require(json["planned_peak_bytes"] as? Int)
+    print("BudgetTests: budget \(mebibytes) MiB: VmHWM \(peak >> 20) MiB, planned \(planned >> 20) MiB")
+    #expect(peak <= mebibytes << 20, "VmHWM \(peak) above the budget")
+    #expect(abs(Double(planned - peak)) / Double(peak) <= 0.15, "plan \(planned) vs measured \(peak)")
+    #expect((json["weights_streamed"] as? Bool) == (mebibytes < 160))
+  }
+
+  @Test(.enabled(if: CLI.haveModel)) func impossibleBudgetFailsBeforeTraining() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("adapter").path
+    let report = dir.appendingPathComponent("report.json").path
+    let result = try CLI.run([
+      "train", "lora", "--model", nf4, "--data", Self.data, "--seq-len", "256", "--steps", "2", "--budget", "48MiB",
+      "--out", out, "--report", report,
+    ])
+    #expect(result.exited && result.status == 1)
+    #expect(result.stderr.contains("total (peak)") && result.stderr.contains("checkpoints"), "no plan table")
+    #expect(result.stderr.contains("smallest budget that works for these options is"))
+    #expect(!result.stderr.contains("train:"), "training started")
+    #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: report))
+    #expect(!FileManager.default.fileExists(atPath: out + ".checkpoints"))
+  }
+
+  @Test(.enabled(if: CLI.haveModel)) func planShowsChoicesAndSmallestBudget() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let fits = try CLI.run(["plan", "--model", nf4, "--data", Self.data, "--budget", "120MiB", "--json"])
+    #expect(fits.status == 0, "\(fits.stderr)")
+    let json = try fits.json()
+    #expect(json["fits"] as? Bool == true && json["weights_streamed"] as? Bool == true)
+    let planned = try #require(json["planned_peak_bytes"] as? Int)
+    #expect(planned <= 120 << 20)
+    let smallest = try #require(json["smallest_budget_bytes"] as? Int)
+    let tooSmall = try CLI.run(["plan", "--model", nf4, "--data", Self.data, "--budget", "\(smallest - (1 << 20))"])
+    #expect(tooSmall.status == 1 && tooSmall.stdout.contains("does NOT fit"), "\(tooSmall.stdout)")
+    let justEnough = try CLI.run(["plan", "--model", nf4, "--data", Self.data, "--budget", "\(smallest)"])
+    #expect(justEnough.status == 0, "\(justEnough.stdout)\(justEnough.stderr)")
+  }
+
+  @Test(.enabled(if: CLI.haveModel)) func generationStaysWithinBudget() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let result = try CLI.run([
+      "generate", "--model", nf4, "--chat", "Name a colour.", "--temperature", "0", "--max-tokens", "8", "--json",
+      "--budget", "96MiB",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let peak = try #require(try result.json()["peak_rss_bytes"] as? Int)
+    #expect(peak <= 96 << 20, "VmHWM \(peak >> 20) MiB")
+    #expect(result.stderr.contains("weights streamed"))
+  }
+
+  /// Every preset in Profiles/ decodes and plans to a fit for SmolLM2 with the demo data.
+  @Test(.enabled(if: CLI.haveModel)) func everyPresetDecodesAndPlans() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let folder = Self.repository.appendingPathComponent("Profiles").path
+    let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }
+    #expect(names.count >= 4)
+    for name in names {
+      let result = try CLI.run(["plan", "--profile", folder + "/" + name, "--model", nf4, "--data", Self.data])
+      #expect(result.status == 0, "\(name): \(result.stderr)")
+      #expect(result.stdout.contains("budget") && result.stdout.contains("fits"), "\(name): \(result.stdout)")
+    }
+  }
+}
+
+/// `--profile` errors and `profile` output on the tiny fixture (no real model needed).
+@Suite struct ProfileCommandTests {
+  @Test func profileWritesJSONHTMLAndCSV() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let data = try TrainTests.writeData(dir)
+    let out = dir.appendingPathComponent("profile").path
+    let result = try CLI.run([
+      "profile", "--model", TrainTests.model, "--data", data, "--seq-len", "48", "--steps", "40", "--out", out, "--csv",
+      "--interval", "2",
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("largest consumer"), "no verdict: \(result.stdout)")
+    let html = try String(contentsOfFile: out + "/profile.html", encoding: .utf8)
+    #expect(html.contains("<svg") && html.contains("</svg>") && html.contains("Peaks per phase"))
+    let csv = try String(contentsOfFile: out + "/profile.csv", encoding: .utf8)
+    #expect(csv.split(separator: "\n").count > 3 && csv.hasPrefix("seconds,phase,rss_bytes"))
+    let json = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/profile.json")))
+        as? [String: Any])
+    let phases = try #require(json["phases"] as? [[String: Any]])
+    // Tiny-model steps take milliseconds: sampled phases vary, but training phases must show up.
+    #expect(!Set(phases.compactMap { $0["phase"] as? String }).isDisjoint(with: ["forward", "backward", "optimizer"]))
+  }
+
+  @Test func unknownPresetAndBadPresetFileAreClearErrors() throws {
+    let missing = try CLI.run(["plan", "--profile", "no-such-preset", "--model", "x", "--data", "y"])
+    #expect(missing.exited && missing.status == 1 && missing.stderr.contains("no profile named no-such-preset"))
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let bad = dir.appendingPathComponent("bad.json").path
+    try "{\"budget\": \"1GiB\", \"thread\": 2}".write(toFile: bad, atomically: true, encoding: .utf8)
+    let typo = try CLI.run(["plan", "--profile", bad, "--model", "x", "--data", "y"])
+    #expect(typo.exited && typo.status == 1 && typo.stderr.contains("unknown key \"thread\""), "\(typo.stderr)")
+  }
+
+  @Test func badBudgetIsAUsageError() throws {
+    let result = try CLI.run(["plan", "--model", TrainTests.model, "--data", "x.jsonl", "--budget", "lots"])
+    #expect(result.exited && result.status != 0 && result.stderr.contains("is not a size"))
+  }
+}
