@@ -107,7 +107,7 @@ struct ProfileCommand: ParsableCommand {
   func figures(_ report: [String: Any], seconds: Double) -> [ProfileDocument.PlanLine] {
     func number(_ key: String) -> Double { (report[key] as? Double) ?? Double(report[key] as? Int ?? 0) }
     return [
-      .init(label: "steps", bytes: Int(number("steps")), note: "\(report["steps"] ?? 0) optimizer steps"),
+      .init(label: "steps", bytes: 0, note: "\(report["steps"] ?? 0) optimizer steps"),
       .init(label: "tokens/s", bytes: 0, note: String(format: "%.1f", number("tokens_per_second"))),
       .init(label: "wall time", bytes: 0, note: String(format: "%.1f s", seconds)),
       .init(label: "weights streamed", bytes: 0, note: "\(report["weights_streamed"] ?? false)"),
