@@ -210,31 +210,20 @@ public enum NF4Converter {
     var storage = packed.count
     try writer.write(UnsafeRawBufferPointer(start: packed.pointer, count: packed.count))
     if options.doubleQuantization {
-      let q = try AnonymousBuffer<UInt8>(count: blocks, label: "convert-output", ledger: ledger)
-      let nested = [Float](unsafeUninitializedCapacity: layout.nestedBlocks) { buffer, initialized in
-        initialized = layout.nestedBlocks
-        buffer.initialize(repeating: 0)
-      }
-      var nestedAbsmax = nested
-      let offset = nestedAbsmax.withUnsafeMutableBufferPointer { n in
-        NF4Quantizer.doubleQuantize(
-          absmax: absmax.pointer, blocks: blocks, nestedBlockSize: options.nestedBlockSize, q: q.pointer,
-          nestedAbsmax: n.baseAddress!)
-      }
-      try writer.write(UnsafeRawBufferPointer(start: q.pointer, count: blocks))
-      try writeFloats(NF4Tables.code, writer)
-      try writeFloats(nestedAbsmax, writer)
-      try writeFloats(NF4Tables.dynamicMapSigned, writer)
-      try writer.write(quantStateJSON(shape: item.shape, options: options, offset: offset))
+      let scales = try writeNestedScales(
+        absmax: absmax.pointer, layout: layout, shape: item.shape, options: options, writer: writer,
+        label: "convert-output", ledger: ledger)
+      let nestedAbsmax = scales.nestedAbsmax
+      let offset = scales.offset
       storage += blocks + 64 + nestedAbsmax.count * 4 + 1024
       error = nestedAbsmax.withUnsafeBytes { groups in
         let decoder = NF4Decoder(
           count: count, blockSize: blockSize, packed: packed.pointer,
           scales: .nested(
-            q: q.pointer, groupAbsmax: groups.baseAddress!, groupSize: options.nestedBlockSize, offset: offset),
+            q: scales.q.pointer, groupAbsmax: groups.baseAddress!, groupSize: options.nestedBlockSize, offset: offset),
           code4: NF4Tables.code, code8: NF4Tables.dynamicMapSigned)
         let measured = measureError(source, decoder: decoder, count: count)
-        _ = q.pointer  // the decoder borrows q's memory: keep q alive through the measurement
+        _ = scales.q.pointer  // the decoder borrows q's memory: keep q alive through the measurement
         return measured
       }
     } else {
@@ -279,6 +268,40 @@ public enum NF4Converter {
     pairs.append(("edgetune.special_tokens", String(decoding: specialText, as: UTF8.self)))
     if let template = model.chatTemplate.source { pairs.append(("edgetune.chat_template", template)) }
     return pairs
+  }
+
+  /// The double-quantized scales of one tensor, as written.
+  struct NestedScales: ~Copyable {
+    /// 8-bit code per block.
+    let q: AnonymousBuffer<UInt8>
+    /// fp32 absmax per group of `nestedBlockSize` blocks.
+    let nestedAbsmax: [Float]
+    /// The mean subtracted before quantizing (added back when decoding).
+    let offset: Float
+    /// Bytes of the quant state JSON written last.
+    let stateBytes: Int
+  }
+
+  /// Double-quantizes a tensor's block absmax values and writes the parts that follow its packed codes, in the order
+  /// `entries` plans them: 8-bit scales, NF4 table, group scales, 8-bit table, quant state.
+  static func writeNestedScales(
+    absmax: UnsafePointer<Float>, layout: NF4Quantizer.Layout, shape: [Int], options: Options,
+    writer: SafetensorsWriter, label: String, ledger: MemoryLedger
+  ) throws -> NestedScales {
+    let q = try AnonymousBuffer<UInt8>(count: layout.blocks, label: label, ledger: ledger)
+    var nestedAbsmax = [Float](repeating: 0, count: layout.nestedBlocks)
+    let offset = nestedAbsmax.withUnsafeMutableBufferPointer { n in
+      NF4Quantizer.doubleQuantize(
+        absmax: absmax, blocks: layout.blocks, nestedBlockSize: layout.nestedBlockSize, q: q.pointer,
+        nestedAbsmax: n.baseAddress!)
+    }
+    try writer.write(UnsafeRawBufferPointer(start: q.pointer, count: layout.blocks))
+    try writeFloats(NF4Tables.code, writer)
+    try writeFloats(nestedAbsmax, writer)
+    try writeFloats(NF4Tables.dynamicMapSigned, writer)
+    let state = quantStateJSON(shape: shape, options: options, offset: offset)
+    try writer.write(state)
+    return NestedScales(q: q, nestedAbsmax: nestedAbsmax, offset: offset, stateBytes: state.count)
   }
 
   static func writeFloats(_ values: [Float], _ writer: SafetensorsWriter) throws {

@@ -46,20 +46,10 @@ final class ChunkedGaussianQuantizer {
       try writer.writePart(UnsafeRawBufferPointer(start: roundCodes.pointer, count: bytes))
       first = last
     }
-    let q = try AnonymousBuffer<UInt8>(count: layout.blocks, label: "synthetic-scales", ledger: ledger)
-    var nestedAbsmax = [Float](repeating: 0, count: layout.nestedBlocks)
-    let offset = nestedAbsmax.withUnsafeMutableBufferPointer { n in
-      NF4Quantizer.doubleQuantize(
-        absmax: absmax.pointer, blocks: layout.blocks, nestedBlockSize: layout.nestedBlockSize, q: q.pointer,
-        nestedAbsmax: n.baseAddress!)
-    }
-    try writer.write(UnsafeRawBufferPointer(start: q.pointer, count: layout.blocks))
-    try NF4Converter.writeFloats(NF4Tables.code, writer)
-    try NF4Converter.writeFloats(nestedAbsmax, writer)
-    try NF4Converter.writeFloats(NF4Tables.dynamicMapSigned, writer)
-    let state = NF4Converter.quantStateJSON(shape: tensor.shape, options: quantization, offset: offset)
-    try writer.write(state)
-    return layout.packedBytes + layout.blocks + 16 * 4 + nestedAbsmax.count * 4 + 256 * 4 + state.count
+    let scales = try NF4Converter.writeNestedScales(
+      absmax: absmax.pointer, layout: layout, shape: tensor.shape, options: quantization, writer: writer,
+      label: "synthetic-scales", ledger: ledger)
+    return layout.packedBytes + layout.blocks + 16 * 4 + scales.nestedAbsmax.count * 4 + 256 * 4 + scales.stateBytes
   }
 
   /// Quantizes `chunks` of the tensor on all workers: chunk k (`chunkElements / blockSize` whole blocks) comes from its
