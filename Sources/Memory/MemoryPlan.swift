@@ -1,11 +1,11 @@
 /// A run's memory, computed before anything large is allocated: one line per consumer, the choices made to fit the
 /// budget, and the total the kernel's peak (VmHWM) is expected to reach.
 ///
-/// Lines are of three kinds. `ledger` lines are buffers reserved in the `MemoryLedger` under the same label;
+/// Lines are of four kinds. `ledger` lines are buffers reserved in the `MemoryLedger` under the same label;
 /// `weights` are mapped file pages the process holds; `runtime` is what neither accounts for (libraries, heap of
-/// the tokenizer and the data) plus the headroom kept for the kernel's own rounding.
+/// the tokenizer and the data); `headroom` is kept for what the kernel counts beyond any plan.
 public struct MemoryPlan: Sendable, Equatable {
-  public enum Kind: String, Sendable, Equatable { case ledger, weights, runtime }
+  public enum Kind: String, Sendable, Equatable { case ledger, weights, runtime, headroom }
 
   public struct Line: Sendable, Equatable {
     public var label: String
@@ -17,6 +17,11 @@ public struct MemoryPlan: Sendable, Equatable {
       self.bytes = bytes
       self.kind = kind
       self.note = note
+    }
+
+    /// Ledger lines from a buffer-size table (`plannedBytes` of a graph or session), in `order`, with notes.
+    public static func ledger(_ bytes: [String: Int], order: [String], notes: [String: String]) -> [Line] {
+      order.map { Line($0, bytes[$0, default: 0], .ledger, notes[$0] ?? "") }
     }
   }
 
@@ -47,27 +52,27 @@ public struct MemoryPlan: Sendable, Equatable {
 
   public var fits: Bool { budget.map { total <= $0 } ?? true }
 
-  /// The budget to give the ledger: what is left of the run's budget once weights and runtime are set aside.
-  public var ledgerBudget: Int? { budget.map { $0 - bytes(of: .weights) - bytes(of: .runtime) } }
+  /// The budget to give the ledger: what is left of the run's budget once everything else is set aside.
+  public var ledgerBudget: Int? { budget.map { $0 - (steadyTotal - bytes(of: .ledger)) } }
 
-  /// The largest line, for verdicts ("the largest consumer is checkpoints").
-  public var largest: Line? { lines.max { $0.bytes < $1.bytes } }
+  /// What the plan expects the kernel to count outside the ledger (weights and runtime, without the headroom).
+  public var outsideLedger: Int { bytes(of: .weights) + bytes(of: .runtime) }
 
   /// A fixed-width table for terminals.
   public func table() -> String {
-    let width = max(14, lines.map(\.label.count).max() ?? 0)
+    let width = max("load (transient)".count, lines.map(\.label.count).max() ?? 0)
     func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
     func right(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
-    var out = pad("consumer", width) + "  " + right("bytes", 10) + "  kind     note\n"
+    var out = pad("consumer", width) + "  " + right("bytes", 10) + "  kind      note\n"
     for line in lines {
       out +=
         pad(line.label, width) + "  " + right(ByteCount.format(line.bytes), 10) + "  "
-        + pad(line.kind.rawValue, 7) + "  " + line.note + "\n"
+        + pad(line.kind.rawValue, 8) + "  " + line.note + "\n"
     }
     if loadPeak > 0 {
       out +=
         pad("load (transient)", width) + "  " + right(ByteCount.format(loadPeak), 10)
-        + "  peak    while the tokenizer's JSON is parsed, before the run's buffers exist\n"
+        + "  peak      while the tokenizer's JSON is parsed, before the run's buffers exist\n"
     }
     out += pad("total (peak)", width) + "  " + right(ByteCount.format(total), 10) + "\n"
     if let budget {

@@ -12,11 +12,8 @@ extension LanguageModel {
   public func endLayer(_ index: Int) {
     guard residency.streams(layer: index) else { return }
     // Whole 2 MiB blocks around the layer: a fault may have mapped a large folio reaching past its ends.
-    let block = WeightPlan.largestFolioBytes
     for matrix in weights.layers[index].matrices {
-      let r = matrix.fileRange
-      advise(
-        matrix, range: (r.lowerBound / block * block)..<((r.upperBound + block - 1) / block * block), willNeed: false)
+      advise(matrix, range: WeightPlan.folioAligned(matrix.fileRange), willNeed: false)
     }
     residency.count { $0.layerDrops += 1 }
   }
@@ -74,12 +71,8 @@ struct PageDroppingMatrix: FrozenMatrix {
       model.advise(inner, range: whole, willNeed: false)
       return
     }
-    let block = WeightPlan.largestFolioBytes
-    let first = used.lowerBound / block * block
-    let drop =
-      randomAccess
-      ? first..<((used.upperBound + block - 1) / block * block)
-      : (first - block)..<first
+    let own = WeightPlan.folioAligned(used)
+    let drop = randomAccess ? own : (own.lowerBound - WeightPlan.largestFolioBytes)..<own.lowerBound
     let lower = max(whole.lowerBound, drop.lowerBound)
     let upper = min(whole.upperBound, drop.upperBound)
     guard lower < upper else { return }

@@ -84,7 +84,7 @@ public struct ModelExporter {
       tokenizerConfig["bos_token"] = text
     }
     try writeJSON(tokenizerConfig, to: beside("tokenizer_config.json"))
-    return (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    return fileSize(atPath: path)
   }
 
   /// Writes a GGUF v3 file llama.cpp and the `gguf` Python package read; returns the file size.

@@ -90,7 +90,7 @@ public enum NF4Converter {
       progress(done, total)
     }
     try writer.finish()
-    let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    let fileBytes = fileSize(atPath: path)
     let quantized = reports.filter { $0.storage == "NF4" }
     let quantizedWeights = quantized.reduce(0) { $0 + $1.shape.reduce(1, *) }
     let quantizedBytes = quantized.reduce(0) { $0 + $1.bytes }

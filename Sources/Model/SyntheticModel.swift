@@ -140,7 +140,7 @@ public enum SyntheticModel {
       progress(done, total)
     }
     try writer.finish()
-    let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    let fileBytes = fileSize(atPath: path)
     return Result(
       parameters: total, tensors: list.count, fileBytes: fileBytes,
       quantizedBitsPerWeight: quantizedWeights > 0 ? Double(quantizedBytes * 8) / Double(quantizedWeights) : 0,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Memory
 import Model
@@ -24,6 +25,6 @@ extension AdapterOptions {
   var plannedBytes: Int {
     guard let adapter else { return 0 }
     let path = (adapter as NSString).appendingPathComponent("adapter_model.safetensors")
-    return ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
+    return fileSize(atPath: path)
   }
 }

@@ -27,6 +27,11 @@ struct BudgetError: Error, CustomStringConvertible {
 }
 
 extension MemoryPlan {
+  /// The lines for JSON reports.
+  var linesJSON: [[String: Any]] {
+    lines.map { ["label": $0.label, "bytes": $0.bytes, "kind": $0.kind.rawValue, "note": $0.note] }
+  }
+
   /// Fails with the plan table and the smallest budget that would do, when the plan does not fit.
   func requireFits(what: String) throws {
     guard !fits, let budget else { return }

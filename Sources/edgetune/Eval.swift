@@ -106,15 +106,17 @@ struct Eval: ParsableCommand {
     // The loss pass (a training graph of 512 positions, forward only) outweighs the exact-match session.
     let graphBytes = TrainingGraph.plannedBytes(
       config: lm.config, capacity: min(512, lm.config.contextLength), rank: 1, logitRows: 32, workers: threads.threads)
+    let weights = WeightPlan(model: lm)
+    let order = graphBytes.keys.sorted()
     let fixed =
-      graphBytes.sorted { $0.key < $1.key }.map { MemoryPlan.Line($0.key, $0.value, .ledger, "loss pass") }
+      MemoryPlan.Line.ledger(
+        graphBytes, order: order, notes: Dictionary(uniqueKeysWithValues: order.map { ($0, "loss pass") }))
       + [MemoryPlan.Line("adapter", adapterOptions.plannedBytes, .ledger, "LoRA A and B")]
-      + WeightPlan(model: lm).runtimeLines(extra: [
-        MemoryPlan.Line("data", 2 * fileSize(path), .runtime, "tokenized examples")
+      + weights.runtimeLines(extra: [
+        MemoryPlan.Line("data", 2 * fileSize(atPath: path), .runtime, "tokenized examples")
       ])
     let ledger = try budget.apply(
-      MemoryPlan.fitting(fixed: fixed, weights: WeightPlan(model: lm), budget: budget.bytes), to: lm,
-      what: "evaluation")
+      MemoryPlan.fitting(fixed: fixed, weights: weights, budget: budget.bytes), to: lm, what: "evaluation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
     var cases = try ExactMatch.cases(path: path, template: lm.chatTemplate)
     if let limit { cases = Array(cases.prefix(max(0, limit))) }
@@ -151,9 +153,5 @@ struct Eval: ParsableCommand {
       }
     }
     Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
-  }
-
-  func fileSize(_ path: String) -> Int {
-    ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int) ?? 0
   }
 }

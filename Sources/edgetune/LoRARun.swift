@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Memory
 import Model
@@ -28,23 +29,18 @@ final class LoRARun {
     let model = try ModelLoader.load(path: options.model.model)
     RunPhase.enter(.plan)
     let planned = try Self.plan(options: options, model: model)
-    try planned.plan.requireFits(what: "this training run")
-    model.residency.policy = planned.residency
+    self.ledger = try options.budget.apply((planned.plan, planned.residency), to: model, what: "this training run")
     self.model = model
     self.planned = planned
-    self.ledger = MemoryLedger(budget: planned.plan.ledgerBudget)
     let plan = planned.plan
     watchdog = MemoryWatchdog(
       ledger: ledger, budget: options.budget.bytes,
-      plannedOutsideLedger: plan.lines.filter { $0.kind != .ledger && $0.label != "headroom" }.reduce(0) {
-        $0 + $1.bytes
-      },
+      plannedOutsideLedger: plan.outsideLedger,
       interval: watchdogInterval, keepSamples: keepSamples,
       relieve: { [model] in
         model.dropAllWeightPages()
         MallocTuning.trim()
       })
-    for choice in plan.choices { Output.diagnostic("plan: " + choice) }
     Output.diagnostic(
       "plan: peak \(ByteCount.format(plan.total))"
         + (options.budget.bytes.map { " within a budget of \(ByteCount.format($0))" } ?? " (no budget)"))
@@ -55,8 +51,7 @@ final class LoRARun {
     var dataBytes = 0
     for text in options.data + (options.val.map { [$0] } ?? []) {
       let path = (try? DataSourceSpec.parse(text))?.path ?? text
-      let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-      dataBytes += size ?? 0
+      dataBytes += fileSize(atPath: path)
     }
     let planOptions = TrainingPlan.Options(
       seqLen: options.seqLen, rank: options.rank, targets: try options.targetList(), dropout: options.dropout > 0,
@@ -203,7 +198,7 @@ final class LoRARun {
     return [
       "budget_bytes": options.budget.bytes as Any,
       "planned_peak_bytes": plan.total,
-      "plan": plan.lines.map { ["label": $0.label, "bytes": $0.bytes, "kind": $0.kind.rawValue, "note": $0.note] },
+      "plan": plan.linesJSON,
       "plan_choices": plan.choices,
       "weights_streamed": model.residency.isStreaming,
       "kernel_above_plan_max_bytes": watchdog.maxDrift,

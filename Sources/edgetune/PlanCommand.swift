@@ -31,7 +31,7 @@ struct PlanCommand: ParsableCommand {
         "budget_bytes": options.budget.bytes as Any, "planned_peak_bytes": plan.total, "fits": plan.fits,
         "smallest_budget_bytes": plan.smallestBudget, "choices": plan.choices,
         "weights_streamed": planned.residency != .resident, "logit_rows": planned.logitRows,
-        "lines": plan.lines.map { ["label": $0.label, "bytes": $0.bytes, "kind": $0.kind.rawValue, "note": $0.note] },
+        "lines": plan.linesJSON,
       ])
     } else {
       Output.result(plan.table(), terminator: "")

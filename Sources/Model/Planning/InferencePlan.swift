@@ -20,9 +20,7 @@ public enum InferencePlan {
       "scratch": "attention scores and decode tiles (\(workers) workers)",
       "logits": "16 positions × \(c.vocabularySize) vocabulary at a time",
     ]
-    var fixed = ["kv-cache", "activations", "scratch", "logits"].map {
-      MemoryPlan.Line($0, session[$0, default: 0], .ledger, notes[$0] ?? "")
-    }
+    var fixed = MemoryPlan.Line.ledger(session, order: ["kv-cache", "activations", "scratch", "logits"], notes: notes)
     if adapterBytes > 0 { fixed.append(MemoryPlan.Line("adapter", adapterBytes, .ledger, "LoRA A and B, fp32")) }
     return MemoryPlan.fitting(fixed: fixed + weights.runtimeLines(), weights: weights, budget: budget)
   }

@@ -36,9 +36,14 @@ public struct WeightPlan: Sendable {
     vocabularySize = c.vocabularySize
   }
 
-  static let pageSize = 4096
   /// The most one read fault can map: a PMD-sized large folio of the page cache (x86-64, arm64 with 4 KiB pages).
   public static let largestFolioBytes = 2 << 20
+
+  /// `range` widened to whole large-folio blocks: what one fault inside it may have mapped.
+  public static func folioAligned(_ range: Range<Int>) -> Range<Int> {
+    let block = largestFolioBytes
+    return (range.lowerBound / block * block)..<((range.upperBound + block - 1) / block * block)
+  }
 
   /// Mapped weight bytes under a residency policy.
   public func mappedBytes(_ policy: WeightResidency.Policy) -> Int {
@@ -50,13 +55,6 @@ public struct WeightPlan: Sendable {
       let inFlight = residentLayers < layerBytes.count ? largestLayerBytes + 2 * Self.largestFolioBytes : 0
       return kept + inFlight + headWindowBytes
     }
-  }
-
-  /// The most layers that stay resident within `available` bytes of weight pages (0 when even the window is more).
-  public func residentLayers(within available: Int) -> Int {
-    var k = layerBytes.count
-    while k > 0 && mappedBytes(.streaming(residentLayers: k)) > available { k -= 1 }
-    return k
   }
 
   /// The plan lines for weights under `policy`.
@@ -101,11 +99,12 @@ extension MemoryPlan {
   public mutating func addHeadroom() {
     let base = steadyTotal
     let headroom = max(6 << 20, base * 8 / 92)  // 8% of the result
-    lines.append(Line("headroom", headroom, .runtime, "page rounding, allocator slack, stacks"))
+    lines.append(Line("headroom", headroom, .headroom, "page rounding, allocator slack, stacks"))
   }
 
   /// Picks the weight residency that fits `budget`: all resident if it fits, else streaming with as many resident
-  /// layers as fit. `fixed` holds every line but the weights. Returns nil when even streaming does not fit.
+  /// layers as fit. `fixed` holds every line but the weights. When even streaming with no layer resident does not
+  /// fit, returns that plan (it does not `fit`, and its choices say so).
   public static func fitting(
     fixed: [Line], weights: WeightPlan, budget: Int?, choices: [String] = []
   ) -> (plan: MemoryPlan, policy: WeightResidency.Policy) {
@@ -138,7 +137,7 @@ extension MemoryPlan {
   /// The smallest budget at which this plan's total fits, headroom included.
   public var smallestBudget: Int {
     if let leanestBudget { return leanestBudget }
-    let base = lines.filter { $0.label != "headroom" }.reduce(0) { $0 + $1.bytes }
+    let base = steadyTotal - bytes(of: .headroom)
     return max(base + (6 << 20), Int((Double(base) / 0.92).rounded(.up)), loadPeak)
   }
 }

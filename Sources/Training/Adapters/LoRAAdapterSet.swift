@@ -25,21 +25,28 @@ public final class LoRAAdapterSet: LoRAProvider {
 
   init(config: LoRAConfig, model: ModelConfig, ledger: MemoryLedger, initialize: Bool) throws {
     try config.validate()
-    var specs: [(name: String, shape: [Int])] = []
-    for layer in 0..<model.layerCount {
-      for target in config.targets {
-        let (out, inFeatures) = target.shape(model)
-        specs.append((Self.key(layer: layer, target: target, matrix: "A"), [config.rank, inFeatures]))
-        specs.append((Self.key(layer: layer, target: target, matrix: "B"), [out, config.rank]))
-      }
-    }
     self.config = config
     self.model = model
-    self.parameters = try ParameterStore(specs, label: "lora", ledger: ledger)
+    self.parameters = try ParameterStore(
+      Self.tensorShapes(rank: config.rank, targets: config.targets, model: model), label: "lora", ledger: ledger)
     var firstIndex: [ProjectionTarget: Int] = [:]
     for (i, target) in config.targets.enumerated() { firstIndex[target] = 2 * i }
     self.firstIndex = firstIndex
     if initialize { initializeAsPEFT() }
+  }
+
+  /// Every A (rank, in) and B (out, rank) of LoRA on `targets` at `rank`, with its PEFT key, in storage order.
+  static func tensorShapes(rank: Int, targets: [ProjectionTarget], model: ModelConfig) -> [(name: String, shape: [Int])]
+  {
+    var shapes: [(name: String, shape: [Int])] = []
+    for layer in 0..<model.layerCount {
+      for target in targets {
+        let (out, inFeatures) = target.shape(model)
+        shapes.append((key(layer: layer, target: target, matrix: "A"), [rank, inFeatures]))
+        shapes.append((key(layer: layer, target: target, matrix: "B"), [out, rank]))
+      }
+    }
+    return shapes
   }
 
   /// The PEFT state-dict key of A or B ("A" / "B") of a projection in a layer.

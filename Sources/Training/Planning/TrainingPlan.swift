@@ -36,13 +36,9 @@ public enum TrainingPlan {
     public var logitRows: Int
   }
 
-  /// Trainable parameters of LoRA on `targets` at `rank`.
+  /// Trainable parameters of LoRA on `targets` at `rank`: the adapter set's own tensor list, counted.
   public static func loraParameters(config c: ModelConfig, rank: Int, targets: [ProjectionTarget]) -> Int {
-    c.layerCount
-      * targets.reduce(0) { sum, target in
-        let (out, inFeatures) = target.shape(c)
-        return sum + rank * (out + inFeatures)
-      }
+    LoRAAdapterSet.tensorShapes(rank: rank, targets: targets, model: c).reduce(0) { $0 + $1.shape.reduce(1, *) }
   }
 
   /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
@@ -60,10 +56,10 @@ public enum TrainingPlan {
       "scratch": "attention scores, per-worker partial sums and decode tiles (\(o.workers) workers)",
       "logits": "\(o.logitRows) positions × \(c.vocabularySize) vocabulary at a time",
     ]
-    var lines: [MemoryPlan.Line] = ["checkpoints", "activations", "gradients", "scratch", "logits"].map { label in
-      MemoryPlan.Line(
-        label, graph[label, default: 0] + (label == "activations" ? dropoutBytes : 0), .ledger, notes[label] ?? "")
-    }
+    var buffers = graph
+    buffers["activations", default: 0] += dropoutBytes  // the dropout mask is reserved under "activations"
+    var lines = MemoryPlan.Line.ledger(
+      buffers, order: ["checkpoints", "activations", "gradients", "scratch", "logits"], notes: notes)
     lines += [
       MemoryPlan.Line(
         "lora", parameters, .ledger, "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"),
