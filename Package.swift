@@ -31,22 +31,25 @@ let package = Package(
     // Memory profiles: the sampled timeline, phases and plan of a run, rendered as JSON, HTML (inline SVG) and CSV.
     .target(name: "Profiling", dependencies: ["Memory"], swiftSettings: swiftSettings),
     .target(name: "Quantization", swiftSettings: swiftSettings),
-    .target(name: "Formats", dependencies: ["Memory", "Quantization", "CLZ4"], swiftSettings: swiftSettings),
+    .target(name: "Formats", dependencies: ["Memory", "Quantization"], swiftSettings: swiftSettings),
+    // Paged buffers (optimizer state) over a spill file: LZ4 pages with checksums, read-ahead and write-behind.
+    .target(name: "Paging", dependencies: ["Memory", "Formats", "CLZ4", "CShims"], swiftSettings: swiftSettings),
     .target(
       name: "Model", dependencies: ["Formats", "Tensor", "Quantization", "Memory"], swiftSettings: swiftSettings),
     .target(
-      name: "Training", dependencies: ["Model", "Formats", "Tensor", "Quantization", "Memory"],
+      name: "Training", dependencies: ["Model", "Formats", "Tensor", "Quantization", "Memory", "Paging"],
       swiftSettings: swiftSettings),
     .executableTarget(
       name: "edgetune",
       dependencies: [
-        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization", "Profiling",
+        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization", "Profiling", "Paging",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings
     ),
 
     .testTarget(name: "MemoryTests", dependencies: ["Memory"], swiftSettings: swiftSettings),
+    .testTarget(name: "PagingTests", dependencies: ["Paging", "Memory"], swiftSettings: swiftSettings),
     .testTarget(name: "ProfilingTests", dependencies: ["Profiling"], swiftSettings: swiftSettings),
     .testTarget(name: "TensorTests", dependencies: ["Tensor", "Memory"], swiftSettings: swiftSettings),
     .testTarget(

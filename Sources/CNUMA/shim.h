@@ -1,2 +1,3 @@
 // libnuma from Debian's libnuma-dev: node-local allocation for paged optimizer state.
 #include <numa.h>
+#include <numaif.h>

@@ -2,6 +2,7 @@ import Formats
 import Foundation
 import Memory
 import Model
+import Paging
 import Profiling
 import Training
 
@@ -53,9 +54,12 @@ final class LoRARun {
       let path = (try? DataSourceSpec.parse(text))?.path ?? text
       dataBytes += fileSize(atPath: path)
     }
-    let planOptions = TrainingPlan.Options(
+    let (placement, notice) = try options.optimizer.placement()
+    if let notice { Output.diagnostic("notice: \(notice)") }
+    var planOptions = TrainingPlan.Options(
       seqLen: options.seqLen, rank: options.rank, targets: try options.targetList(), dropout: options.dropout > 0,
-      dataFileBytes: dataBytes)
+      dataFileBytes: dataBytes, optimizerState: placement)
+    planOptions.pagedPlacement = options.optimizer.pagedPlacement
     return TrainingPlan.make(model: model, options: planOptions, budget: options.budget.bytes)
   }
 
@@ -107,6 +111,7 @@ final class LoRARun {
     trainerOptions.evalEvery = o.evalEvery
     trainerOptions.saveEvery = o.saveEvery
     trainerOptions.logitRows = planned.logitRows
+    trainerOptions.optimizerState = planned.optimizerState
     let adapters = try LoRAAdapterSet(config: loraConfig, model: model.config, ledger: ledger)
     let packer = try SequencePacker(batchSize: o.batch, seqLen: o.seqLen, model: model)
     let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
@@ -116,6 +121,7 @@ final class LoRARun {
       try trainer.resume(from: resume, sources: sources, ledger: ledger)
       Output.diagnostic("resumed from \(resume) at step \(trainer.step)")
     }
+    Output.diagnostic("optimizer state: \(trainer.optimizer.state.summary)")
     Output.diagnostic(
       "training LoRA r=\(o.rank) alpha=\(o.alpha) on \(loraConfig.targets.map(\.moduleName).joined(separator: ",")): "
         + "\(adapters.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(tokensPerStep) tokens; "
@@ -178,6 +184,8 @@ final class LoRARun {
       "batch": o.batch, "grad_accum": o.gradAccum, "lr": o.lr, "model": o.model.model, "adapter": out,
     ]
     report.merge(planReport()) { $1 }
+    report["optimizer_state"] = trainer.optimizer.state.summary
+    if let paging = trainer.optimizer.state.paging { report["paging"] = Self.pagingReport(paging, seconds: trainSeconds) }
     report["streaming"] = [
       "layer_drops": streaming.layerDrops, "prefetches": streaming.prefetches, "tile_drops": streaming.tileDrops,
     ]
@@ -190,6 +198,17 @@ final class LoRARun {
       + "peak RSS \(ByteCount.format(status.vmHWM)), peak anonymous \(ByteCount.format(peakAnon))"
       + (options.budget.bytes.map { " (budget \(ByteCount.format($0)))" } ?? "")
     return Outcome(report: report, plan: planned.plan, summary: summary)
+  }
+
+  /// The paging figures of a report: pages and bytes moved, compression, and how much of the I/O the optimizer
+  /// waited for (the rest overlapped compute).
+  static func pagingReport(_ p: PagingStatistics, seconds: Double) -> [String: Any] {
+    [
+      "pages_in": p.pagesIn, "pages_out": p.pagesOut, "bytes_read": p.bytesRead, "bytes_written": p.bytesWritten,
+      "uncompressed_bytes_written": p.logicalBytesWritten, "compression_ratio": p.compressionRatio,
+      "io_seconds": p.ioSeconds, "io_wait_seconds": p.waitSeconds,
+      "io_wait_share": seconds > 0 ? p.waitSeconds / seconds : 0,
+    ]
   }
 
   /// The plan and the watchdog's findings, for every report.

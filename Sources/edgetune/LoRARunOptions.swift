@@ -8,6 +8,7 @@ struct LoRARunOptions: ParsableArguments {
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
   @OptionGroup var budget: BudgetOptions
+  @OptionGroup var optimizer: OptimizerStateOptions
 
   @Option(help: "Training data, JSONL; repeat for several sources, each FILE[:weight] (sampled by weight).")
   var data: [String]

@@ -30,8 +30,11 @@ extension AdamW {
     ]
     let writer = try SafetensorsWriter(path: path, plans: plans, metadata: metadata)
     for tensor in parameters.tensors {
-      try state.withMoments(tensor.range) { m, v in
+      // m of the whole tensor, then v: two passes over its pieces (a paged store may split it across pages).
+      try state.forEachMomentSegment(tensor.range, dirtying: false) { _, m, _ in
         try writer.write(UnsafeRawBufferPointer(m))
+      }
+      try state.forEachMomentSegment(tensor.range, dirtying: false) { _, _, v in
         try writer.write(UnsafeRawBufferPointer(v))
       }
     }
@@ -80,9 +83,10 @@ extension AdamW {
     for tensor in parameters.tensors {
       let m = try file.tensor(tensor.name + ".exp_avg")
       let v = try file.tensor(tensor.name + ".exp_avg_sq")
-      try state.withMoments(tensor.range) { mOut, vOut in
-        UnsafeMutableRawBufferPointer(mOut).copyMemory(from: m.bytes)
-        UnsafeMutableRawBufferPointer(vOut).copyMemory(from: v.bytes)
+      try state.forEachMomentSegment(tensor.range, dirtying: true) { offset, mOut, vOut in
+        let bytes = (offset * 4)..<((offset + mOut.count) * 4)
+        UnsafeMutableRawBufferPointer(mOut).copyMemory(from: UnsafeRawBufferPointer(rebasing: m.bytes[bytes]))
+        UnsafeMutableRawBufferPointer(vOut).copyMemory(from: UnsafeRawBufferPointer(rebasing: v.bytes[bytes]))
       }
     }
     stepCount = step

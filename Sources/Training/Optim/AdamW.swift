@@ -11,7 +11,8 @@ public import Memory
 ///
 /// One step counter for all tensors (they are always stepped together). Element-wise work is fp32, as torch's;
 /// the bias corrections are computed in Double and rounded once. Deterministic: no threads, a fixed order.
-/// The moments live in an `OptimizerStateStore` (in RAM by default; a paged store can replace it).
+/// The moments live in an `OptimizerStateStore` (in RAM by default, or paged to a spill file): the update is
+/// element-wise, so it runs over whatever contiguous pieces the store hands out, with the same result.
 /// ref: Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization"; torch/optim/adamw.py _single_tensor_adamw.
 public final class AdamW {
   public struct Hyperparameters: Sendable, Equatable {
@@ -74,8 +75,11 @@ public final class AdamW {
       biasCorrection2Sqrt: Float((1 - pow(h.beta2, t)).squareRoot()),
       epsilon: Float(h.epsilon))
     for tensor in parameters.tensors {
-      try state.withMoments(tensor.range) { m, v in
-        adamWUpdate(value: tensor.value, gradient: tensor.gradient, m: m, v: v, constants)
+      try state.forEachMomentSegment(tensor.range, dirtying: true) { offset, m, v in
+        let piece = offset..<(offset + m.count)
+        adamWUpdate(
+          value: UnsafeMutableBufferPointer(rebasing: tensor.value[piece]),
+          gradient: UnsafeMutableBufferPointer(rebasing: tensor.gradient[piece]), m: m, v: v, constants)
       }
     }
   }

@@ -15,10 +15,15 @@ public enum TrainingPlan {
     /// Bytes of the JSONL sources (tokenized data is held in memory; ~2 bytes per source byte, measured).
     public var dataFileBytes: Int
     public var workers: Int
+    /// Where the optimizer state lives; nil lets the plan choose (RAM, or paged to disk when RAM does not fit).
+    public var optimizerState: OptimizerStatePlacement?
+    /// The paged placement the plan picks when `optimizerState` is nil and RAM does not fit.
+    public var pagedPlacement = OptimizerStatePlacement(.disk(directory: OptimizerStatePlacement.defaultSpillDirectory))
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
-      dataFileBytes: Int = 0, workers: Int = Threading.workers
+      dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
     ) {
+      self.optimizerState = optimizerState
       self.seqLen = seqLen
       self.rank = rank
       self.targets = targets
@@ -34,6 +39,7 @@ public enum TrainingPlan {
     public var plan: MemoryPlan
     public var residency: WeightResidency.Policy
     public var logitRows: Int
+    public var optimizerState: OptimizerStatePlacement
   }
 
   /// Trainable parameters of LoRA on `targets` at `rank`: the adapter set's own tensor list, counted.
@@ -64,23 +70,40 @@ public enum TrainingPlan {
       MemoryPlan.Line(
         "lora", parameters, .ledger, "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"),
       MemoryPlan.Line("lora.gradients", parameters, .ledger, "one gradient per parameter"),
-      MemoryPlan.Line("optimizer-state", 2 * parameters, .ledger, "AdamW first and second moments, fp32"),
     ]
+    let placement = o.optimizerState ?? .ram
+    lines += placement.plannedBytes(count: parameters / 4).map { MemoryPlan.Line($0.label, $0.bytes, .ledger, $0.note) }
     return lines
       + weights.runtimeLines(extra: [
         MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")
       ])
   }
 
-  /// Plans the run and, with a budget, chooses weight residency (all resident, or streamed with as many resident
-  /// layers as fit) and, if still short, fewer logit rows. Checkpointing is always on (the trainer's only mode).
+  /// Plans the run and, with a budget, chooses: optimizer state paged to disk when its placement is left to the plan
+  /// (the cheapest saving: I/O overlaps compute), then weight residency (all resident, or streamed with as many
+  /// resident layers as fit) and, if still short, fewer logit rows. Checkpointing is always on (the trainer's only
+  /// mode).
   public static func make(model: LanguageModel, options: Options, budget: Int?) -> Result {
     let weights = WeightPlan(model: model, workers: options.workers)
     var chosen = options
+    chosen.optimizerState = options.optimizerState ?? .ram
     var choices = ["gradient checkpointing per layer (the only mode)"]
     var (plan, policy) = MemoryPlan.fitting(
       fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
       choices: choices)
+    let paged = options.pagedPlacement
+    let stateElements = loraParameters(config: model.config, rank: options.rank, targets: options.targets)
+    let pagingSaves =
+      paged.plannedBytes(count: stateElements).reduce(0) { $0 + $1.bytes } < 8 * stateElements
+    if !plan.fits && options.optimizerState == nil && pagingSaves {
+      chosen.optimizerState = paged
+      choices.append(
+        "optimizer state paged to \(paged.compression == .lz4 ? "an LZ4-compressed" : "a") spill file in "
+          + "\(paged.directory ?? "?") (\(ByteCount.format(paged.residentBytes)) resident)")
+      (plan, policy) = MemoryPlan.fitting(
+        fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
+        choices: choices)
+    }
     if !plan.fits && chosen.logitRows > 4 {
       chosen.logitRows = 4
       choices.append("logits 4 positions at a time (instead of \(options.logitRows))")
@@ -89,12 +112,18 @@ public enum TrainingPlan {
         choices: choices)
     }
     // The smallest budget for these options is the leanest configuration's: streamed weights and 4 logit rows.
-    var leanest = options
+    var leanest = chosen
     leanest.logitRows = min(4, options.logitRows)
+    if options.optimizerState == nil && pagingSaves {
+      var lean = paged
+      lean.residentBytes = 0  // the minimum: three pages resident
+      leanest.optimizerState = lean
+    }
     plan.leanestBudget =
       MemoryPlan.fitting(
         fixed: fixedLines(model: model, weights: weights, options: leanest), weights: weights, budget: nil
       ).plan.leanestBudget
-    return Result(plan: plan, residency: policy, logitRows: chosen.logitRows)
+    return Result(
+      plan: plan, residency: policy, logitRows: chosen.logitRows, optimizerState: chosen.optimizerState ?? .ram)
   }
 }

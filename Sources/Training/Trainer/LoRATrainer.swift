@@ -20,6 +20,7 @@ public final class LoRATrainer {
     public var evalEvery = 0
     public var saveEvery = 0
     public var logitRows = 16
+    public var optimizerState = OptimizerStatePlacement.ram
     public init() {}
   }
 
@@ -58,7 +59,9 @@ public final class LoRATrainer {
       ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
-    self.optimizer = try AdamW(parameters: adapters.parameters, hyperparameters: hyperparameters, ledger: ledger)
+    self.optimizer = try AdamW(
+      parameters: adapters.parameters, hyperparameters: hyperparameters,
+      state: options.optimizerState.makeStore(count: adapters.parameters.count, ledger: ledger), ledger: ledger)
     self.schedule = try LearningRateSchedule(
       kind: options.schedule, peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
   }

@@ -1,0 +1,143 @@
+import Foundation
+public import Memory
+public import Paging
+
+/// Where the user asks for the optimizer state to live (`--optimizer-state`), before the planner decides `auto`.
+public enum OptimizerStateRequest: Sendable, Equatable, CustomStringConvertible {
+  /// RAM when the plan fits the budget, else paged to a spill file in `OptimizerStatePlacement.defaultSpillDirectory`.
+  case auto
+  case ram
+  /// RAM on a NUMA node: nil means the node local to the training threads.
+  case numa(node: Int?)
+  /// Paged to a spill file in `directory`.
+  case disk(directory: String)
+
+  /// Parses `auto`, `ram`, `disk`, `disk:DIR`, `numa`, `numa:NODE`.
+  public init(parsing text: String) throws(TrainingError) {
+    let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+    let argument = parts.count > 1 ? parts[1] : nil
+    switch (parts.first ?? "", argument) {
+    case ("auto", nil): self = .auto
+    case ("ram", nil): self = .ram
+    case ("disk", nil): self = .disk(directory: OptimizerStatePlacement.defaultSpillDirectory)
+    case ("disk", let directory?) where !directory.isEmpty: self = .disk(directory: directory)
+    case ("numa", nil): self = .numa(node: nil)
+    case ("numa", let node?):
+      guard let number = Int(node), number >= 0 else {
+        throw .invalidOption(name: "optimizer-state", reason: "numa:\(node): the node must be a number ≥ 0")
+      }
+      self = .numa(node: number)
+    default:
+      throw .invalidOption(
+        name: "optimizer-state", reason: "'\(text)' is not one of auto, ram, disk[:DIR], numa[:NODE]")
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .auto: "auto"
+    case .ram: "ram"
+    case .numa(let node): node.map { "numa:\($0)" } ?? "numa"
+    case .disk(let directory): "disk:\(directory)"
+    }
+  }
+}
+
+/// Where the optimizer state will live, decided: what the trainer builds its `OptimizerStateStore` from.
+public struct OptimizerStatePlacement: Sendable, Equatable {
+  public enum Kind: Sendable, Equatable {
+    case ram
+    case numa(node: Int)
+    case disk(directory: String)
+  }
+
+  /// /var/tmp, not /tmp: /tmp is often a tmpfs, which would put the "spilled" state back in RAM.
+  public static let defaultSpillDirectory = "/var/tmp"
+  /// Frames kept in RAM by default when paging: 32 pages of 512 KiB.
+  public static let defaultResidentBytes = 16 << 20
+
+  public var kind: Kind
+  public var compression: SpillFile.Compression
+  public var residentBytes: Int
+  public var elementsPerPage: Int
+
+  public init(
+    _ kind: Kind, compression: SpillFile.Compression = .lz4, residentBytes: Int = defaultResidentBytes,
+    elementsPerPage: Int = PagedOptimizerState.defaultElementsPerPage
+  ) {
+    self.kind = kind
+    self.compression = compression
+    self.residentBytes = residentBytes
+    self.elementsPerPage = elementsPerPage
+  }
+
+  public static let ram = OptimizerStatePlacement(.ram)
+
+  /// The spill directory when paged to disk.
+  public var directory: String? {
+    if case .disk(let directory) = kind { directory } else { nil }
+  }
+
+  /// The placement for an explicit request, or nil for `auto` (the planner decides). NUMA on a machine with one
+  /// node, or where libnuma reports NUMA unavailable, falls back to plain RAM with a notice saying so.
+  public static func resolve(
+    _ request: OptimizerStateRequest, compression: SpillFile.Compression = .lz4,
+    residentBytes: Int = defaultResidentBytes
+  ) throws(TrainingError) -> (placement: OptimizerStatePlacement, notice: String?)? {
+    switch request {
+    case .auto: return nil
+    case .ram: return (.ram, nil)
+    case .disk(let directory):
+      return (OptimizerStatePlacement(.disk(directory: directory), compression: compression, residentBytes: residentBytes), nil)
+    case .numa(let node):
+      guard NUMATopology.isAvailable else {
+        return (.ram, "libnuma reports NUMA unavailable on this machine: optimizer state stays in ordinary RAM")
+      }
+      let nodes = NUMATopology.nodeCount
+      if let node, node >= nodes {
+        throw .invalidOption(name: "optimizer-state", reason: "numa:\(node): this machine has nodes 0..<\(nodes)")
+      }
+      guard nodes > 1 else {
+        return (.ram, "this machine has one NUMA node: optimizer state stays in ordinary RAM (the same memory)")
+      }
+      return (OptimizerStatePlacement(.numa(node: node ?? NUMATopology.currentNode ?? 0)), nil)
+    }
+  }
+
+  /// Bytes the state reserves in the ledger, by label, for `count` elements per moment.
+  public func plannedBytes(count: Int) -> [(label: String, bytes: Int, note: String)] {
+    switch kind {
+    case .ram:
+      return [("optimizer-state", 8 * count, "AdamW first and second moments, fp32")]
+    case .numa(let node):
+      return [("optimizer-state", 8 * count, "AdamW moments, fp32, on NUMA node \(node)")]
+    case .disk(let directory):
+      let pageBytes = 8 * elementsPerPage
+      let pages = PagedOptimizerState.pageCount(count: count, elementsPerPage: elementsPerPage)
+      let frames = min(max(3, residentBytes / pageBytes), pages + 1)
+      let spillBuffer = compression == .lz4 ? pageBytes + pageBytes / 255 + 16 : pageBytes
+      return [
+        (
+          "optimizer-pages", frames * pageBytes,
+          "\(frames) of \(pages) pages of AdamW moments resident; the rest in \(directory)"
+        ),
+        ("optimizer-spill-buffer", spillBuffer, "one page's compression buffer"),
+      ]
+    }
+  }
+
+  /// Builds the store for `count` elements per moment.
+  public func makeStore(count: Int, ledger: MemoryLedger) throws -> any OptimizerStateStore {
+    switch kind {
+    case .ram: return try InMemoryOptimizerState(count: count, ledger: ledger)
+    case .numa(let node): return try InMemoryOptimizerState(count: count, numaNode: node, ledger: ledger)
+    case .disk(let directory):
+      let pages = PagedOptimizerState.pageCount(count: count, elementsPerPage: elementsPerPage)
+      let spill = try SpillFile(
+        directory: directory, pageCount: pages, pageBytes: 8 * elementsPerPage, compression: compression,
+        ledger: ledger)
+      return try PagedOptimizerState(
+        count: count, elementsPerPage: elementsPerPage, residentBytes: residentBytes, backing: spill, ledger: ledger)
+    }
+  }
+}
