@@ -9,14 +9,52 @@ public import Memory
 /// writing the evicted frame back first when it is dirty (write-behind). The frame to evict is the one whose next use
 /// in the sweep is furthest away: for a cyclic sweep, the page used most recently. Reads and writes of one page are
 /// ordered because the I/O thread runs its jobs first in, first out.
-public final class PageCache: @unchecked Sendable {
+public final class PageCache: Sendable {
+  private let core: PageCacheCore
+
+  /// A cache of `frameCount` frames (at least 2) of `backing.pageBytes` over `pageCount` pages, reserved in
+  /// `ledger` as `label`. Every page starts as zeros.
+  public init(pageCount: Int, frameCount: Int, backing: any PageBackingStore, label: String, ledger: MemoryLedger)
+    throws(MemoryError)
+  {
+    core = try PageCacheCore(
+      pageCount: pageCount, frameCount: frameCount, backing: backing, label: label, ledger: ledger)
+    core.start()
+  }
+
+  deinit { core.stop() }
+
+  public var pageCount: Int { core.pageCount }
+  public var pageBytes: Int { core.pageBytes }
+  /// Frames actually used: never more than one beyond the page count.
+  public var frameCount: Int { core.frameCount }
+  /// Pages loaded ahead of the one in use.
+  public var readAhead: Int { core.readAhead }
+  public var backing: any PageBackingStore { core.backing }
+  /// What paging has done so far.
+  public var statistics: PagingStatistics { core.statistics }
+
+  /// Calls `body` with page `page`'s bytes, resident for the call; `dirtying` marks the page for write-back.
+  /// Throws the I/O thread's error, if it had one: after a failed write or a corrupt read nothing is trusted.
+  public func withPage<Result>(
+    _ page: Int, dirtying: Bool, _ body: (UnsafeMutableRawBufferPointer) throws -> Result
+  ) throws -> Result {
+    try core.withPage(page, dirtying: dirtying, body)
+  }
+
+  /// Makes every page zero again and forgets the stored ones (after in-flight I/O finishes).
+  public func reset() throws { try core.reset() }
+}
+
+/// The state of a `PageCache` shared with its I/O thread, which holds it strongly while it runs.
+final class PageCacheCore: @unchecked Sendable {
   // @unchecked Sendable: every mutable field below the frames is guarded by `condition`; a frame's bytes belong to
   // the I/O thread while its job runs and to the caller while pinned, never both (`busy` and `pinned` exclude).
-  public let pageCount: Int
-  public let pageBytes: Int
-  public let frameCount: Int
-  public let readAhead: Int
-  public let backing: any PageBackingStore
+  let pageCount: Int
+  let pageBytes: Int
+  let frameCount: Int
+  let readAhead: Int
+  let backing: any PageBackingStore
   private let frames: AnonymousBuffer<UInt8>
   private let condition = NSCondition()
   private var pageFrame: [Int]
@@ -38,7 +76,7 @@ public final class PageCache: @unchecked Sendable {
 
   /// A cache of `frameCount` frames (at least 2) of `backing.pageBytes` over `pageCount` pages, reserved in
   /// `ledger` as `label`. Every page starts as zeros.
-  public init(pageCount: Int, frameCount: Int, backing: any PageBackingStore, label: String, ledger: MemoryLedger)
+  init(pageCount: Int, frameCount: Int, backing: any PageBackingStore, label: String, ledger: MemoryLedger)
     throws(MemoryError)
   {
     precondition(pageCount > 0 && frameCount >= 2, "a page cache needs pages and at least two frames")
@@ -54,14 +92,17 @@ public final class PageCache: @unchecked Sendable {
     self.framePage = Array(repeating: -1, count: frames)
     self.busy = Array(repeating: false, count: frames)
     self.dirty = Array(repeating: false, count: frames)
-    let worker = UncheckedReference(self)
-    let thread = Thread { worker.value.serveJobs() }
+  }
+
+  /// Starts the I/O thread, which keeps this core alive until `stop()`.
+  func start() {
+    let thread = Thread { [self] in serveJobs() }
     thread.name = "edgetune-paging"
     thread.start()
   }
 
-  deinit {
-    // The I/O thread holds an unretained reference: stop it and wait before the frames go away.
+  /// Stops the I/O thread after the jobs already queued, and waits for it.
+  func stop() {
     condition.lock()
     stopping = true
     condition.broadcast()
@@ -70,7 +111,7 @@ public final class PageCache: @unchecked Sendable {
   }
 
   /// What paging has done so far.
-  public var statistics: PagingStatistics {
+  var statistics: PagingStatistics {
     condition.lock()
     defer { condition.unlock() }
     return counters
@@ -78,7 +119,7 @@ public final class PageCache: @unchecked Sendable {
 
   /// Calls `body` with page `page`'s bytes, resident for the call; `dirtying` marks the page for write-back.
   /// Throws the I/O thread's error, if it had one: after a failed write or a corrupt read nothing is trusted.
-  public func withPage<Result>(
+  func withPage<Result>(
     _ page: Int, dirtying: Bool, _ body: (UnsafeMutableRawBufferPointer) throws -> Result
   ) throws -> Result {
     precondition(page >= 0 && page < pageCount, "page \(page) outside 0..<\(pageCount)")
@@ -88,7 +129,7 @@ public final class PageCache: @unchecked Sendable {
   }
 
   /// Makes every page zero again and forgets the stored ones (after in-flight I/O finishes).
-  public func reset() throws {
+  func reset() throws {
     condition.lock()
     defer { condition.unlock() }
     while !jobs.isEmpty || busy.contains(true) { condition.wait() }
@@ -209,12 +250,6 @@ public final class PageCache: @unchecked Sendable {
       return .failure(error)
     }
   }
-}
-
-/// Lets the I/O thread reach its cache without keeping it alive (the cache's deinit stops the thread first).
-private struct UncheckedReference<Object: AnyObject>: @unchecked Sendable {
-  unowned(unsafe) let value: Object
-  init(_ value: Object) { self.value = value }
 }
 
 extension Duration {

@@ -1,9 +1,9 @@
 internal import CLZ4
 internal import CShims
+import Formats
 import Foundation
 import Glibc
 public import Memory
-import Formats
 
 /// A spill file on disk: the backing store of paged optimizer state.
 ///
@@ -47,14 +47,15 @@ public final class SpillFile: PageBackingStore, @unchecked Sendable {
       do {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
       } catch {
-        throw PagingError.spillDirectoryUnwritable(directory: directory, reason: "it does not exist and cannot be created")
+        throw PagingError.spillDirectoryUnwritable(
+          directory: directory, reason: "it does not exist and cannot be created")
       }
     } else if !isDirectory.boolValue {
       throw PagingError.spillDirectoryUnwritable(directory: directory, reason: "it is a file, not a directory")
     }
     let needed = pageCount * pageBytes
     var info = statvfs()
-    if statvfs(directory, &info) == 0 {
+    if statvfs(directory, &info) == 0 && info.f_blocks > 0 {  // pseudo file systems report no blocks
       let available = Int(info.f_bavail) * Int(info.f_frsize)
       guard available >= needed else {
         throw PagingError.spillDirectoryFull(directory: directory, needed: needed, available: available)
@@ -105,7 +106,8 @@ public final class SpillFile: PageBackingStore, @unchecked Sendable {
       }
     }
     let checksum = CRC32.checksum(stored)
-    try transfer(stored.count, at: page * slotBytes, writing: true, UnsafeMutableRawPointer(mutating: stored.baseAddress!))
+    try transfer(
+      stored.count, at: page * slotBytes, writing: true, UnsafeMutableRawPointer(mutating: stored.baseAddress!))
     slots[page] = Slot(storedBytes: stored.count, checksum: checksum, compressed: compressed)
     return stored.count
   }

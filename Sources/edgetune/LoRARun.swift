@@ -185,7 +185,9 @@ final class LoRARun {
     ]
     report.merge(planReport()) { $1 }
     report["optimizer_state"] = trainer.optimizer.state.summary
-    if let paging = trainer.optimizer.state.paging { report["paging"] = Self.pagingReport(paging, seconds: trainSeconds) }
+    if let paging = trainer.optimizer.state.paging {
+      report["paging"] = Self.pagingReport(paging, seconds: trainSeconds)
+    }
     report["streaming"] = [
       "layer_drops": streaming.layerDrops, "prefetches": streaming.prefetches, "tile_drops": streaming.tileDrops,
     ]

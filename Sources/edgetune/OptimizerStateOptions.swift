@@ -44,8 +44,9 @@ struct OptimizerStateOptions: ParsableArguments {
 
   /// The placement asked for (nil: the plan decides) and a notice for a NUMA request that falls back to RAM.
   func placement() throws -> (placement: OptimizerStatePlacement?, notice: String?) {
-    guard let resolved = try OptimizerStatePlacement.resolve(
-      try request(), compression: compression, residentBytes: residentBytes)
+    guard
+      let resolved = try OptimizerStatePlacement.resolve(
+        try request(), compression: compression, residentBytes: residentBytes)
     else { return (nil, nil) }
     return (resolved.placement, resolved.notice)
   }

@@ -308,7 +308,8 @@ def main():
         "seed": SEED,
         "input_layout": "block 0 absmax 1.0 with 85 fp32 midpoints exactly and +-1 ulp; block 1 all zero "
                         "(signed: -0.0 mixed in); block 2 magnitudes over 6 decades with zeros, tiny and "
-                        "denormal values; block 3 partial (232) Student-t(2). Unsigned: blocks 1-3 squared.",
+                        "denormal values; block 3 partial (232) Student-t(2). Unsigned: blocks 1-3 are "
+                        "|x*x*1e3|, as v holds squares.",
         "dynamic_map_signed_file": "dynamic_map_signed.f32",
         "dynamic_map_unsigned_file": "dynamic_map_unsigned.f32",
         "cases": cases,

@@ -32,10 +32,10 @@ extension AdamW {
     for tensor in parameters.tensors {
       // m of the whole tensor, then v: two passes over its pieces (a paged store may split it across pages).
       try state.forEachMomentSegment(tensor.range, dirtying: false) { _, m, _ in
-        try writer.write(UnsafeRawBufferPointer(m))
+        try writer.writePart(UnsafeRawBufferPointer(m))
       }
       try state.forEachMomentSegment(tensor.range, dirtying: false) { _, _, v in
-        try writer.write(UnsafeRawBufferPointer(v))
+        try writer.writePart(UnsafeRawBufferPointer(v))
       }
     }
     try writer.finish()

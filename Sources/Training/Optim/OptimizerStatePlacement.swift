@@ -14,7 +14,7 @@ public enum OptimizerStateRequest: Sendable, Equatable, CustomStringConvertible 
 
   /// Parses `auto`, `ram`, `disk`, `disk:DIR`, `numa`, `numa:NODE`.
   public init(parsing text: String) throws(TrainingError) {
-    let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+    let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
     let argument = parts.count > 1 ? parts[1] : nil
     switch (parts.first ?? "", argument) {
     case ("auto", nil): self = .auto
@@ -88,7 +88,10 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
     case .auto: return nil
     case .ram: return (.ram, nil)
     case .disk(let directory):
-      return (OptimizerStatePlacement(.disk(directory: directory), compression: compression, residentBytes: residentBytes), nil)
+      return (
+        OptimizerStatePlacement(.disk(directory: directory), compression: compression, residentBytes: residentBytes),
+        nil
+      )
     case .numa(let node):
       guard NUMATopology.isAvailable else {
         return (.ram, "libnuma reports NUMA unavailable on this machine: optimizer state stays in ordinary RAM")
