@@ -10,7 +10,8 @@ public import Memory
 /// Page `p` lives in its own fixed slot at `p × slotBytes` (the LZ4 worst case when compressing), so a page
 /// rewritten with a different compressed size never moves anything else. The slot table (stored size, CRC-32,
 /// compressed or not) stays in RAM: the file is scratch, only meaningful to the process that wrote it. It is
-/// created with a unique name, and removed when the store goes away. A directory deleted mid-run does not matter:
+/// created with a unique name (with the process id), removed when the store goes away, and by the next spilling run
+/// if its process was killed. A directory deleted mid-run does not matter:
 /// the open descriptor keeps the file alive until then. Checkpoints never point into it; they copy the state out.
 public final class SpillFile: PageBackingStore, @unchecked Sendable {
   // @unchecked Sendable: after init only the page cache's I/O thread calls in, one call at a time (protocol rule).
@@ -61,7 +62,8 @@ public final class SpillFile: PageBackingStore, @unchecked Sendable {
         throw PagingError.spillDirectoryFull(directory: directory, needed: needed, available: available)
       }
     }
-    let name = "edgetune-spill-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).bin"
+    Self.removeAbandonedSpills(in: directory)
+    let name = "\(Self.namePrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max)).bin"
     let path = (directory as NSString).appendingPathComponent(name)
     let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw PagingError.spillDirectoryUnwritable(directory: directory, reason: Self.errnoText()) }
@@ -84,6 +86,21 @@ public final class SpillFile: PageBackingStore, @unchecked Sendable {
   deinit {
     close(descriptor)
     unlink(path)
+  }
+
+  static let namePrefix = "edgetune-spill-"
+
+  /// Deletes spill files left in `directory` by runs that were killed (their process id no longer exists), so a
+  /// `kill -9` costs disk space only until the next run that spills there.
+  static func removeAbandonedSpills(in directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasPrefix(namePrefix) && name.hasSuffix(".bin") {
+      let fields = name.dropFirst(namePrefix.count).split(separator: "-")
+      guard fields.count == 2, let pid = Int32(fields[0]), pid > 0 else { continue }
+      if kill(pid, 0) != 0 && edgetune_errno() == ESRCH {
+        unlink((directory as NSString).appendingPathComponent(name))
+      }
+    }
   }
 
   public var summary: String {

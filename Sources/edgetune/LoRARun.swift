@@ -178,13 +178,15 @@ final class LoRARun {
       "tokens_per_second": Double(tokens) / max(trainSeconds, 1e-9),
       "wall_seconds": wall, "train_seconds": trainSeconds, "peak_rss_bytes": status.vmHWM, "peak_anon_bytes": peakAnon,
       "ledger_peak_bytes": snapshot.peakBytes, "ledger_peak_bytes_by_label": snapshot.peakByLabel,
-      "loss_first": losses.first ?? 0, "loss_last": losses.last ?? 0, "eval_loss": lastEval as Any,
+      "loss_first": losses.first ?? 0, "loss_last": losses.last ?? 0, "loss_curve": losses,
+      "eval_loss": lastEval as Any,
       "eval_loss_before": evalBefore as Any, "trainable_parameters": adapters.parameters.parameterCount,
       "rank": o.rank, "alpha": o.alpha, "targets": loraConfig.targets.map(\.moduleName), "seq_len": o.seqLen,
       "batch": o.batch, "grad_accum": o.gradAccum, "lr": o.lr, "model": o.model.model, "adapter": out,
     ]
     report.merge(planReport()) { $1 }
     report["optimizer_state"] = trainer.optimizer.state.summary
+    report["optimizer_state_bytes"] = trainer.optimizer.state.stateBytes
     if let paging = trainer.optimizer.state.paging {
       report["paging"] = Self.pagingReport(paging, seconds: trainSeconds)
     }

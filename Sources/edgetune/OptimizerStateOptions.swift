@@ -7,15 +7,22 @@ import Training
 struct OptimizerStateOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
-      "Where AdamW's moments live: auto, ram, disk[:DIR] or numa[:NODE].",
+      "Where AdamW's moments live: auto[:DIR], ram, disk[:DIR] or numa[:NODE].",
       discussion: """
-        auto keeps them in RAM unless the budget needs the room, then pages them to disk. disk pages them to an \
+        auto keeps them in RAM unless the budget needs the room, then pages them to disk (in DIR, default \
+        /var/tmp). disk pages them to an \
         LZ4-compressed spill file in DIR (default /var/tmp; made if missing) with --optimizer-resident of them in \
         RAM; the result is bit-identical to RAM. numa places them on NUMA node NODE (default: the training \
         threads' node); one-node machines keep plain RAM.
         """,
       valueName: "place"))
   var optimizerState: String = "auto"
+
+  @Option(
+    help: ArgumentHelp(
+      "Bits per moment: 32 (fp32, exact) or 8 (bitsandbytes-style blockwise 8-bit, a quarter of the size).",
+      valueName: "bits"))
+  var optimizerBits: Int = 32
 
   @Option(help: "Compression of spilled optimizer pages: lz4 or none.")
   var spillCompress: String = "lz4"
@@ -25,6 +32,7 @@ struct OptimizerStateOptions: ParsableArguments {
 
   func validate() throws {
     _ = try request()
+    guard optimizerBits == 32 || optimizerBits == 8 else { throw ValidationError("--optimizer-bits must be 32 or 8") }
     guard SpillFile.Compression(rawValue: spillCompress) != nil else {
       throw ValidationError("--spill-compress must be lz4 or none")
     }
@@ -46,15 +54,17 @@ struct OptimizerStateOptions: ParsableArguments {
   func placement() throws -> (placement: OptimizerStatePlacement?, notice: String?) {
     guard
       let resolved = try OptimizerStatePlacement.resolve(
-        try request(), compression: compression, residentBytes: residentBytes)
+        try request(), compression: compression, residentBytes: residentBytes, bits: optimizerBits)
     else { return (nil, nil) }
     return (resolved.placement, resolved.notice)
   }
 
   /// The disk placement the plan uses when it decides to page.
   var pagedPlacement: OptimizerStatePlacement {
-    OptimizerStatePlacement(
-      .disk(directory: OptimizerStatePlacement.defaultSpillDirectory), compression: compression,
-      residentBytes: residentBytes)
+    var directory = OptimizerStatePlacement.defaultSpillDirectory
+    if case .auto(let chosen?) = try? request() { directory = chosen }
+    return OptimizerStatePlacement(
+      .disk(directory: directory), compression: compression,
+      residentBytes: residentBytes, bits: optimizerBits)
   }
 }

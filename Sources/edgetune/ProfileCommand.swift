@@ -111,7 +111,7 @@ struct ProfileCommand: ParsableCommand {
 
   func figures(_ report: [String: Any], seconds: Double) -> [ProfileDocument.PlanLine] {
     func number(_ key: String) -> Double { (report[key] as? Double) ?? Double(report[key] as? Int ?? 0) }
-    return [
+    var lines: [ProfileDocument.PlanLine] = [
       .init(label: "steps", bytes: 0, note: "\(report["steps"] ?? 0) optimizer steps"),
       .init(label: "tokens/s", bytes: 0, note: String(format: "%.1f", number("tokens_per_second"))),
       .init(label: "wall time", bytes: 0, note: String(format: "%.1f s", seconds)),
@@ -120,6 +120,29 @@ struct ProfileCommand: ParsableCommand {
         label: "kernel above plan (max)", bytes: Int(number("kernel_above_plan_max_bytes")),
         note: "margin \(ByteCount.format(Int(number("kernel_above_plan_margin_bytes"))))"),
     ]
+    if let state = report["optimizer_state"] as? String {
+      lines.append(
+        .init(label: "optimizer state", bytes: Int(number("optimizer_state_bytes")), note: state))
+    }
+    if let p = report["paging"] as? [String: Any] {
+      func value(_ key: String) -> Double { (p[key] as? Double) ?? Double(p[key] as? Int ?? 0) }
+      lines += [
+        .init(
+          label: "optimizer pages in/out", bytes: 0,
+          note: "\(p["pages_in"] ?? 0) in, \(p["pages_out"] ?? 0) out"),
+        .init(
+          label: "spill bytes written", bytes: Int(value("bytes_written")),
+          note: String(
+            format: "LZ4 ratio %.2f; %@ read", value("compression_ratio"),
+            ByteCount.format(Int(value("bytes_read"))))),
+        .init(
+          label: "waiting on spill I/O", bytes: 0,
+          note: String(
+            format: "%.2f s of %.2f s of I/O (%.1f%% of training time)", value("io_wait_seconds"),
+            value("io_seconds"), 100 * value("io_wait_share"))),
+      ]
+    }
+    return lines
   }
 
   /// Peaks and time per phase, in order of first appearance.

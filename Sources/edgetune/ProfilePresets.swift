@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// `--profile NAME`: a device/run preset from Profiles/NAME.json, expanded into command-line options placed before the
 /// user's own, so anything given explicitly still wins (for single-value options the last occurrence counts).
@@ -6,8 +7,8 @@ import Foundation
 /// A preset holds a budget, a thread count and default options per verb:
 /// `{"description": "...", "budget": "480MiB", "threads": 4, "optimizer_state": "disk:/var/tmp/edgetune",
 ///   "options": {"train": {"seq-len": 256, "rank": 8}, "generate": {"max-tokens": 256}}}`.
-/// `train` options apply to `train lora`, `plan` and `profile`. `optimizer_state` is recorded for the paging
-/// optimizer and not passed on until that option exists.
+/// `train` options apply to `train lora`, `plan` and `profile`. `optimizer_state` becomes their `--optimizer-state`
+/// (`"numa": NODE` is shorthand for `"optimizer_state": "numa:NODE"`).
 enum ProfilePresets {
   struct Preset {
     var name: String
@@ -15,6 +16,7 @@ enum ProfilePresets {
     var description: String
     var budget: String?
     var threads: Int?
+    var optimizerState: String?
     var options: [String: [String: Any]]
   }
 
@@ -53,6 +55,7 @@ enum ProfilePresets {
     var out: [String] = []
     if let budget = preset.budget { out += ["--budget", budget] }
     if let threads = preset.threads { out += ["--threads", String(threads)] }
+    if let state = preset.optimizerState, section == "train" { out += ["--optimizer-state", state] }
     for (key, value) in (preset.options[section] ?? [:]).sorted(by: { $0.key < $1.key }) {
       // JSON true/false are flags; numbers bridge to Bool too on Linux, so tell them apart by their text.
       switch "\(value)" {
@@ -78,7 +81,7 @@ enum ProfilePresets {
     }
     var preset = Preset(
       name: name, path: path, description: object["description"] as? String ?? "", budget: nil, threads: nil,
-      options: [:])
+      optimizerState: nil, options: [:])
     if let budget = object["budget"] {
       guard let text = budget as? String else {
         throw InputError("profile \(path): budget must be a string like \"512MiB\"")
@@ -88,6 +91,22 @@ enum ProfilePresets {
     if let threads = object["threads"] {
       guard let count = threads as? Int, count >= 1 else { throw InputError("profile \(path): threads must be ≥ 1") }
       preset.threads = count
+    }
+    if let state = object["optimizer_state"] {
+      guard let text = state as? String, (try? OptimizerStateRequest(parsing: text)) != nil else {
+        throw InputError(
+          "profile \(path): optimizer_state must be one of \"auto[:DIR]\", \"ram\", \"disk[:DIR]\", \"numa[:NODE]\"")
+      }
+      preset.optimizerState = text
+    }
+    if let numa = object["numa"] {
+      guard let node = numa as? Int, node >= 0, "\(numa)" != "true", "\(numa)" != "false" else {
+        throw InputError("profile \(path): numa must be a node number (0, 1, …)")
+      }
+      guard preset.optimizerState == nil || preset.optimizerState == "numa" else {
+        throw InputError("profile \(path): give numa or an optimizer_state other than numa, not both")
+      }
+      preset.optimizerState = "numa:\(node)"
     }
     if let options = object["options"] {
       guard let sections = options as? [String: [String: Any]] else {

@@ -59,6 +59,20 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: path))
   }
 
+  @Test func spillsOfKilledRunsAreRemovedByTheNextRun() throws {
+    let directory = try scratchDirectory("abandoned")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    // Process ids above the kernel's pid_max (4194304 at most) never exist; our own process does.
+    let abandoned = directory + "/edgetune-spill-2147483000-17.bin"
+    let live = directory + "/edgetune-spill-\(getpid())-18.bin"
+    let unrelated = directory + "/notes.bin"
+    for path in [abandoned, live, unrelated] { FileManager.default.createFile(atPath: path, contents: Data([1])) }
+    let spill = try SpillFile(directory: directory, pageCount: 1, pageBytes: Self.pageBytes, ledger: MemoryLedger())
+    #expect(!FileManager.default.fileExists(atPath: abandoned))
+    #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: unrelated))
+    _ = spill
+  }
+
   @Test func aDamagedPageFailsItsChecksum() throws {
     let directory = try scratchDirectory("corrupt")
     defer { try? FileManager.default.removeItem(atPath: directory) }

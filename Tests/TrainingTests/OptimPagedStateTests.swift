@@ -117,7 +117,8 @@ import Training
   }
 
   @Test func placementsParseAndNUMAFallsBackWithANotice() throws {
-    #expect(try OptimizerStateRequest(parsing: "auto") == .auto)
+    #expect(try OptimizerStateRequest(parsing: "auto") == .auto(directory: nil))
+    #expect(try OptimizerStateRequest(parsing: "auto:/scratch") == .auto(directory: "/scratch"))
     #expect(try OptimizerStateRequest(parsing: "ram") == .ram)
     #expect(try OptimizerStateRequest(parsing: "disk") == .disk(directory: "/var/tmp"))
     #expect(try OptimizerStateRequest(parsing: "disk:/scratch/x") == .disk(directory: "/scratch/x"))
@@ -132,7 +133,7 @@ import Training
     } else {
       #expect(resolved.placement == .ram && resolved.notice?.contains("ordinary RAM") == true)
     }
-    #expect(try OptimizerStatePlacement.resolve(.auto) == nil)
+    #expect(try OptimizerStatePlacement.resolve(.auto(directory: nil)) == nil)
   }
 
   @Test func numaPlacedStateStepsLikeRAM() throws {

@@ -4,20 +4,21 @@ public import Paging
 
 /// Where the user asks for the optimizer state to live (`--optimizer-state`), before the planner decides `auto`.
 public enum OptimizerStateRequest: Sendable, Equatable, CustomStringConvertible {
-  /// RAM when the plan fits the budget, else paged to a spill file in `OptimizerStatePlacement.defaultSpillDirectory`.
-  case auto
+  /// RAM when the plan fits the budget, else paged to a spill file in `directory` (nil: the default, /var/tmp).
+  case auto(directory: String?)
   case ram
   /// RAM on a NUMA node: nil means the node local to the training threads.
   case numa(node: Int?)
   /// Paged to a spill file in `directory`.
   case disk(directory: String)
 
-  /// Parses `auto`, `ram`, `disk`, `disk:DIR`, `numa`, `numa:NODE`.
+  /// Parses `auto`, `auto:DIR`, `ram`, `disk`, `disk:DIR`, `numa`, `numa:NODE`.
   public init(parsing text: String) throws(TrainingError) {
     let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
     let argument = parts.count > 1 ? parts[1] : nil
     switch (parts.first ?? "", argument) {
-    case ("auto", nil): self = .auto
+    case ("auto", nil): self = .auto(directory: nil)
+    case ("auto", let directory?) where !directory.isEmpty: self = .auto(directory: directory)
     case ("ram", nil): self = .ram
     case ("disk", nil): self = .disk(directory: OptimizerStatePlacement.defaultSpillDirectory)
     case ("disk", let directory?) where !directory.isEmpty: self = .disk(directory: directory)
@@ -29,13 +30,13 @@ public enum OptimizerStateRequest: Sendable, Equatable, CustomStringConvertible 
       self = .numa(node: number)
     default:
       throw .invalidOption(
-        name: "optimizer-state", reason: "'\(text)' is not one of auto, ram, disk[:DIR], numa[:NODE]")
+        name: "optimizer-state", reason: "'\(text)' is not one of auto[:DIR], ram, disk[:DIR], numa[:NODE]")
     }
   }
 
   public var description: String {
     switch self {
-    case .auto: "auto"
+    case .auto(let directory): directory.map { "auto:\($0)" } ?? "auto"
     case .ram: "ram"
     case .numa(let node): node.map { "numa:\($0)" } ?? "numa"
     case .disk(let directory): "disk:\(directory)"
@@ -60,15 +61,19 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
   public var compression: SpillFile.Compression
   public var residentBytes: Int
   public var elementsPerPage: Int
+  /// 32: fp32 moments (exact, torch's AdamW); 8: bitsandbytes-style blockwise 8-bit moments.
+  public var bits: Int
 
   public init(
     _ kind: Kind, compression: SpillFile.Compression = .lz4, residentBytes: Int = defaultResidentBytes,
-    elementsPerPage: Int = PagedOptimizerState.defaultElementsPerPage
+    elementsPerPage: Int = PagedOptimizerState.defaultElementsPerPage, bits: Int = 32
   ) {
+    precondition(bits == 32 || bits == 8, "optimizer state is fp32 or 8-bit")
     self.kind = kind
     self.compression = compression
     self.residentBytes = residentBytes
     self.elementsPerPage = elementsPerPage
+    self.bits = bits
   }
 
   public static let ram = OptimizerStatePlacement(.ram)
@@ -82,59 +87,86 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
   /// node, or where libnuma reports NUMA unavailable, falls back to plain RAM with a notice saying so.
   public static func resolve(
     _ request: OptimizerStateRequest, compression: SpillFile.Compression = .lz4,
-    residentBytes: Int = defaultResidentBytes
+    residentBytes: Int = defaultResidentBytes, bits: Int = 32
   ) throws(TrainingError) -> (placement: OptimizerStatePlacement, notice: String?)? {
+    let ram = OptimizerStatePlacement(.ram, bits: bits)
     switch request {
     case .auto: return nil
-    case .ram: return (.ram, nil)
+    case .ram: return (ram, nil)
     case .disk(let directory):
       return (
-        OptimizerStatePlacement(.disk(directory: directory), compression: compression, residentBytes: residentBytes),
-        nil
+        OptimizerStatePlacement(
+          .disk(directory: directory), compression: compression, residentBytes: residentBytes, bits: bits), nil
       )
     case .numa(let node):
       guard NUMATopology.isAvailable else {
-        return (.ram, "libnuma reports NUMA unavailable on this machine: optimizer state stays in ordinary RAM")
+        return (ram, "libnuma reports NUMA unavailable on this machine: optimizer state stays in ordinary RAM")
       }
       let nodes = NUMATopology.nodeCount
       if let node, node >= nodes {
         throw .invalidOption(name: "optimizer-state", reason: "numa:\(node): this machine has nodes 0..<\(nodes)")
       }
       guard nodes > 1 else {
-        return (.ram, "this machine has one NUMA node: optimizer state stays in ordinary RAM (the same memory)")
+        return (ram, "this machine has one NUMA node: optimizer state stays in ordinary RAM (the same memory)")
       }
-      return (OptimizerStatePlacement(.numa(node: node ?? NUMATopology.currentNode ?? 0)), nil)
+      return (OptimizerStatePlacement(.numa(node: node ?? NUMATopology.currentNode ?? 0), bits: bits), nil)
     }
   }
 
-  /// Bytes the state reserves in the ledger, by label, for `count` elements per moment.
-  public func plannedBytes(count: Int) -> [(label: String, bytes: Int, note: String)] {
+  /// Bytes the state reserves in the ledger, by label, for the trainable tensors of `tensorCounts` elements (laid
+  /// out as `ParameterStore` lays them out).
+  public func plannedBytes(tensorCounts: [Int]) -> [(label: String, bytes: Int, note: String)] {
+    let align = ParameterStore.alignment
+    let count = tensorCounts.reduce(0) { $0 + ($1 + align - 1) / align * align }
+    let smallElements = tensorCounts.filter { $0 < QuantizedOptimizerState.minimum8BitElements }.reduce(0, +)
+    let pageBytes =
+      bits == 8 ? QuantizedOptimizerState.pageBytes(elementsPerPage: elementsPerPage) : 8 * elementsPerPage
+    let pages = max(1, (count + elementsPerPage - 1) / elementsPerPage)
+    var lines: [(label: String, bytes: Int, note: String)] = []
+    if bits == 8 {
+      lines.append(("optimizer-8bit-scratch", 8 * elementsPerPage, "one page of both moments decoded to fp32"))
+      if smallElements > 0 {
+        lines.append(("optimizer-state", 8 * smallElements, "fp32 moments of tensors under 4096 elements"))
+      }
+    }
     switch kind {
+    case .ram where bits == 8:
+      lines.append(("optimizer-state-8bit", (pages + 1) * pageBytes, "AdamW moments, 8-bit blockwise (256)"))
     case .ram:
-      return [("optimizer-state", 8 * count, "AdamW first and second moments, fp32")]
+      lines.append(("optimizer-state", 8 * count, "AdamW first and second moments, fp32"))
     case .numa(let node):
-      return [("optimizer-state", 8 * count, "AdamW moments, fp32, on NUMA node \(node)")]
+      lines.append(("optimizer-state", 8 * count, "AdamW moments, fp32, on NUMA node \(node)"))
     case .disk(let directory):
-      let pageBytes = 8 * elementsPerPage
-      let pages = PagedOptimizerState.pageCount(count: count, elementsPerPage: elementsPerPage)
       let frames = min(max(3, residentBytes / pageBytes), pages + 1)
       let spillBuffer = compression == .lz4 ? pageBytes + pageBytes / 255 + 16 : pageBytes
-      return [
+      lines += [
         (
           "optimizer-pages", frames * pageBytes,
-          "\(frames) of \(pages) pages of AdamW moments resident; the rest in \(directory)"
+          "\(frames) of \(pages) pages of \(bits == 8 ? "8-bit " : "")AdamW moments resident; the rest in \(directory)"
         ),
         ("optimizer-spill-buffer", spillBuffer, "one page's compression buffer"),
       ]
     }
+    return lines
   }
 
-  /// Builds the store for `count` elements per moment.
-  public func makeStore(count: Int, ledger: MemoryLedger) throws -> any OptimizerStateStore {
-    switch kind {
-    case .ram: return try InMemoryOptimizerState(count: count, ledger: ledger)
-    case .numa(let node): return try InMemoryOptimizerState(count: count, numaNode: node, ledger: ledger)
-    case .disk(let directory):
+  /// Builds the store for the moments of `parameters`.
+  public func makeStore(parameters: ParameterStore, ledger: MemoryLedger) throws -> any OptimizerStateStore {
+    let count = parameters.count
+    switch (kind, bits) {
+    case (.ram, 8), (.numa, 8):
+      return try QuantizedOptimizerState(parameters: parameters, elementsPerPage: elementsPerPage, ledger: ledger)
+    case (.disk(let directory), 8):
+      let pageBytes = QuantizedOptimizerState.pageBytes(elementsPerPage: elementsPerPage)
+      let spill = try SpillFile(
+        directory: directory, pageCount: max(1, (count + elementsPerPage - 1) / elementsPerPage),
+        pageBytes: pageBytes, compression: compression, ledger: ledger)
+      return try QuantizedOptimizerState(
+        parameters: parameters, elementsPerPage: elementsPerPage, backing: spill, residentBytes: residentBytes,
+        ledger: ledger)
+    case (.ram, _): return try InMemoryOptimizerState(count: count, ledger: ledger)
+    case (.numa(let node), _): return try InMemoryOptimizerState(count: count, numaNode: node, ledger: ledger)
+    case (.disk(let directory), _):
       let pages = PagedOptimizerState.pageCount(count: count, elementsPerPage: elementsPerPage)
       let spill = try SpillFile(
         directory: directory, pageCount: pages, pageBytes: 8 * elementsPerPage, compression: compression,

@@ -13,6 +13,9 @@ public protocol OptimizerStateStore: AnyObject {
   /// Where the state lives, for reports: "RAM", "RAM on NUMA node 1", "LZ4-compressed spill file …".
   var summary: String { get }
 
+  /// Bytes the state occupies as stored (RAM plus spill), for reports.
+  var stateBytes: Int { get }
+
   /// What paging did, or nil for a store that does not page.
   var paging: PagingStatistics? { get }
 
@@ -52,6 +55,7 @@ public final class InMemoryOptimizerState: OptimizerStateStore {
   }
 
   public var paging: PagingStatistics? { nil }
+  public var stateBytes: Int { 8 * count }
 
   public func forEachMomentSegment(
     _ range: Range<Int>, dirtying: Bool,

@@ -40,6 +40,7 @@ public final class PagedOptimizerState: OptimizerStateStore {
   }
 
   public var paging: PagingStatistics? { cache.statistics }
+  public var stateBytes: Int { 8 * count }
 
   public func forEachMomentSegment(
     _ range: Range<Int>, dirtying: Bool,

@@ -25,12 +25,13 @@ public struct ParameterTensor: @unchecked Sendable {
 /// The trainable parameters of a method (LoRA's A and B, a soft prompt, selected layers): every tensor's fp32 value
 /// and gradient, in two `AnonymousBuffer`s reserved in the run's ledger ("<label>" and "<label>.gradients").
 ///
-/// Small tensors and big ones take the same path: one flat layout with each tensor starting on a 64-byte boundary.
+/// Small tensors and big ones take the same path: one flat layout with each tensor starting on a 1 KiB boundary.
 /// Padding elements are zero and stay zero (zero gradient, zero value), so whole-buffer passes (the gradient norm,
 /// an optimizer over a range) need no special case for them.
 public final class ParameterStore {
-  /// Tensor starts are rounded up to this many floats (64 bytes: a cache line, a SIMD16<Float>).
-  public static let alignment = 16
+  /// Tensor starts are rounded up to this many floats: a multiple of a cache line and of the 256-element blocks of
+  /// 8-bit optimizer state, so a tensor's blocks are the layout's blocks (at most 1 KiB of padding per tensor).
+  public static let alignment = 256
 
   public let tensors: [ParameterTensor]
   /// Elements in the flat layout, padding included: the size of each buffer and of each optimizer moment.

@@ -17,7 +17,8 @@ public enum TrainingPlan {
     public var workers: Int
     /// Where the optimizer state lives; nil lets the plan choose (RAM, or paged to disk when RAM does not fit).
     public var optimizerState: OptimizerStatePlacement?
-    /// The paged placement the plan picks when `optimizerState` is nil and RAM does not fit.
+    /// The paged placement the plan picks when `optimizerState` is nil and RAM does not fit (spill directory,
+    /// compression, resident pages and bits come from it).
     public var pagedPlacement = OptimizerStatePlacement(.disk(directory: OptimizerStatePlacement.defaultSpillDirectory))
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
@@ -72,7 +73,8 @@ public enum TrainingPlan {
       MemoryPlan.Line("lora.gradients", parameters, .ledger, "one gradient per parameter"),
     ]
     let placement = o.optimizerState ?? .ram
-    lines += placement.plannedBytes(count: parameters / 4).map { MemoryPlan.Line($0.label, $0.bytes, .ledger, $0.note) }
+    let counts = LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c).map { $0.shape.reduce(1, *) }
+    lines += placement.plannedBytes(tensorCounts: counts).map { MemoryPlan.Line($0.label, $0.bytes, .ledger, $0.note) }
     return lines
       + weights.runtimeLines(extra: [
         MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")
@@ -86,15 +88,17 @@ public enum TrainingPlan {
   public static func make(model: LanguageModel, options: Options, budget: Int?) -> Result {
     let weights = WeightPlan(model: model, workers: options.workers)
     var chosen = options
-    chosen.optimizerState = options.optimizerState ?? .ram
+    chosen.optimizerState = options.optimizerState ?? OptimizerStatePlacement(.ram, bits: options.pagedPlacement.bits)
     var choices = ["gradient checkpointing per layer (the only mode)"]
     var (plan, policy) = MemoryPlan.fitting(
       fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
       choices: choices)
     let paged = options.pagedPlacement
-    let stateElements = loraParameters(config: model.config, rank: options.rank, targets: options.targets)
+    let counts = LoRAAdapterSet.tensorShapes(rank: options.rank, targets: options.targets, model: model.config)
+      .map { $0.shape.reduce(1, *) }
+    let inRAM = OptimizerStatePlacement(.ram, bits: paged.bits).plannedBytes(tensorCounts: counts)
     let pagingSaves =
-      paged.plannedBytes(count: stateElements).reduce(0) { $0 + $1.bytes } < 8 * stateElements
+      paged.plannedBytes(tensorCounts: counts).reduce(0) { $0 + $1.bytes } < inRAM.reduce(0) { $0 + $1.bytes }
     if !plan.fits && options.optimizerState == nil && pagingSaves {
       chosen.optimizerState = paged
       choices.append(
@@ -124,6 +128,6 @@ public enum TrainingPlan {
         fixed: fixedLines(model: model, weights: weights, options: leanest), weights: weights, budget: nil
       ).plan.leanestBudget
     return Result(
-      plan: plan, residency: policy, logitRows: chosen.logitRows, optimizerState: chosen.optimizerState ?? .ram)
+      plan: plan, residency: policy, logitRows: chosen.logitRows, optimizerState: chosen.optimizerState!)
   }
 }

@@ -61,7 +61,7 @@ public final class LoRATrainer {
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(
       parameters: adapters.parameters, hyperparameters: hyperparameters,
-      state: options.optimizerState.makeStore(count: adapters.parameters.count, ledger: ledger), ledger: ledger)
+      state: options.optimizerState.makeStore(parameters: adapters.parameters, ledger: ledger), ledger: ledger)
     self.schedule = try LearningRateSchedule(
       kind: options.schedule, peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
   }
