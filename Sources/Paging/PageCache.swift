@@ -13,12 +13,14 @@ public final class PageCache: Sendable {
   private let core: PageCacheCore
 
   /// A cache of `frameCount` frames (at least 2) of `backing.pageBytes` over `pageCount` pages, reserved in
-  /// `ledger` as `label`. Every page starts as zeros.
-  public init(pageCount: Int, frameCount: Int, backing: any PageBackingStore, label: String, ledger: MemoryLedger)
-    throws(MemoryError)
-  {
+  /// `ledger` as `label` (placed on `numaNode` when given). Every page starts as zeros.
+  public init(
+    pageCount: Int, frameCount: Int, backing: any PageBackingStore, label: String, numaNode: Int? = nil,
+    ledger: MemoryLedger
+  ) throws(MemoryError) {
     core = try PageCacheCore(
       pageCount: pageCount, frameCount: frameCount, backing: backing, label: label, ledger: ledger)
+    if let numaNode { try core.preferFrames(onNUMANode: numaNode) }
     core.start()
   }
 
@@ -93,6 +95,9 @@ final class PageCacheCore: @unchecked Sendable {
     self.busy = Array(repeating: false, count: frames)
     self.dirty = Array(repeating: false, count: frames)
   }
+
+  /// Places the frames on a NUMA node (before anything touches them).
+  func preferFrames(onNUMANode node: Int) throws(MemoryError) { try frames.prefer(numaNode: node) }
 
   /// Starts the I/O thread, which keeps this core alive until `stop()`.
   func start() {

@@ -14,6 +14,25 @@ extension OptimizerStateQuantizer {
   static let signedMidpoints = midpoints(of: NF4Tables.dynamicMapSigned)
   static let unsignedMidpoints = midpoints(of: dynamicMapUnsigned)
 
+  /// Where the encoder's scan for s starts, for each value of s's top 16 bits (sign, exponent, 7 mantissa bits): the
+  /// number of midpoints below every float of that bucket. A bucket spans 1/128 of an octave, narrower than the
+  /// map's steps, so the scan from there passes at most a couple of midpoints (NaN buckets start at 0).
+  static let signedScanStarts = scanStarts(signedMidpoints)
+  static let unsignedScanStarts = scanStarts(unsignedMidpoints)
+
+  private static func scanStarts(_ mid: [Float]) -> [UInt8] {
+    (0..<65_536).map { h -> UInt8 in
+      let bits = UInt32(h) << 16
+      // The bucket's most negative member: its smallest float if positive, its largest magnitude if negative.
+      let lowest =
+        bits & 0x8000_0000 == 0 ? Float(bitPattern: bits) : -Float(bitPattern: (bits & 0x7FFF_0000) | 0xFFFF)
+      guard !lowest.isNaN else { return 0 }
+      var count = 0
+      while count < 255 && mid[count] < lowest { count += 1 }
+      return UInt8(count)
+    }
+  }
+
   private static func midpoints(of map: [Float]) -> [Float] {
     // Two separately rounded fp32 operations, as the kernel's (upper + val) * 0.5f.
     (0..<255).map { k in (map[k] + map[k + 1]) * 0.5 } + [.infinity]

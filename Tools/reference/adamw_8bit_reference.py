@@ -240,7 +240,7 @@ def self_check(records):
         assert not np.array_equal(p, rec["params"][-1]), rec["name"]
         # Most elements stay close; a few jump by about lr * m / eps: their v fell below the unsigned map's smallest
         # code (v / absmax < ~1.6e-7) while m did not, and a later zero gradient leaves denom = eps. bnb's kernel
-        # does the same (it too updates from the dequantized state); the goldens keep these elements on purpose.
+        # does the same (it too starts each update from the dequantized state); the goldens keep them on purpose.
         assert np.median(np.abs(p - rec["params"][-1])) < 1e-3, "8-bit AdamW strays too far from fp32 AdamW"
     # SPEC 4: v comes back bit for bit, and so does an m block holding +absmax (code 255). Without code 255 the
     # block's largest magnitude was negative (code 0, -0.99296875 absmax), possibly tied by a code-254 element,

@@ -119,19 +119,21 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
     let align = ParameterStore.alignment
     let count = tensorCounts.reduce(0) { $0 + ($1 + align - 1) / align * align }
     let smallElements = tensorCounts.filter { $0 < QuantizedOptimizerState.minimum8BitElements }.reduce(0, +)
-    let pageBytes =
-      bits == 8 ? QuantizedOptimizerState.pageBytes(elementsPerPage: elementsPerPage) : 8 * elementsPerPage
-    let pages = max(1, (count + elementsPerPage - 1) / elementsPerPage)
+    let resident8Bit = bits == 8 && directory == nil
+    let perPage =
+      resident8Bit ? QuantizedOptimizerState.elementsPerPage(requested: elementsPerPage, count: count) : elementsPerPage
+    let pageBytes = bits == 8 ? QuantizedOptimizerState.pageBytes(elementsPerPage: perPage) : 8 * perPage
+    let pages = max(1, (count + perPage - 1) / perPage)
     var lines: [(label: String, bytes: Int, note: String)] = []
     if bits == 8 {
-      lines.append(("optimizer-8bit-scratch", 8 * elementsPerPage, "one page of both moments decoded to fp32"))
+      lines.append(("optimizer-8bit-scratch", 8 * perPage, "one page of both moments decoded to fp32"))
       if smallElements > 0 {
         lines.append(("optimizer-state", 8 * smallElements, "fp32 moments of tensors under 4096 elements"))
       }
     }
     switch kind {
-    case .ram where bits == 8:
-      lines.append(("optimizer-state-8bit", (pages + 1) * pageBytes, "AdamW moments, 8-bit blockwise (256)"))
+    case .ram where bits == 8, .numa where bits == 8:
+      lines.append(("optimizer-state-8bit", max(2, pages) * pageBytes, "AdamW moments, 8-bit blockwise (256)"))
     case .ram:
       lines.append(("optimizer-state", 8 * count, "AdamW first and second moments, fp32"))
     case .numa(let node):
@@ -154,8 +156,11 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
   public func makeStore(parameters: ParameterStore, ledger: MemoryLedger) throws -> any OptimizerStateStore {
     let count = parameters.count
     switch (kind, bits) {
-    case (.ram, 8), (.numa, 8):
+    case (.ram, 8):
       return try QuantizedOptimizerState(parameters: parameters, elementsPerPage: elementsPerPage, ledger: ledger)
+    case (.numa(let node), 8):
+      return try QuantizedOptimizerState(
+        parameters: parameters, elementsPerPage: elementsPerPage, numaNode: node, ledger: ledger)
     case (.disk(let directory), 8):
       let pageBytes = QuantizedOptimizerState.pageBytes(elementsPerPage: elementsPerPage)
       let spill = try SpillFile(

@@ -30,14 +30,17 @@ public final class QuantizedOptimizerState: OptimizerStateStore {
   private let scratch: AnonymousBuffer<Float>
 
   /// 8-bit state for `parameters` (every tensor must start on a 256-element boundary, as `ParameterStore` lays them
-  /// out). Without `backing` every page stays resident; with one, `residentBytes` of encoded frames are kept.
+  /// out). Without `backing` every page stays resident (pages no bigger than the state, on `numaNode` if given);
+  /// with one, `residentBytes` of encoded frames are kept.
   public init(
     parameters: ParameterStore, elementsPerPage: Int = defaultElementsPerPage, backing: (any PageBackingStore)? = nil,
-    residentBytes: Int = 0, ledger: MemoryLedger
+    residentBytes: Int = 0, numaNode: Int? = nil, ledger: MemoryLedger
   ) throws {
     precondition(elementsPerPage % Self.blockSize == 0, "pages must hold whole blocks")
     precondition(ParameterStore.alignment % Self.blockSize == 0, "tensors must start on block boundaries")
     count = parameters.count
+    let elementsPerPage =
+      backing == nil ? Self.elementsPerPage(requested: elementsPerPage, count: count) : elementsPerPage
     self.elementsPerPage = elementsPerPage
     var smallOffset: [Int: Int] = [:]
     var smallCount = 0
@@ -59,10 +62,16 @@ public final class QuantizedOptimizerState: OptimizerStateStore {
     let pageBytes = Self.pageBytes(elementsPerPage: elementsPerPage)
     let store = backing ?? ResidentOnlyStore(pageBytes: pageBytes)
     precondition(store.pageBytes == pageBytes, "backing pages do not match the 8-bit page size")
-    let frames = backing == nil ? pages + 1 : max(3, residentBytes / pageBytes)
+    let frames = backing == nil ? max(2, pages) : max(3, residentBytes / pageBytes)
     cache = try PageCache(
       pageCount: pages, frameCount: frames, backing: store,
-      label: backing == nil ? "optimizer-state-8bit" : "optimizer-pages", ledger: ledger)
+      label: backing == nil ? "optimizer-state-8bit" : "optimizer-pages", numaNode: numaNode, ledger: ledger)
+  }
+
+  /// The page size for resident state of `count` elements: no bigger than the state (in whole blocks), so a small
+  /// adapter's 8-bit state is not one mostly empty 130 KiB page.
+  public static func elementsPerPage(requested: Int = defaultElementsPerPage, count: Int) -> Int {
+    min(requested, max(blockSize, (count + blockSize - 1) / blockSize * blockSize))
   }
 
   /// Encoded bytes of one page of `elementsPerPage` elements of both moments.
@@ -91,17 +100,24 @@ public final class QuantizedOptimizerState: OptimizerStateStore {
       let v = UnsafeMutableBufferPointer(start: small.pointer + smallCount + offset, count: range.count)
       return try body(0, m, v)
     }
-    precondition(
-      quantizedRanges.contains { $0.lowerBound <= range.lowerBound && range.upperBound <= $0.upperBound },
-      "8-bit state is reached a tensor (or part of one) at a time; \(range) is not inside one")
+    guard
+      let tensor = quantizedRanges.first(where: {
+        $0.lowerBound <= range.lowerBound && range.upperBound <= $0.upperBound
+      })
+    else {
+      preconditionFailure("8-bit state is reached a tensor (or part of one) at a time; \(range) is not inside one")
+    }
     var start = range.lowerBound
     while start < range.upperBound {
       let page = start / elementsPerPage
       let pageStart = page * elementsPerPage
       let end = min(range.upperBound, pageStart + elementsPerPage)
-      // Whole blocks around [start, end): the padding after a tensor's last element decodes to zeros and stays zero.
+      // Whole blocks around [start, end), but never past the tensor's end: the padding after it is not state, and
+      // re-encoding it would let its decoded -0.0 become a tiny negative m that takes part in the block's absmax.
       let first = (start - pageStart) / Self.blockSize * Self.blockSize
-      let last = min(elementsPerPage, (end - pageStart + Self.blockSize - 1) / Self.blockSize * Self.blockSize)
+      let last = min(
+        elementsPerPage, tensor.upperBound - pageStart,
+        (end - pageStart + Self.blockSize - 1) / Self.blockSize * Self.blockSize)
       try cache.withPage(page, dirtying: dirtying) { bytes in
         let layout = Layout(bytes: bytes, elements: elementsPerPage, blockSize: Self.blockSize)
         layout.decode(first..<last, into: scratch.pointer)
