@@ -33,6 +33,8 @@ public final class InferenceSession {
   private let rotary: RotaryEmbedding
   /// LoRA parts applied on top of the frozen projections (generate/eval --adapter), or nil for the base model.
   public var adapter: (any LoRAProvider)?
+  /// A soft prompt's embeddings for virtual token ids (−1 − k), or nil when there is none.
+  public var virtualTokens: (any VirtualTokenProvider)?
   private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
@@ -97,7 +99,9 @@ public final class InferenceSession {
       throw ModelError.contextExceeded(tokens: position + tokens.count, limit: capacity)
     }
     let vocabulary = model.config.vocabularySize
-    for token in tokens where token < 0 || Int(token) >= vocabulary {
+    let virtualCount = virtualTokens?.virtualTokenCount ?? 0
+    for token in tokens
+    where Int(token) >= vocabulary || (VirtualToken.index(token).map { $0 >= virtualCount } ?? false) {
       throw ModelError.invalidTokenID(id: Int(token), vocabularySize: vocabulary)
     }
     var start = 0
@@ -146,7 +150,11 @@ public final class InferenceSession {
     let d = c.hiddenSize
     let embedding = model.embeddingForPass
     for (t, token) in tokens.enumerated() {
-      embedding.decodeRows(Int(token)..<(Int(token) + 1), into: hidden.pointer + t * d)
+      if let virtual = VirtualToken.index(token), let virtualTokens {
+        (hidden.pointer + t * d).update(from: virtualTokens.virtualEmbedding(virtual), count: d)
+      } else {
+        embedding.decodeRows(Int(token)..<(Int(token) + 1), into: hidden.pointer + t * d)
+      }
     }
     rotary.table(positions: position..<(position + T), cos: rotaryCos.pointer, sin: rotarySin.pointer)
     for (index, layer) in model.weights.layers.enumerated() {

@@ -20,18 +20,21 @@ public struct PerplexityResult: Sendable, Codable, Equatable {
 }
 
 public func evaluatePerplexity(
-  ids: [Int32], window: Int, session: InferenceSession, progress: (Int) -> Void = { _ in }
+  ids: [Int32], window: Int, prefix: [Int32] = [], session: InferenceSession, progress: (Int) -> Void = { _ in }
 ) throws -> PerplexityResult {
-  precondition(window >= 1 && window <= session.capacity, "window must fit the session")
+  precondition(window > prefix.count && window <= session.capacity, "window must fit the session and the prefix")
   var totalLoss = 0.0
   var predicted = 0
   var start = 0
+  let step = window - prefix.count
   while start < ids.count {
-    let windowIDs = Array(ids[start..<min(ids.count, start + window)])
+    let windowIDs = Array(ids[start..<min(ids.count, start + step)])
     session.reset()
-    try session.forward(windowIDs, logits: .all) { index, logits in
-      guard index + 1 < windowIDs.count else { return }
-      let target = Int(windowIDs[index + 1])
+    // A soft prompt's virtual tokens go before every window; only the window's own tokens are scored.
+    try session.forward(prefix + windowIDs, logits: .all) { index, logits in
+      let t = index - prefix.count
+      guard t >= 0, t + 1 < windowIDs.count else { return }
+      let target = Int(windowIDs[t + 1])
       totalLoss += logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
       predicted += 1
     }

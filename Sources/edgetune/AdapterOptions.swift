@@ -5,23 +5,35 @@ import Memory
 import Model
 import Training
 
-/// --adapter, shared by the verbs that run a model: a LoRA adapter directory (PEFT format) applied without merging.
+/// --adapter, shared by the verbs that run a model: a PEFT adapter directory (LoRA or a soft prompt) applied without
+/// merging.
 struct AdapterOptions: ParsableArguments {
-  @Option(help: "A LoRA adapter directory (adapter_config.json + adapter_model.safetensors) to apply.")
+  @Option(
+    help: "A PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to apply: LoRA or a soft prompt.")
   var adapter: String?
 
   /// The adapter's parts for `model`, reserved in `ledger`, or nil without --adapter.
-  func load(for model: LanguageModel, ledger: MemoryLedger) throws -> LoRAAdapterSet? {
+  func load(for model: LanguageModel, ledger: MemoryLedger) throws -> (any TrainableMethod)? {
     guard let adapter else { return nil }
-    let set = try LoRAAdapterSet.load(from: adapter, model: model.config, ledger: ledger)
-    Output.diagnostic(
-      "adapter \(adapter): LoRA r=\(set.config.rank) on \(set.config.targets.map(\.moduleName).joined(separator: ","))")
-    return set
+    let method = try AdapterLoader.load(from: adapter, model: model.config, ledger: ledger)
+    Output.diagnostic("adapter \(adapter): \(method.description)")
+    return method
   }
 }
 
 extension AdapterOptions {
-  /// Bytes the adapter will take once loaded (its safetensors file's size: fp32 A and B), for plans; 0 without one.
+  /// The soft prompt's length when --adapter is a prompt-tuning adapter (read from its config), else nil.
+  var virtualTokenCount: Int? {
+    guard let adapter,
+      let data = FileManager.default.contents(
+        atPath: (adapter as NSString).appendingPathComponent("adapter_config.json")),
+      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+      object["peft_type"] as? String == "PROMPT_TUNING"
+    else { return nil }
+    return object["num_virtual_tokens"] as? Int
+  }
+
+  /// Bytes the adapter will take once loaded (its safetensors file's size: fp32 tensors), for plans; 0 without one.
   var plannedBytes: Int {
     guard let adapter else { return 0 }
     let path = (adapter as NSString).appendingPathComponent("adapter_model.safetensors")

@@ -64,11 +64,19 @@ struct Eval: ParsableCommand {
         budget: budget.bytes),
       to: lm, what: "evaluation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
+    let prefix = adapter?.inputPrefix ?? []
+    let capacity = min(window, ids.count + prefix.count)
+    guard capacity > prefix.count + 1 else {
+      throw InputError("--context \(window) leaves no room after the soft prompt's \(prefix.count) virtual tokens")
+    }
     let session = try InferenceSession(
-      model: lm, capacity: min(window, ids.count), chunk: 128, adapter: adapter, ledger: ledger)
+      model: lm, capacity: capacity, chunk: 128, adapter: adapter?.lora, ledger: ledger)
+    session.virtualTokens = adapter?.virtualTokens
     let start = ContinuousClock.now
-    if let dumpLogits { try writeLogits(ids: Array(ids.prefix(window)), session: session, to: dumpLogits) }
-    let result = try evaluatePerplexity(ids: ids, window: min(window, ids.count), session: session) { done in
+    if let dumpLogits {
+      try writeLogits(ids: Array(ids.prefix(capacity - prefix.count)), prefix: prefix, session: session, to: dumpLogits)
+    }
+    let result = try evaluatePerplexity(ids: ids, window: capacity, prefix: prefix, session: session) { done in
       Output.diagnostic("eval: \(done)/\(ids.count) tokens")
     }
     let seconds = (ContinuousClock.now - start).seconds
@@ -91,11 +99,14 @@ struct Eval: ParsableCommand {
         + Output.ledgerLine(ledger))
   }
 
-  /// Every position's logits of one window, for comparisons with other tools (Tools/check-peft).
-  func writeLogits(ids: [Int32], session: InferenceSession, to path: String) throws {
+  /// Every position's logits of one window, for comparisons with other tools (Tools/check-peft); a soft prompt's
+  /// virtual tokens go first and their positions are left out.
+  func writeLogits(ids: [Int32], prefix: [Int32], session: InferenceSession, to path: String) throws {
     let writer = try AtomicFileWriter(path: path)
     session.reset()
-    try session.forward(ids, logits: .all) { _, logits in try writer.write(UnsafeRawBufferPointer(logits)) }
+    try session.forward(prefix + ids, logits: .all) { index, logits in
+      if index >= prefix.count { try writer.write(UnsafeRawBufferPointer(logits)) }
+    }
     session.reset()
     try writer.finish()
   }
@@ -111,7 +122,7 @@ struct Eval: ParsableCommand {
     let fixed =
       MemoryPlan.Line.ledger(
         graphBytes, order: order, notes: Dictionary(uniqueKeysWithValues: order.map { ($0, "loss pass") }))
-      + [MemoryPlan.Line("adapter", adapterOptions.plannedBytes, .ledger, "LoRA A and B")]
+      + [MemoryPlan.Line("adapter", adapterOptions.plannedBytes, .ledger, "the adapter's tensors")]
       + weights.runtimeLines(extra: [
         MemoryPlan.Line("data", 2 * fileSize(atPath: path), .runtime, "tokenized examples")
       ])
@@ -123,15 +134,23 @@ struct Eval: ParsableCommand {
     guard !cases.isEmpty else { throw InputError("\(path): no prompt/completion or conversation records to evaluate") }
     let start = ContinuousClock.now
     let bar = ProgressBar("eval", total: cases.count)
-    let accuracy = try ExactMatch.evaluate(cases, model: lm, adapter: adapter, ledger: ledger) { bar.update($0) }
+    let accuracy = try ExactMatch.evaluate(
+      cases, model: lm, adapter: adapter?.lora, virtual: adapter?.virtualTokens, ledger: ledger
+    ) { bar.update($0) }
     bar.finish()
     var dataset = try JSONLDataset.load(
-      path: path, encoder: ExampleEncoder(model: lm, options: DataOptions(seqLen: 512)))
+      path: path,
+      encoder: ExampleEncoder(
+        model: lm,
+        options: DataOptions(seqLen: 512, virtualTokens: adapter?.virtualTokens?.virtualTokenCount ?? 0)))
     if let limit, dataset.count > limit { dataset = dataset.subset(Array(0..<limit)) }
     let graph = try TrainingGraph(
-      model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.maximumRank ?? 1, logitRows: 32,
+      model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.lora?.maximumRank ?? 1,
+      logitRows: 32,
       ledger: ledger)
-    let loss = try DatasetLoss.mean(dataset, graph: graph, adapter: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
+    let loss = try DatasetLoss.mean(
+      dataset, graph: graph, adapter: adapter?.lora, virtual: adapter?.virtualTokens,
+      paddingID: lm.paddingID ?? lm.eosID ?? 0)
     let seconds = (ContinuousClock.now - start).seconds
     if json {
       var samples: [[String: String]] = []

@@ -63,8 +63,10 @@ struct Generate: ParsableCommand {
     } else {
       text = prompt!
     }
-    let promptIDs = lm.encodePrompt(text)
-    guard !promptIDs.isEmpty else { throw ValidationError("the prompt is empty") }
+    let encoded = lm.encodePrompt(text)
+    guard !encoded.isEmpty else { throw ValidationError("the prompt is empty") }
+    // A soft prompt's virtual tokens are part of the prompt: they need room in the context too.
+    let promptIDs = adapterOptions.virtualTokenCount.map { VirtualToken.prefix($0) + encoded } ?? encoded
     let capacity = min(lm.config.contextLength, promptIDs.count + maxTokens)
     guard promptIDs.count < capacity else {
       throw ModelError.contextExceeded(tokens: promptIDs.count + maxTokens, limit: lm.config.contextLength)
@@ -74,7 +76,9 @@ struct Generate: ParsableCommand {
         model: lm, capacity: capacity, chunk: 256, adapterBytes: adapterOptions.plannedBytes, budget: budget.bytes),
       to: lm, what: "generation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
-    let session = try InferenceSession(model: lm, capacity: capacity, chunk: 256, adapter: adapter, ledger: ledger)
+    let session = try InferenceSession(
+      model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
+    session.virtualTokens = adapter?.virtualTokens
     let stops = ignoreEOS ? [] : lm.stopTokenIDs
     var generator = TextGenerator(
       session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),

@@ -2,9 +2,9 @@ import ArgumentParser
 import Model
 import Training
 
-/// The options of a LoRA run, shared by `train lora`, `plan` and `profile` (so a plan or a profile describes exactly
-/// the run it names).
-struct LoRARunOptions: ParsableArguments {
+/// The options every training method shares (model, data, schedule, budget, optimizer state, checkpoints), used by
+/// `train lora`, `train prompt`, `plan` and `profile`.
+struct TrainingOptions: ParsableArguments {
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
   @OptionGroup var budget: BudgetOptions
@@ -28,8 +28,8 @@ struct LoRARunOptions: ParsableArguments {
   @Option(help: "Batches per optimizer step.")
   var gradAccum: Int = 1
 
-  @Option(help: "Peak learning rate.")
-  var lr: Double = 2e-4
+  @Option(help: "Peak learning rate (default: 2e-4 for LoRA, 3e-2 for soft prompts, as PEFT's examples use).")
+  var lr: Double?
 
   @Option(help: "Learning-rate schedule: cosine, linear or constant.")
   var schedule: String = "cosine"
@@ -42,21 +42,6 @@ struct LoRARunOptions: ParsableArguments {
 
   @Option(help: "Clip the gradient's global L2 norm to this.")
   var maxGradNorm: Double = 1
-
-  @Option(help: "LoRA rank.")
-  var rank: Int = 8
-
-  @Option(help: "LoRA alpha (scale alpha/rank, or alpha/sqrt(rank) with --rslora).")
-  var alpha: Double = 16
-
-  @Option(help: "LoRA dropout on the input of A (PEFT's lora_dropout).")
-  var dropout: Double = 0
-
-  @Flag(help: "rsLoRA scaling: alpha / sqrt(rank).")
-  var rslora = false
-
-  @Option(help: "Projections to adapt, comma-separated: q,k,v,o,gate,up,down.")
-  var targets: String = "q,v"
 
   @Option(help: "Random seed (adapter initialization, data order).")
   var seed: UInt64 = 0
@@ -89,15 +74,46 @@ struct LoRARunOptions: ParsableArguments {
     guard seqLen >= 8, batch >= 1, gradAccum >= 1 else {
       throw ValidationError("--seq-len ≥ 8, --batch ≥ 1, --grad-accum ≥ 1")
     }
-    guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+    if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
     guard LearningRateSchedule.Kind(rawValue: schedule) != nil else {
       throw ValidationError("--schedule must be cosine, linear or constant")
     }
     guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
   }
+}
+
+/// LoRA's own options.
+struct LoRAOptions: ParsableArguments {
+  @Option(help: "LoRA rank.")
+  var rank: Int = 8
+
+  @Option(help: "LoRA alpha (scale alpha/rank, or alpha/sqrt(rank) with --rslora).")
+  var alpha: Double = 16
+
+  @Option(help: "LoRA dropout on the input of A (PEFT's lora_dropout).")
+  var dropout: Double = 0
+
+  @Flag(help: "rsLoRA scaling: alpha / sqrt(rank).")
+  var rslora = false
+
+  @Option(help: "Projections to adapt, comma-separated: q,k,v,o,gate,up,down.")
+  var targets: String = "q,v"
 
   /// The projections named by --targets.
   func targetList() throws -> [ProjectionTarget] {
     try LoRAConfig.targets(named: targets.split(separator: ",").map(String.init))
   }
+}
+
+/// The options of a LoRA run, shared by `train lora`, `plan` and `profile` (so a plan or a profile describes exactly
+/// the run it names). Members of both groups read as its own (`options.seqLen`, `options.rank`).
+@dynamicMemberLookup
+struct LoRARunOptions: ParsableArguments {
+  @OptionGroup var training: TrainingOptions
+  @OptionGroup var lora: LoRAOptions
+
+  subscript<T>(dynamicMember path: KeyPath<TrainingOptions, T>) -> T { training[keyPath: path] }
+  subscript<T>(dynamicMember path: KeyPath<LoRAOptions, T>) -> T { lora[keyPath: path] }
+
+  func targetList() throws -> [ProjectionTarget] { try lora.targetList() }
 }

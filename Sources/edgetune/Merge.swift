@@ -37,6 +37,11 @@ struct Merge: ParsableCommand {
     let start = ContinuousClock.now
     let base = try ModelLoader.load(path: model.model)
     let ledger = MemoryLedger()
+    if let type = AdapterLoader.peftType(in: adapter), type != "LORA" {
+      throw InputError(
+        "\(adapter) is a \(type == "PROMPT_TUNING" ? "soft prompt" : type) adapter: it adds inputs, not weight changes, "
+          + "so it cannot be merged into the model; apply it with `generate --adapter` or `eval --adapter`")
+    }
     let lora = try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger)
     let merged = base.merging(lora)
     let bar = ProgressBar("merge", total: 100)

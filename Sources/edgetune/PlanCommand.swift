@@ -24,7 +24,8 @@ struct PlanCommand: ParsableCommand {
   func run() throws {
     options.threads.apply()
     let model = try ModelLoader.load(path: options.model.model)
-    let planned = try LoRARun.plan(options: options, model: model)
+    let planned = try TrainingRun.plan(
+      options: options.training, recipe: try MethodRecipe.lora(options.lora, seed: options.seed), model: model)
     let plan = planned.plan
     if json {
       try Output.json([

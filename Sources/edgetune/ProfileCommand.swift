@@ -35,9 +35,11 @@ struct ProfileCommand: ParsableCommand {
   func run() throws {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     let started = ContinuousClock.now
-    let lora = try LoRARun(options: options, watchdogInterval: .milliseconds(interval), keepSamples: true)
+    let lora = try TrainingRun(
+      options: options.training, recipe: try MethodRecipe.lora(options.lora, seed: options.seed),
+      watchdogInterval: .milliseconds(interval), keepSamples: true)
     // A run stopped by the budget still gets its profile written: that is when it is most needed.
-    var outcome: LoRARun.Outcome?
+    var outcome: TrainingRun.Outcome?
     var failure: (any Error)?
     do {
       outcome = try lora.execute(out: (out as NSString).appendingPathComponent("adapter"), defaultSteps: 4)

@@ -9,61 +9,20 @@ import Quantization
 /// `PeftModel.from_pretrained` and written by it.
 /// ref: PEFT src/peft/utils/save_and_load.py (get_peft_model_state_dict), src/peft/tuners/lora/config.py.
 extension LoRAAdapterSet {
-  public static let configFileName = "adapter_config.json"
-  public static let weightsFileName = "adapter_model.safetensors"
+  public static let configFileName = AdapterDirectory.configFileName
+  public static let weightsFileName = AdapterDirectory.weightsFileName
   static let seedKey = "edgetune.lora.seed"
 
-  /// Writes the adapter into `directory`, atomically: both files go into a temporary sibling directory
-  /// ("<directory>.partial-XXXX"), are fsynced, and the directory is renamed into place, so an interrupted save
-  /// never leaves a complete-looking adapter directory. An existing `directory` is refused unless `overwrite` and
-  /// it holds nothing but adapter files; it is then replaced (moved aside, the new one renamed in, the old removed).
+  /// Writes the adapter into `directory`, atomically (`AdapterDirectory.save`): an existing `directory` is refused
+  /// unless `overwrite` and it holds nothing but adapter files.
   /// - Parameter baseModel: `base_model_name_or_path` (a hub id or a path), or nil.
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
-    let target = Self.trimmed(directory)
-    let files = FileManager.default
-    var isDirectory: ObjCBool = false
-    let exists = files.fileExists(atPath: target, isDirectory: &isDirectory)
-    if exists {
-      guard overwrite else {
-        throw TrainingError.checkpoint(path: target, reason: "already exists; choose another directory or overwrite")
-      }
-      guard isDirectory.boolValue else { throw TrainingError.checkpoint(path: target, reason: "is not a directory") }
-      let allowed: Set = [Self.configFileName, Self.weightsFileName, "README.md"]
-      let contents = (try? files.contentsOfDirectory(atPath: target)) ?? []
-      if let other = contents.first(where: { !allowed.contains($0) }) {
-        throw TrainingError.checkpoint(
-          path: target, reason: "holds '\(other)', which is not part of an adapter; refusing to replace it")
-      }
+    try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
+      let json = try AtomicFileWriter(path: temporary + "/" + Self.configFileName)
+      try json.write(Array(adapterConfigJSON(baseModel: baseModel).utf8))
+      try json.finish()
+      try writeWeights(to: temporary + "/" + Self.weightsFileName)
     }
-    let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-    let temporary = target + ".partial-" + suffix
-    guard mkdir(temporary, 0o755) == 0 else {
-      throw TrainingError.checkpoint(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))")
-    }
-    var placed = false
-    defer { if !placed { try? files.removeItem(atPath: temporary) } }
-
-    let json = try AtomicFileWriter(path: temporary + "/" + Self.configFileName)
-    try json.write(Array(adapterConfigJSON(baseModel: baseModel).utf8))
-    try json.finish()
-    try writeWeights(to: temporary + "/" + Self.weightsFileName)
-
-    if exists {
-      let old = target + ".old-" + suffix
-      try Self.rename(target, old)
-      do {
-        try Self.rename(temporary, target)
-      } catch {
-        try? Self.rename(old, target)
-        throw error
-      }
-      placed = true
-      try? files.removeItem(atPath: old)
-    } else {
-      try Self.rename(temporary, target)
-      placed = true
-    }
-    Self.syncDirectory(containing: target)
   }
 
   /// Reads an adapter directory written by PEFT or by `save(to:)` for a model of configuration `model`.
@@ -73,12 +32,10 @@ extension LoRAAdapterSet {
   /// model does not have; a tensor that is missing, unknown (another layer count, another module) or of the wrong
   /// shape; a file whose checksums (when it has ours) do not match. F16 and BF16 tensors are widened to fp32.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> LoRAAdapterSet {
-    let directory = trimmed(directory)
-    let configPath = directory + "/" + configFileName
-    let weightsPath = directory + "/" + weightsFileName
-    for path in [configPath, weightsPath] where !FileManager.default.fileExists(atPath: path) {
+    let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
+    if let type = AdapterDirectory.peftType(in: directory), type != "LORA" {
       throw TrainingError.checkpoint(
-        path: path, reason: "missing: a PEFT adapter directory holds \(configFileName) and \(weightsFileName)")
+        path: configPath, reason: "peft_type is \(type), not LORA: use it with the option for that method")
     }
     var config = try parseAdapterConfig(path: configPath)
     let weights = try SafetensorsFile(path: weightsPath)
@@ -202,31 +159,6 @@ extension LoRAAdapterSet {
       return "layer \(layer), but the model has \(model.layerCount) layers (an adapter for another model?)"
     }
     return "not lora_A/lora_B of a targeted module (\(config.targets.map(\.moduleName).joined(separator: ", ")))"
-  }
-
-  // MARK: file system
-
-  static func trimmed(_ path: String) -> String {
-    var path = path
-    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-    return path
-  }
-
-  static func rename(_ from: String, _ to: String) throws {
-    guard Glibc.rename(from, to) == 0 else {
-      throw TrainingError.checkpoint(
-        path: to, reason: "cannot rename \(from) into place: \(String(cString: strerror(errno)))")
-    }
-  }
-
-  /// fsync of the parent directory, so the rename itself is durable.
-  static func syncDirectory(containing path: String) {
-    let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-    let fd = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if fd >= 0 {
-      _ = fsync(fd)
-      close(fd)
-    }
   }
 }
 

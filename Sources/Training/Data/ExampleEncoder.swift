@@ -14,8 +14,15 @@ public struct DataOptions: Sendable, Equatable, Codable {
   public var trainOnPrompt: Bool
   /// Skip (and count) lines that are not valid records instead of failing on the first one.
   public var skipBadLines: Bool
+  /// A soft prompt's length: every example starts with the virtual token ids −1 … −N (never trained on, counted
+  /// in `seqLen`), as PEFT's prompt tuning puts the prompt before every input.
+  public var virtualTokens: Int
 
-  public init(seqLen: Int? = nil, appendEOS: Bool = true, trainOnPrompt: Bool = false, skipBadLines: Bool = false) {
+  public init(
+    seqLen: Int? = nil, appendEOS: Bool = true, trainOnPrompt: Bool = false, skipBadLines: Bool = false,
+    virtualTokens: Int = 0
+  ) {
+    self.virtualTokens = virtualTokens
     self.seqLen = seqLen
     self.appendEOS = appendEOS
     self.trainOnPrompt = trainOnPrompt
@@ -56,8 +63,17 @@ public struct ExampleEncoder: Sendable {
     self.init(tokenizer: model.tokenizer, chatTemplate: model.chatTemplate, eosID: model.eosID, options: options)
   }
 
-  /// The example for `record`, before truncation (the dataset truncates and counts).
+  /// The example for `record`, before truncation (the dataset truncates and counts), after the virtual tokens of a
+  /// soft prompt when `options.virtualTokens` is above 0.
   public func encode(_ record: DataRecord) throws(DataRecordError) -> TrainingExample {
+    let example = try encodeRecord(record)
+    guard options.virtualTokens > 0 else { return example }
+    return TrainingExample(
+      tokens: VirtualToken.prefix(options.virtualTokens) + example.tokens,
+      lossMask: [Bool](repeating: false, count: options.virtualTokens) + example.lossMask)
+  }
+
+  private func encodeRecord(_ record: DataRecord) throws(DataRecordError) -> TrainingExample {
     switch record {
     case .text(let text):
       return finish(text: text, spans: [0..<text.utf8.count], appendEOS: options.appendEOS)

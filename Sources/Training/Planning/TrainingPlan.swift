@@ -2,7 +2,7 @@ public import Memory
 public import Model
 public import Tensor
 
-/// The memory plan of a LoRA training run, computed from the model's configuration and the run's options before any
+/// The memory plan of a training run (LoRA or a soft prompt), computed from the model's configuration and the run's options before any
 /// training buffer exists, and the choices that make it fit a budget.
 public enum TrainingPlan {
   /// What the plan depends on besides the model.
@@ -20,6 +20,8 @@ public enum TrainingPlan {
     /// The paged placement the plan picks when `optimizerState` is nil and RAM does not fit (spill directory,
     /// compression, resident pages and bits come from it).
     public var pagedPlacement = OptimizerStatePlacement(.disk(directory: OptimizerStatePlacement.defaultSpillDirectory))
+    /// Soft-prompt length: above 0 the method is prompt tuning, and `rank` and `targets` are not used.
+    public var virtualTokens = 0
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
       dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
@@ -43,18 +45,24 @@ public enum TrainingPlan {
     public var optimizerState: OptimizerStatePlacement
   }
 
-  /// Trainable parameters of LoRA on `targets` at `rank`: the adapter set's own tensor list, counted.
-  public static func loraParameters(config c: ModelConfig, rank: Int, targets: [ProjectionTarget]) -> Int {
-    LoRAAdapterSet.tensorShapes(rank: rank, targets: targets, model: c).reduce(0) { $0 + $1.shape.reduce(1, *) }
+  /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
+  public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
+    o.virtualTokens > 0
+      ? [(SoftPrompt.tensorName, [o.virtualTokens, c.hiddenSize])]
+      : LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c)
   }
 
   /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.seqLen, rank: o.rank, logitRows: o.logitRows, workers: o.workers)
+      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 ? 1 : o.rank, logitRows: o.logitRows,
+      workers: o.workers)
     let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
-    let parameters = loraParameters(config: c, rank: o.rank, targets: o.targets) * 4
+    let shapes = trainableShapes(config: c, options: o)
+    let counts = shapes.map { $0.shape.reduce(1, *) }
+    let align = ParameterStore.alignment
+    let parameters = counts.reduce(0) { $0 + ($1 + align - 1) / align * align } * 4
     let notes = [
       "checkpoints":
         "one layer input per layer + final state (\(c.layerCount + 1) × \(o.seqLen) × \(c.hiddenSize) fp32)",
@@ -67,13 +75,15 @@ public enum TrainingPlan {
     buffers["activations", default: 0] += dropoutBytes  // the dropout mask is reserved under "activations"
     var lines = MemoryPlan.Line.ledger(
       buffers, order: ["checkpoints", "activations", "gradients", "scratch", "logits"], notes: notes)
+    let (label, note) =
+      o.virtualTokens > 0
+      ? ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)")
+      : ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))")
     lines += [
-      MemoryPlan.Line(
-        "lora", parameters, .ledger, "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"),
-      MemoryPlan.Line("lora.gradients", parameters, .ledger, "one gradient per parameter"),
+      MemoryPlan.Line(label, parameters, .ledger, note),
+      MemoryPlan.Line(label + ".gradients", parameters, .ledger, "one gradient per parameter"),
     ]
     let placement = o.optimizerState ?? .ram
-    let counts = LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c).map { $0.shape.reduce(1, *) }
     lines += placement.plannedBytes(tensorCounts: counts).map { MemoryPlan.Line($0.label, $0.bytes, .ledger, $0.note) }
     return lines
       + weights.runtimeLines(extra: [
@@ -94,8 +104,7 @@ public enum TrainingPlan {
       fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
       choices: choices)
     let paged = options.pagedPlacement
-    let counts = LoRAAdapterSet.tensorShapes(rank: options.rank, targets: options.targets, model: model.config)
-      .map { $0.shape.reduce(1, *) }
+    let counts = trainableShapes(config: model.config, options: options).map { $0.shape.reduce(1, *) }
     let inRAM = OptimizerStatePlacement(.ram, bits: paged.bits).plannedBytes(tensorCounts: counts)
     let pagingSaves =
       paged.plannedBytes(tensorCounts: counts).reduce(0) { $0 + $1.bytes } < inRAM.reduce(0) { $0 + $1.bytes }

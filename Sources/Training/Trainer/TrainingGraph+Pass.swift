@@ -3,14 +3,15 @@ public import Model
 import Tensor
 
 extension TrainingGraph {
-  /// The whole pass for one row; `backward` false stops after the loss.
-  func run(_ row: Row, lora: (any LoRAProvider)?, lossScale: Float, backward: Bool) throws -> (
-    lossSum: Double, counted: Int
-  ) {
+  /// The whole pass for one row; `backward` false stops after the loss. Virtual token ids (−1 − k) take their
+  /// embeddings from `virtual`, and with `backward` their rows of d(loss)/d(embeddings) are added to its gradients.
+  func run(
+    _ row: Row, lora: (any LoRAProvider)?, virtual: (any VirtualTokenGradients)?, lossScale: Float, backward: Bool
+  ) throws -> (lossSum: Double, counted: Int) {
     let c = model.config
     let n = row.tokens.count
     let d = c.hiddenSize
-    try validate(row)
+    try validate(row, virtualCount: virtual?.virtualTokenCount ?? 0)
     rowDropoutSeed = dropout > 0 ? row.dropoutSeed : nil
     defer { rowDropoutSeed = nil }
     if let lora, lora.maximumRank > maximumRank {
@@ -20,7 +21,11 @@ extension TrainingGraph {
     // Embeddings into checkpoint 0; rotary tables at each token's position within its segment.
     let embedding = model.embeddingForPass
     for (t, token) in row.tokens.enumerated() {
-      embedding.decodeRows(Int(token)..<(Int(token) + 1), into: checkpoints.pointer + t * d)
+      if let index = VirtualToken.index(token), let virtual {
+        (checkpoints.pointer + t * d).update(from: virtual.virtualEmbedding(index), count: d)
+      } else {
+        embedding.decodeRows(Int(token)..<(Int(token) + 1), into: checkpoints.pointer + t * d)
+      }
     }
     let half = c.rotaryDim / 2
     for t in 0..<n {
@@ -37,7 +42,7 @@ extension TrainingGraph {
       }
       let result = try head(row, lossScale: lossScale, backward: backward)
       model.endHead()
-      guard backward, let lora else { return result }
+      guard backward, lora != nil || virtual != nil else { return result }
       RunPhase.enter(.backward)
       for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
         model.beginLayer(layer, next: layer - 1)
@@ -45,11 +50,18 @@ extension TrainingGraph {
         layerBackward(layer, tokens: n, segments: segments, lora: lora)
         model.endLayer(layer)
       }
+      // gradResidual now holds d(loss)/d(input embeddings): the soft prompt's rows are its gradient.
+      if let virtual {
+        for (t, token) in row.tokens.enumerated() {
+          guard let index = VirtualToken.index(token) else { continue }
+          addInPlace(virtual.virtualGradient(index), gradResidual.pointer + t * d, count: d)
+        }
+      }
       return result
     }
   }
 
-  func validate(_ row: Row) throws {
+  func validate(_ row: Row, virtualCount: Int) throws {
     let n = row.tokens.count
     let vocabulary = model.config.vocabularySize
     guard n >= 1, n <= capacity else {
@@ -58,9 +70,11 @@ extension TrainingGraph {
     guard row.targets.count == n, row.segmentStarts.map({ $0.count == n }) ?? true else {
       throw TrainingError.invalidOption(name: "row", reason: "tokens, targets and segment starts differ in length")
     }
-    for token in row.tokens where token < 0 || Int(token) >= vocabulary {
+    for token in row.tokens
+    where Int(token) >= vocabulary || (VirtualToken.index(token).map { $0 >= virtualCount } ?? false) {
       throw TrainingError.invalidOption(
-        name: "row", reason: "token id \(token) is outside the vocabulary of \(vocabulary)")
+        name: "row",
+        reason: "token id \(token) is outside the vocabulary of \(vocabulary) and the \(virtualCount) virtual tokens")
     }
     for target in row.targets where target < -1 || Int(target) >= vocabulary {
       throw TrainingError.invalidOption(
@@ -115,7 +129,7 @@ extension TrainingGraph {
   }
 
   /// gradResidual holds d(loss)/d(layer output); leaves d(loss)/d(layer input) there and adds LoRA gradients.
-  func layerBackward(_ index: Int, tokens n: Int, segments: UnsafePointer<Int32>?, lora: any LoRAProvider) {
+  func layerBackward(_ index: Int, tokens n: Int, segments: UnsafePointer<Int32>?, lora: (any LoRAProvider)?) {
     let c = model.config
     let d = c.hiddenSize
     let q = c.queryDim
@@ -247,14 +261,14 @@ extension TrainingGraph {
   func linearBackward(
     _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
     outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>, tokens n: Int,
-    lora: any LoRAProvider
+    lora: (any LoRAProvider)?
   ) {
     let weight = target.matrix(in: layer)
     frozenLinearBackward(
       outputGradient: outputGradient, ldOutputGradient: weight.rows, tokens: n, weight: weight,
       inputGradient: inputGradient,
       tiles: tiles, partials: partials.pointer)
-    guard let view = lora.lora(layer: layerIndex, target: target) else { return }
+    guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
     loraBackward(
       input: input, a: view.a, b: view.b, scale: view.scale,
       dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols), hidden: hidden(target),

@@ -149,11 +149,37 @@ public final class TrainingGraph {
   public func accumulateGradients(_ row: Row, lora: any LoRAProvider, lossScale: Float) throws -> (
     lossSum: Double, counted: Int
   ) {
-    try run(row, lora: lora, lossScale: lossScale, backward: true)
+    try run(row, lora: lora, virtual: nil, lossScale: lossScale, backward: true)
+  }
+
+  /// Forward and backward for one row with a method's trainable parts (LoRA, a soft prompt, …).
+  public func accumulateGradients(_ row: Row, method: any TrainableMethod, lossScale: Float) throws -> (
+    lossSum: Double, counted: Int
+  ) {
+    try run(row, lora: method.lora, virtual: method.virtualTokens, lossScale: lossScale, backward: true)
   }
 
   /// Forward only: the summed loss and the count, no gradients (dropout applies only if the row has a seed).
-  public func loss(_ row: Row, lora: (any LoRAProvider)?) throws -> (lossSum: Double, counted: Int) {
-    try run(row, lora: lora, lossScale: 1, backward: false)
+  public func loss(_ row: Row, lora: (any LoRAProvider)?, virtual: (any VirtualTokenProvider)? = nil) throws -> (
+    lossSum: Double, counted: Int
+  ) {
+    try run(row, lora: lora, virtual: virtual.map(ReadOnlyVirtualTokens.init), lossScale: 1, backward: false)
+  }
+}
+
+/// Trainable virtual-token embeddings: a provider that also takes their gradients.
+public protocol VirtualTokenGradients: VirtualTokenProvider {
+  /// The gradient of virtual token `index`'s embedding (hiddenSize floats), accumulated by backward passes.
+  func virtualGradient(_ index: Int) -> UnsafeMutablePointer<Float>
+}
+
+/// A provider seen by a forward-only pass: gradients are never asked for.
+final class ReadOnlyVirtualTokens: VirtualTokenGradients {
+  let base: any VirtualTokenProvider
+  init(_ base: any VirtualTokenProvider) { self.base = base }
+  var virtualTokenCount: Int { base.virtualTokenCount }
+  func virtualEmbedding(_ index: Int) -> UnsafePointer<Float> { base.virtualEmbedding(index) }
+  func virtualGradient(_ index: Int) -> UnsafeMutablePointer<Float> {
+    preconditionFailure("a forward-only pass asked for a gradient")
   }
 }

@@ -2,11 +2,11 @@ import Foundation
 public import Memory
 public import Model
 
-/// Supervised LoRA fine-tuning: batches from a `BatchStream`, gradients through the frozen base (`TrainingGraph`),
-/// mean cross-entropy over the targeted tokens of each optimizer step, gradient clipping, AdamW on a learning-rate
-/// schedule, periodic evaluation and checkpoints. One trainer for every method that provides a `LoRAProvider` and
-/// a `ParameterStore`.
-public final class LoRATrainer {
+/// Supervised fine-tuning of a method's trainable parts: batches from a `BatchStream`, gradients through the frozen
+/// base (`TrainingGraph`), mean cross-entropy over the targeted tokens of each optimizer step, gradient clipping,
+/// AdamW on a learning-rate schedule, periodic evaluation and checkpoints. One trainer for every `TrainableMethod`
+/// (LoRA, soft prompts, …).
+public final class Trainer {
   public struct Options: Sendable {
     public var steps = 100
     public var seqLen = 256
@@ -36,7 +36,7 @@ public final class LoRATrainer {
   }
 
   public let model: LanguageModel
-  public let adapters: LoRAAdapterSet
+  public let method: any TrainableMethod
   public let options: Options
   public private(set) var stream: BatchStream
   public let validation: JSONLDataset?
@@ -46,22 +46,22 @@ public final class LoRATrainer {
   public private(set) var step = 0
 
   public init(
-    model: LanguageModel, adapters: LoRAAdapterSet, stream: BatchStream, validation: JSONLDataset?, options: Options,
+    model: LanguageModel, method: any TrainableMethod, stream: BatchStream, validation: JSONLDataset?, options: Options,
     ledger: MemoryLedger
   ) throws {
     self.model = model
-    self.adapters = adapters
+    self.method = method
     self.options = options
     self.stream = stream
     self.validation = validation
     self.graph = try TrainingGraph(
-      model: model, capacity: options.seqLen, maximumRank: adapters.maximumRank, logitRows: options.logitRows,
+      model: model, capacity: options.seqLen, maximumRank: method.lora?.maximumRank ?? 1, logitRows: options.logitRows,
       ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(
-      parameters: adapters.parameters, hyperparameters: hyperparameters,
-      state: options.optimizerState.makeStore(parameters: adapters.parameters, ledger: ledger), ledger: ledger)
+      parameters: method.parameters, hyperparameters: hyperparameters,
+      state: options.optimizerState.makeStore(parameters: method.parameters, ledger: ledger), ledger: ledger)
     self.schedule = try LearningRateSchedule(
       kind: options.schedule, peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
   }
@@ -71,7 +71,7 @@ public final class LoRATrainer {
     let start = ContinuousClock.now
     let batches = (0..<options.gradientAccumulation).map { _ in stream.next() }
     let targets = batches.reduce(0) { $0 + $1.targetCount }
-    adapters.parameters.zeroGradients()
+    method.parameters.zeroGradients()
     var lossSum = 0.0
     var tokens = 0
     if targets > 0 {
@@ -82,18 +82,18 @@ public final class LoRATrainer {
           let row = TrainingGraph.Row(
             tokens: Array(batch.tokens[rows]), targets: Array(batch.targets[rows]),
             segmentStarts: Array(batch.segmentStarts[rows]),
-            dropoutSeed: adapters.config.seed ^ (UInt64(step) &* 0x94D0_49BB_1331_11EB)
+            dropoutSeed: method.seed ^ (UInt64(step) &* 0x94D0_49BB_1331_11EB)
               ^ UInt64(micro * batch.batchSize + r))
           guard row.targets.contains(where: { $0 >= 0 }) else { continue }
-          lossSum += try graph.accumulateGradients(row, lora: adapters, lossScale: scale).lossSum
+          lossSum += try graph.accumulateGradients(row, method: method, lossScale: scale).lossSum
         }
         tokens += batch.tokens.count - batch.paddingCount
       }
     }
-    let norm = adapters.parameters.clipGradients(maxNorm: options.maxGradientNorm)
+    let norm = method.parameters.clipGradients(maxNorm: options.maxGradientNorm)
     let learningRate = schedule.lr(step)
     RunPhase.enter(.optimizer)
-    if norm.isFinite && targets > 0 { try optimizer.step(adapters.parameters, learningRate: learningRate) }
+    if norm.isFinite && targets > 0 { try optimizer.step(method.parameters, learningRate: learningRate) }
     step += 1
     var report = StepReport(
       step: step, loss: targets > 0 ? lossSum / Double(targets) : 0, tokens: tokens, learningRate: learningRate,
@@ -110,7 +110,9 @@ public final class LoRATrainer {
     guard let validation else { return nil }
     RunPhase.enter(.eval)
     let subset = validation.count > limit ? validation.subset(Array(0..<limit)) : validation
-    return try DatasetLoss.mean(subset, graph: graph, adapter: adapters, paddingID: stream.packer.paddingID)?.loss
+    return try DatasetLoss.mean(
+      subset, graph: graph, adapter: method.lora, virtual: method.virtualTokens, paddingID: stream.packer.paddingID)?
+      .loss
   }
 
   // MARK: checkpoints
@@ -128,9 +130,10 @@ public final class LoRATrainer {
     let temporary = final + ".partial-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: temporary) }
-    try adapters.save(to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path)
+    try method.save(
+      to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path, overwrite: false)
     try optimizer.save(
-      to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"), parameters: adapters.parameters)
+      to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
     let state = try JSONEncoder().encode(State(step: step, stream: stream.state))
     try state.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("trainer_state.json")))
     if FileManager.default.fileExists(atPath: final) { try FileManager.default.removeItem(atPath: final) }
@@ -148,18 +151,9 @@ public final class LoRATrainer {
         path: checkpoint, reason: "trainer_state.json is missing; not a checkpoint directory")
     }
     let state = try JSONDecoder().decode(State.self, from: data)
-    let saved = try LoRAAdapterSet.load(
-      from: (checkpoint as NSString).appendingPathComponent("adapter"), model: model.config, ledger: ledger)
-    guard saved.config.rank == adapters.config.rank, saved.config.targets == adapters.config.targets,
-      saved.parameters.count == adapters.parameters.count
-    else {
-      throw TrainingError.checkpoint(
-        path: checkpoint, reason: "the checkpoint's LoRA rank or targets differ from this run's")
-    }
-    adapters.parameters.allValues.baseAddress!.update(
-      from: saved.parameters.allValues.baseAddress!, count: saved.parameters.count)
+    try method.restoreValues(from: (checkpoint as NSString).appendingPathComponent("adapter"), ledger: ledger)
     try optimizer.load(
-      from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), parameters: adapters.parameters)
+      from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
     stream = try BatchStream(packer: stream.packer, sources: sources, resuming: state.stream)
     step = state.step
   }

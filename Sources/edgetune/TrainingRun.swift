@@ -6,9 +6,10 @@ import Paging
 import Profiling
 import Training
 
-/// One LoRA run from options to adapter, shared by `train lora` and `profile`: load, plan against the budget (and
-/// fail before anything starts if it cannot fit), apply the plan's choices, train under the watchdog, save.
-final class LoRARun {
+/// One training run from options to result, shared by `train lora`, `train prompt` and `profile`: load, plan against
+/// the budget (and fail before anything starts if it cannot fit), apply the plan's choices, train under the watchdog,
+/// save. What differs between methods comes from a `MethodRecipe`.
+final class TrainingRun {
   /// What a finished run hands back for its report.
   struct Outcome {
     var report: [String: Any]
@@ -16,20 +17,25 @@ final class LoRARun {
     var summary: String
   }
 
-  let options: LoRARunOptions
+  let options: TrainingOptions
+  let recipe: MethodRecipe
   let ledger: MemoryLedger
   let model: LanguageModel
   let planned: TrainingPlan.Result
   let watchdog: MemoryWatchdog
 
   /// Loads the model and plans the run. Throws `BudgetError` with the plan table when the budget cannot be met.
-  init(options: LoRARunOptions, watchdogInterval: Duration = .milliseconds(100), keepSamples: Bool = false) throws {
+  init(
+    options: TrainingOptions, recipe: MethodRecipe, watchdogInterval: Duration = .milliseconds(100),
+    keepSamples: Bool = false
+  ) throws {
     self.options = options
+    self.recipe = recipe
     options.threads.apply()
     RunPhase.enter(.load)
     let model = try ModelLoader.load(path: options.model.model)
     RunPhase.enter(.plan)
-    let planned = try Self.plan(options: options, model: model)
+    let planned = try Self.plan(options: options, recipe: recipe, model: model)
     self.ledger = try options.budget.apply((planned.plan, planned.residency), to: model, what: "this training run")
     self.model = model
     self.planned = planned
@@ -48,7 +54,9 @@ final class LoRARun {
   }
 
   /// The plan for `options` on an opened model (nothing else is loaded).
-  static func plan(options: LoRARunOptions, model: LanguageModel) throws -> TrainingPlan.Result {
+  static func plan(options: TrainingOptions, recipe: MethodRecipe, model: LanguageModel) throws
+    -> TrainingPlan.Result
+  {
     var dataBytes = 0
     for text in options.data + (options.val.map { [$0] } ?? []) {
       let path = (try? DataSourceSpec.parse(text))?.path ?? text
@@ -57,8 +65,8 @@ final class LoRARun {
     let (placement, notice) = try options.optimizer.placement()
     if let notice { Output.diagnostic("notice: \(notice)") }
     var planOptions = TrainingPlan.Options(
-      seqLen: options.seqLen, rank: options.rank, targets: try options.targetList(), dropout: options.dropout > 0,
-      dataFileBytes: dataBytes, optimizerState: placement)
+      seqLen: options.seqLen, rank: 1, targets: [], dataFileBytes: dataBytes, optimizerState: placement)
+    recipe.plan(&planOptions)
     planOptions.pagedPlacement = options.optimizer.pagedPlacement
     return TrainingPlan.make(model: model, options: planOptions, budget: options.budget.bytes)
   }
@@ -69,13 +77,13 @@ final class LoRARun {
     let wallStart = ContinuousClock.now
     watchdog.begin()
     defer { watchdog.end() }
-    let loraConfig = try LoRAConfig(
-      rank: o.rank, alpha: o.alpha, dropout: o.dropout, targets: try o.targetList(), useRSLoRA: o.rslora, seed: o.seed)
     RunPhase.enter(.load)
     // Data: every source tokenized up front, so bad input stops the run before any training.
     let encoder = ExampleEncoder(
-      model: model, options: DataOptions(seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines)
-    )
+      model: model,
+      options: DataOptions(
+        seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines,
+        virtualTokens: recipe.virtualTokens))
     var sources: [(dataset: JSONLDataset, weight: Double)] = []
     var validation: JSONLDataset?
     for (i, text) in o.data.enumerated() {
@@ -98,12 +106,12 @@ final class LoRARun {
       o.steps ?? o.epochs.map { max(1, Int(($0 * Double(corpusTokens) / Double(tokensPerStep)).rounded(.up))) }
       ?? defaultSteps ?? 100
 
-    var trainerOptions = LoRATrainer.Options()
+    var trainerOptions = Trainer.Options()
     trainerOptions.steps = totalSteps
     trainerOptions.seqLen = o.seqLen
     trainerOptions.batchSize = o.batch
     trainerOptions.gradientAccumulation = o.gradAccum
-    trainerOptions.learningRate = o.lr
+    trainerOptions.learningRate = o.lr ?? recipe.defaultLearningRate
     trainerOptions.schedule = LearningRateSchedule.Kind(rawValue: o.schedule)!
     trainerOptions.warmupSteps = o.warmup
     trainerOptions.weightDecay = o.weightDecay
@@ -112,19 +120,19 @@ final class LoRARun {
     trainerOptions.saveEvery = o.saveEvery
     trainerOptions.logitRows = planned.logitRows
     trainerOptions.optimizerState = planned.optimizerState
-    let adapters = try LoRAAdapterSet(config: loraConfig, model: model.config, ledger: ledger)
+    let method = try recipe.make(model, ledger)
     let packer = try SequencePacker(batchSize: o.batch, seqLen: o.seqLen, model: model)
     let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
-    let trainer = try LoRATrainer(
-      model: model, adapters: adapters, stream: stream, validation: validation, options: trainerOptions, ledger: ledger)
+    let trainer = try Trainer(
+      model: model, method: method, stream: stream, validation: validation, options: trainerOptions, ledger: ledger)
     if let resume = o.resume {
       try trainer.resume(from: resume, sources: sources, ledger: ledger)
       Output.diagnostic("resumed from \(resume) at step \(trainer.step)")
     }
     Output.diagnostic("optimizer state: \(trainer.optimizer.state.summary)")
     Output.diagnostic(
-      "training LoRA r=\(o.rank) alpha=\(o.alpha) on \(loraConfig.targets.map(\.moduleName).joined(separator: ",")): "
-        + "\(adapters.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(tokensPerStep) tokens; "
+      "training \(recipe.summary): "
+        + "\(method.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(tokensPerStep) tokens; "
         + Output.ledgerLine(ledger))
     let evalBefore = trainer.step == 0 ? try trainer.evaluate() : nil
     if let evalBefore { Output.diagnostic(String(format: "held-out loss before training: %.4f", evalBefore)) }
@@ -165,7 +173,7 @@ final class LoRARun {
     bar.finish()
     if lastEval == nil { lastEval = try trainer.evaluate() }
     RunPhase.enter(.save)
-    try adapters.save(to: out, baseModel: o.model.model, overwrite: true)
+    try method.save(to: out, baseModel: o.model.model, overwrite: true)
     RunPhase.enter(.idle)
     watchdog.sample()
     let status = try ProcStatus.current()
@@ -174,16 +182,18 @@ final class LoRARun {
     let snapshot = ledger.snapshot()
     let streaming = model.residency.counters
     var report: [String: Any] = [
-      "method": "lora", "steps": totalSteps, "tokens": tokens,
+      "method": recipe.name, "steps": totalSteps, "tokens": tokens,
       "tokens_per_second": Double(tokens) / max(trainSeconds, 1e-9),
       "wall_seconds": wall, "train_seconds": trainSeconds, "peak_rss_bytes": status.vmHWM, "peak_anon_bytes": peakAnon,
       "ledger_peak_bytes": snapshot.peakBytes, "ledger_peak_bytes_by_label": snapshot.peakByLabel,
       "loss_first": losses.first ?? 0, "loss_last": losses.last ?? 0, "loss_curve": losses,
       "eval_loss": lastEval as Any,
-      "eval_loss_before": evalBefore as Any, "trainable_parameters": adapters.parameters.parameterCount,
-      "rank": o.rank, "alpha": o.alpha, "targets": loraConfig.targets.map(\.moduleName), "seq_len": o.seqLen,
-      "batch": o.batch, "grad_accum": o.gradAccum, "lr": o.lr, "model": o.model.model, "adapter": out,
+      "eval_loss_before": evalBefore as Any, "trainable_parameters": method.parameters.parameterCount,
+      "seq_len": o.seqLen,
+      "batch": o.batch, "grad_accum": o.gradAccum, "lr": o.lr ?? recipe.defaultLearningRate, "model": o.model.model,
+      "adapter": out,
     ]
+    report.merge(recipe.report) { $1 }
     report.merge(planReport()) { $1 }
     report["optimizer_state"] = trainer.optimizer.state.summary
     report["optimizer_state_bytes"] = trainer.optimizer.state.stateBytes

@@ -1,0 +1,100 @@
+import Foundation
+import Glibc
+
+/// Writing an adapter directory atomically, for every method's output (LoRA, soft prompts, …): the files go into a
+/// temporary sibling directory ("<directory>.partial-XXXX"), each written and fsynced by the caller's `write`, and
+/// the directory is renamed into place, so an interrupted save never leaves a complete-looking adapter directory.
+enum AdapterDirectory {
+  static let configFileName = "adapter_config.json"
+  static let weightsFileName = "adapter_model.safetensors"
+
+  /// Saves into `directory` by calling `write` with the temporary directory to fill. An existing `directory` is
+  /// refused unless `overwrite` and it holds nothing but `configFileName`, `weightsFileName` and a README; it is then
+  /// replaced (moved aside, the new one renamed in, the old removed).
+  static func save(to directory: String, overwrite: Bool, write: (String) throws -> Void) throws {
+    let target = trimmed(directory)
+    let files = FileManager.default
+    var isDirectory: ObjCBool = false
+    let exists = files.fileExists(atPath: target, isDirectory: &isDirectory)
+    if exists {
+      guard overwrite else {
+        throw TrainingError.checkpoint(path: target, reason: "already exists; choose another directory or overwrite")
+      }
+      guard isDirectory.boolValue else { throw TrainingError.checkpoint(path: target, reason: "is not a directory") }
+      let allowed: Set = [configFileName, weightsFileName, "README.md"]
+      let contents = (try? files.contentsOfDirectory(atPath: target)) ?? []
+      if let other = contents.first(where: { !allowed.contains($0) }) {
+        throw TrainingError.checkpoint(
+          path: target, reason: "holds '\(other)', which is not part of an adapter; refusing to replace it")
+      }
+    }
+    let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    let temporary = target + ".partial-" + suffix
+    guard mkdir(temporary, 0o755) == 0 else {
+      throw TrainingError.checkpoint(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))")
+    }
+    var placed = false
+    defer { if !placed { try? files.removeItem(atPath: temporary) } }
+    try write(temporary)
+    if exists {
+      let old = target + ".old-" + suffix
+      try rename(target, old)
+      do {
+        try rename(temporary, target)
+      } catch {
+        try? rename(old, target)
+        throw error
+      }
+      placed = true
+      try? files.removeItem(atPath: old)
+    } else {
+      try rename(temporary, target)
+      placed = true
+    }
+    syncDirectory(containing: target)
+  }
+
+  /// The two files of an adapter directory, checked to exist.
+  static func files(in directory: String) throws -> (config: String, weights: String) {
+    let directory = trimmed(directory)
+    let configPath = directory + "/" + configFileName
+    let weightsPath = directory + "/" + weightsFileName
+    for path in [configPath, weightsPath] where !FileManager.default.fileExists(atPath: path) {
+      throw TrainingError.checkpoint(
+        path: path, reason: "missing: a PEFT adapter directory holds \(configFileName) and \(weightsFileName)")
+    }
+    return (configPath, weightsPath)
+  }
+
+  /// adapter_config.json's "peft_type", or nil when the file is missing or has none.
+  static func peftType(in directory: String) -> String? {
+    let path = trimmed(directory) + "/" + configFileName
+    guard let data = FileManager.default.contents(atPath: path),
+      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    else { return nil }
+    return object["peft_type"] as? String
+  }
+
+  static func trimmed(_ path: String) -> String {
+    var path = path
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    return path
+  }
+
+  static func rename(_ from: String, _ to: String) throws {
+    guard Glibc.rename(from, to) == 0 else {
+      throw TrainingError.checkpoint(
+        path: to, reason: "cannot rename \(from) into place: \(String(cString: strerror(errno)))")
+    }
+  }
+
+  /// fsync of the parent directory, so the rename itself is durable.
+  static func syncDirectory(containing path: String) {
+    let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+    let fd = open(parent.isEmpty ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+      _ = fsync(fd)
+      close(fd)
+    }
+  }
+}

@@ -1,0 +1,35 @@
+public import Memory
+public import Model
+
+/// Opens any adapter directory EdgeTune can apply, by its adapter_config.json's peft_type: LORA → `LoRAAdapterSet`,
+/// PROMPT_TUNING → `SoftPrompt`.
+public enum AdapterLoader {
+  /// adapter_config.json's peft_type ("LORA", "PROMPT_TUNING", …), or nil when it is missing or unreadable.
+  public static func peftType(in directory: String) -> String? { AdapterDirectory.peftType(in: directory) }
+
+  public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws
+    -> any TrainableMethod
+  {
+    let (configPath, _) = try AdapterDirectory.files(in: directory)
+    switch AdapterDirectory.peftType(in: directory) {
+    case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
+    case "LORA", nil: return try LoRAAdapterSet.load(from: directory, model: model, ledger: ledger)
+    case let other?:
+      throw TrainingError.checkpoint(
+        path: configPath, reason: "peft_type \(other) is not one EdgeTune applies (LORA, PROMPT_TUNING)")
+    }
+  }
+}
+
+extension TrainableMethod {
+  /// The virtual token ids to put before every input (a soft prompt's), or none.
+  public var inputPrefix: [Int32] { VirtualToken.prefix(virtualTokens?.virtualTokenCount ?? 0) }
+
+  /// One line for logs: "LoRA r=8 on q_proj,v_proj", "soft prompt of 20 virtual tokens".
+  public var description: String {
+    if let set = self as? LoRAAdapterSet {
+      return "LoRA r=\(set.config.rank) on \(set.config.targets.map(\.moduleName).joined(separator: ","))"
+    }
+    return "soft prompt of \(virtualTokens?.virtualTokenCount ?? 0) virtual tokens"
+  }
+}

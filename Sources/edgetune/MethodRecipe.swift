@@ -1,0 +1,49 @@
+import Memory
+import Model
+import Training
+
+/// What one training method contributes to a `TrainingRun`: its part of the plan, how its trainable parts are made,
+/// how data is prefixed for it, and its fields in the report.
+struct MethodRecipe {
+  /// The report's `method`: "lora", "prompt".
+  var name: String
+  /// For the log: "LoRA r=8 alpha=16 on q,v".
+  var summary: String
+  /// Virtual tokens before every example (soft prompts), 0 otherwise.
+  var virtualTokens = 0
+  /// The learning rate without --lr.
+  var defaultLearningRate = 2e-4
+  var plan: (inout TrainingPlan.Options) -> Void
+  var make: (LanguageModel, MemoryLedger) throws -> any TrainableMethod
+  var report: [String: Any]
+
+  /// LoRA from `train lora`'s options.
+  static func lora(_ o: LoRAOptions, seed: UInt64) throws -> MethodRecipe {
+    let config = try LoRAConfig(
+      rank: o.rank, alpha: o.alpha, dropout: o.dropout, targets: try o.targetList(), useRSLoRA: o.rslora, seed: seed)
+    let targets = config.targets.map(\.moduleName)
+    return MethodRecipe(
+      name: "lora", summary: "LoRA r=\(o.rank) alpha=\(o.alpha) on \(targets.joined(separator: ","))",
+      plan: { plan in
+        plan.rank = config.rank
+        plan.targets = config.targets
+        plan.dropout = config.dropout > 0
+      },
+      make: { model, ledger in try LoRAAdapterSet(config: config, model: model.config, ledger: ledger) },
+      report: ["rank": o.rank, "alpha": o.alpha, "targets": targets])
+  }
+
+  /// A soft prompt from `train prompt`'s options.
+  static func prompt(_ o: PromptOptions, seed: UInt64) throws -> MethodRecipe {
+    let initialization = try o.initialization()
+    let tokens = o.virtualTokens
+    return MethodRecipe(
+      name: "prompt", summary: "a soft prompt of \(tokens) virtual tokens (\(initialization.peftName) init)",
+      virtualTokens: tokens, defaultLearningRate: 3e-2,
+      plan: { $0.virtualTokens = tokens },
+      make: { model, ledger in
+        try SoftPrompt(virtualTokens: tokens, initialization: initialization, seed: seed, model: model, ledger: ledger)
+      },
+      report: ["virtual_tokens": tokens, "prompt_init": initialization.peftName])
+  }
+}

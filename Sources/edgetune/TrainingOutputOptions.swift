@@ -1,0 +1,52 @@
+import ArgumentParser
+import Formats
+import Foundation
+import Training
+
+/// --out and --report, and running a method's recipe into them: shared by every `train` method.
+struct TrainingOutputOptions: ParsableArguments {
+  @Option(help: "Output directory for the result (a PEFT adapter directory).")
+  var out: String
+
+  @Option(help: "Write a JSON report of the run here.")
+  var report: String?
+
+  /// Checks --out, trains, writes the report atomically and prints the summary.
+  func train(_ options: TrainingOptions, _ recipe: MethodRecipe) throws {
+    guard (options.steps == nil) != (options.epochs == nil) else {
+      throw ValidationError("give exactly one of --steps and --epochs")
+    }
+    try checkOutputWritable()
+    let run = try TrainingRun(options: options, recipe: recipe)
+    let outcome = try run.execute(out: out)
+    if let report {
+      let data = try JSONSerialization.data(withJSONObject: outcome.report, options: [.prettyPrinted, .sortedKeys])
+      let writer = try AtomicFileWriter(path: report)
+      try writer.write(Array(data))
+      try writer.finish()
+    }
+    Output.result(outcome.summary)
+  }
+
+  /// Fails before any work when --out (or its parent, if it does not exist yet) cannot be written.
+  func checkOutputWritable() throws {
+    let url = URL(fileURLWithPath: out).standardizedFileURL
+    var directory = url.path
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else { throw InputError("--out \(out) exists and is not a directory") }
+      directory = url.deletingLastPathComponent().path
+    } else {
+      directory = url.deletingLastPathComponent().path
+      guard FileManager.default.fileExists(atPath: directory) else {
+        throw InputError("--out \(out): the directory \(directory) does not exist")
+      }
+    }
+    // access(2) says yes to root everywhere; creating a file is the real test (procfs, read-only mounts, full disks).
+    let probe = (directory as NSString).appendingPathComponent(".edgetune-write-test-\(getpid())")
+    guard FileManager.default.createFile(atPath: probe, contents: Data("x".utf8)) else {
+      throw InputError("--out \(out): cannot write in \(directory)")
+    }
+    try? FileManager.default.removeItem(atPath: probe)
+  }
+}
