@@ -1,0 +1,139 @@
+import Foundation
+import Memory
+import Model
+import Testing
+
+@testable import Training
+
+/// Prompt tuning: gradients of the virtual-token embeddings by finite differences, training and inference paths in
+/// agreement, PEFT's initializations, and the adapter directory round trip.
+@Suite struct AdapterSoftPromptTests {
+  static let tiny = TrainingGraphTests.tiny
+
+  /// Three virtual tokens before each segment (the encoder puts them before every example), targets on the text.
+  static func row(packed: Bool) -> TrainingGraph.Row {
+    let prompt = VirtualToken.prefix(3)
+    let first: [Int32] = [5, 77, 120, 33, 9]
+    let second: [Int32] = [250, 18, 64, 101]
+    let tokens = prompt + first + (packed ? prompt + second : second)
+    var targets = Array(tokens.dropFirst()) + [-1]
+    for (t, next) in targets.enumerated() where next < 0 { targets[t] = -1 }  // never predict a virtual token
+    targets[0] = -1
+    var starts: [Int32]? = nil
+    if packed {
+      let boundary = Int32(prompt.count + first.count)
+      starts = tokens.indices.map { $0 < Int(boundary) ? 0 : boundary }
+      targets[Int(boundary) - 1] = -1  // no target across the packed boundary
+    }
+    return TrainingGraph.Row(tokens: tokens, targets: targets, segmentStarts: starts)
+  }
+
+  @Test(arguments: ["llama-mixed.tiny-gguf", "qwen2-hf"], [false, true])
+  func promptGradientsMatchFiniteDifferences(file: String, packed: Bool) throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent(file).path)
+    let ledger = MemoryLedger()
+    let prompt = try SoftPrompt(virtualTokens: 3, initialization: .random, seed: 7, model: model, ledger: ledger)
+    let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 1, logitRows: 5, ledger: ledger)
+    let row = Self.row(packed: packed)
+    prompt.parameters.zeroGradients()
+    _ = try graph.accumulateGradients(row, method: prompt, lossScale: 1)
+    let values = prompt.embeddings.value
+    let gradients = prompt.embeddings.gradient
+    #expect(gradients.contains { $0 != 0 }, "no gradient reached the prompt")
+    var generator = SeededGenerator(seed: 3)
+    var worst = 0.0
+    for _ in 0..<12 {
+      let i = Int(generator.next() % UInt64(values.count))
+      let original = values[i]
+      let epsilon: Float = 1e-2
+      values[i] = original + epsilon
+      let plus = try graph.loss(row, lora: nil, virtual: prompt).lossSum
+      values[i] = original - epsilon
+      let minus = try graph.loss(row, lora: nil, virtual: prompt).lossSum
+      values[i] = original
+      let numeric = (plus - minus) / Double(2 * epsilon)
+      let analytic = Double(gradients[i])
+      let error = abs(numeric - analytic)
+      worst = max(worst, error / max(abs(numeric), 1e-1))
+      #expect(error <= 2e-2 * abs(numeric) + 2e-3, "prompt[\(i)]: analytic \(analytic), numeric \(numeric)")
+    }
+    print("AdapterSoftPromptTests \(file) packed=\(packed): worst relative gradient error \(worst)")
+  }
+
+  /// The training graph's loss with a soft prompt equals the inference session's, which embeds the same virtual ids.
+  @Test func trainingAndInferenceAgree() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("llama-mixed.tiny-gguf").path)
+    let ledger = MemoryLedger()
+    let prompt = try SoftPrompt(virtualTokens: 3, initialization: .random, seed: 9, model: model, ledger: ledger)
+    let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 1, ledger: ledger)
+    let row = Self.row(packed: false)
+    let trained = try graph.loss(row, lora: nil, virtual: prompt)
+    let session = try InferenceSession(model: model, capacity: 16, ledger: ledger)
+    session.virtualTokens = prompt
+    var reference = 0.0
+    try session.forward(row.tokens, logits: .all) { i, logits in
+      guard row.targets[i] >= 0 else { return }
+      let m = Double(logits.max()!)
+      reference += m + log(logits.reduce(0.0) { $0 + exp(Double($1) - m) }) - Double(logits[Int(row.targets[i])])
+    }
+    #expect(abs(trained.lossSum - reference) < 1e-3 * abs(reference), "\(trained.lossSum) vs \(reference)")
+    // Without the provider, virtual ids are invalid input, not a crash.
+    let plain = try InferenceSession(model: model, capacity: 16, ledger: ledger)
+    #expect(throws: ModelError.self) { try plain.forward(row.tokens, logits: .none) }
+    #expect(throws: TrainingError.self) { try graph.loss(row, lora: nil) }
+  }
+
+  /// PEFT's TEXT init: the text's tokens, truncated to N or repeated (the whole list) and truncated.
+  @Test func textInitializationCopiesTokenEmbeddingsLikePEFT() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("llama-mixed.tiny-gguf").path)
+    let text = "hello world"
+    let ids = model.tokenizer.encode(text, parseSpecial: false)
+    try #require(ids.count >= 2)
+    let d = model.config.hiddenSize
+    for n in [1, ids.count, 2 * ids.count + 1] {
+      let prompt = try SoftPrompt(
+        virtualTokens: n, initialization: .text(text), seed: 0, model: model, ledger: MemoryLedger())
+      var row = [Float](repeating: 0, count: d)
+      for k in 0..<n {
+        model.weights.embedding.decodeRows(Int(ids[k % ids.count])..<(Int(ids[k % ids.count]) + 1), into: &row)
+        #expect(Array(prompt.embeddings.value[(k * d)..<((k + 1) * d)]) == row, "virtual token \(k) of \(n)")
+      }
+    }
+  }
+
+  @Test func savedPromptLoadsBackAndRefusesMismatches() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("llama-mixed.tiny-gguf").path)
+    let directory = try AdapterTestSupport.scratchDirectory("prompt")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let prompt = try SoftPrompt(
+      virtualTokens: 4, initialization: .sampledVocabulary, seed: 5, model: model, ledger: MemoryLedger())
+    let out = directory + "/prompt"
+    try prompt.save(to: out, baseModel: "base")
+    let config = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json")))
+        as? [String: Any])
+    #expect(config["peft_type"] as? String == "PROMPT_TUNING")
+    #expect(config["num_virtual_tokens"] as? Int == 4 && config["token_dim"] as? Int == model.config.hiddenSize)
+    #expect(config["prompt_tuning_init"] as? String == "SAMPLE_VOCAB")
+    let loaded = try AdapterLoader.load(from: out, model: model.config, ledger: MemoryLedger())
+    let back = try #require(loaded as? SoftPrompt)
+    #expect(Array(back.embeddings.value) == Array(prompt.embeddings.value))
+    // A LoRA loader refuses it by name; a prompt of another length does not restore into this one.
+    #expect {
+      _ = try LoRAAdapterSet.load(from: out, model: model.config, ledger: MemoryLedger())
+    } throws: { "\($0)".contains("PROMPT_TUNING") }
+    let longer = try SoftPrompt(
+      virtualTokens: 5, initialization: .random, seed: 1, model: model, ledger: MemoryLedger())
+    #expect { try longer.restoreValues(from: out, ledger: MemoryLedger()) } throws: { "\($0)".contains("4 virtual") }
+  }
+
+  @Test func badOptionsAreRefusedBeforeAnyWork() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("llama-mixed.tiny-gguf").path)
+    #expect(throws: TrainingError.self) {
+      _ = try SoftPrompt(virtualTokens: 0, initialization: .random, seed: 0, model: model, ledger: MemoryLedger())
+    }
+    #expect(throws: TrainingError.self) {
+      _ = try SoftPrompt(virtualTokens: 2, initialization: .text(""), seed: 0, model: model, ledger: MemoryLedger())
+    }
+  }
+}
