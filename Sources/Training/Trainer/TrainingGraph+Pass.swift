@@ -1,5 +1,5 @@
 import Memory
-public import Model
+import Model
 import Tensor
 
 extension TrainingGraph {
