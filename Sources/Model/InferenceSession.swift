@@ -35,6 +35,8 @@ public final class InferenceSession {
   public var adapter: (any LoRAProvider)?
   /// A soft prompt's embeddings for virtual token ids (−1 − k), or nil when there is none.
   public var virtualTokens: (any VirtualTokenProvider)?
+  /// Bottleneck adapters on the attention and MLP outputs, or nil.
+  public var bottlenecks: (any BottleneckProvider)?
   private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
@@ -199,7 +201,23 @@ public final class InferenceSession {
       scoresPerWorker: T * capacity,
       workers: workers)
     project(index, .o, layer, input: attention.pointer, output: normed.pointer, tokens: T)
+    applyBottleneck(index, .attention, to: normed.pointer, tokens: T)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)
+  }
+
+  /// x ← x + adapter(x) in place on a sublayer's output (safe: the branch reads x before it adds to it).
+  private func applyBottleneck(
+    _ layerIndex: Int, _ placement: AdapterPlacement, to x: UnsafeMutablePointer<Float>,
+    tokens T: Int
+  ) {
+    guard let view = bottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return }
+    let d = model.config.hiddenSize
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * T * view.size) { scratch in
+      bottleneckForward(
+        input: x, down: view.down, downBias: view.downBias, up: view.up, upBias: view.upBias,
+        activation: view.activation, preActivation: scratch.baseAddress!,
+        activated: scratch.baseAddress! + T * view.size, output: x, tokens: T, dim: d, bottleneck: view.size)
+    }
   }
 
   /// hidden += down(silu(gate(x)) · up(x)), x = rmsnorm(hidden).
@@ -213,6 +231,7 @@ public final class InferenceSession {
     project(index, .up, layer, input: normed.pointer, output: up.pointer, tokens: T)
     swigluForward(gate: gate.pointer, up: up.pointer, output: gate.pointer, count: T * f)
     project(index, .down, layer, input: gate.pointer, output: normed.pointer, tokens: T)
+    applyBottleneck(index, .mlp, to: normed.pointer, tokens: T)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)
   }
 

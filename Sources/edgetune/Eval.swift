@@ -72,6 +72,7 @@ struct Eval: ParsableCommand {
     let session = try InferenceSession(
       model: lm, capacity: capacity, chunk: 128, adapter: adapter?.lora, ledger: ledger)
     session.virtualTokens = adapter?.virtualTokens
+    session.bottlenecks = adapter?.bottlenecks
     let start = ContinuousClock.now
     if let dumpLogits {
       try writeLogits(ids: Array(ids.prefix(capacity - prefix.count)), prefix: prefix, session: session, to: dumpLogits)
@@ -134,9 +135,7 @@ struct Eval: ParsableCommand {
     guard !cases.isEmpty else { throw InputError("\(path): no prompt/completion or conversation records to evaluate") }
     let start = ContinuousClock.now
     let bar = ProgressBar("eval", total: cases.count)
-    let accuracy = try ExactMatch.evaluate(
-      cases, model: lm, adapter: adapter?.lora, virtual: adapter?.virtualTokens, ledger: ledger
-    ) { bar.update($0) }
+    let accuracy = try ExactMatch.evaluate(cases, model: lm, method: adapter, ledger: ledger) { bar.update($0) }
     bar.finish()
     var dataset = try JSONLDataset.load(
       path: path,
@@ -148,9 +147,7 @@ struct Eval: ParsableCommand {
       model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.lora?.maximumRank ?? 1,
       logitRows: 32,
       ledger: ledger)
-    let loss = try DatasetLoss.mean(
-      dataset, graph: graph, adapter: adapter?.lora, virtual: adapter?.virtualTokens,
-      paddingID: lm.paddingID ?? lm.eosID ?? 0)
+    let loss = try DatasetLoss.mean(dataset, graph: graph, method: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
     let seconds = (ContinuousClock.now - start).seconds
     if json {
       var samples: [[String: String]] = []

@@ -79,6 +79,7 @@ struct Generate: ParsableCommand {
     let session = try InferenceSession(
       model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
     session.virtualTokens = adapter?.virtualTokens
+    session.bottlenecks = adapter?.bottlenecks
     let stops = ignoreEOS ? [] : lm.stopTokenIDs
     var generator = TextGenerator(
       session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),

@@ -39,8 +39,9 @@ struct Merge: ParsableCommand {
     let ledger = MemoryLedger()
     if let type = AdapterLoader.peftType(in: adapter), type != "LORA" {
       throw InputError(
-        "\(adapter) is a \(type == "PROMPT_TUNING" ? "soft prompt" : type) adapter: it adds inputs, not weight changes, "
-          + "so it cannot be merged into the model; apply it with `generate --adapter` or `eval --adapter`")
+        "\(adapter) is a \(type == "PROMPT_TUNING" ? "soft prompt" : type == "BOTTLENECK" ? "bottleneck" : type) "
+          + "adapter: it adds inputs or layers, not weight changes, so it cannot be merged into the model's weights; "
+          + "apply it with `generate --adapter` or `eval --adapter`")
     }
     let lora = try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger)
     let merged = base.merging(lora)

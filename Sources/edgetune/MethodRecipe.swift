@@ -14,6 +14,9 @@ struct MethodRecipe {
   /// The learning rate without --lr.
   var defaultLearningRate = 2e-4
   var plan: (inout TrainingPlan.Options) -> Void
+  /// Checks the options against the loaded model's configuration, before planning (a reduction factor that does not
+  /// divide the hidden size).
+  var validate: (ModelConfig) throws -> Void = { _ in }
   var make: (LanguageModel, MemoryLedger) throws -> any TrainableMethod
   var report: [String: Any]
 
@@ -45,5 +48,26 @@ struct MethodRecipe {
         try SoftPrompt(virtualTokens: tokens, initialization: initialization, seed: seed, model: model, ledger: ledger)
       },
       report: ["virtual_tokens": tokens, "prompt_init": initialization.peftName])
+  }
+}
+
+extension MethodRecipe {
+  /// Bottleneck adapters from `train adapter`'s options.
+  static func adapter(_ o: BottleneckOptions, seed: UInt64) throws -> MethodRecipe {
+    var config = try o.config()
+    config.seed = seed
+    let fixed = config
+    return MethodRecipe(
+      name: "adapter",
+      summary: "\(config.architecture.rawValue) bottleneck adapters (reduction \(config.reductionFactor), "
+        + "\(config.activation.rawValue))",
+      defaultLearningRate: 1e-3,
+      plan: { $0.bottleneck = fixed },
+      validate: { _ = try fixed.size(hidden: $0.hiddenSize) },
+      make: { model, ledger in try BottleneckAdapterSet(config: fixed, model: model.config, ledger: ledger) },
+      report: [
+        "architecture": config.architecture.rawValue, "reduction_factor": config.reductionFactor,
+        "non_linearity": config.activation.rawValue,
+      ])
   }
 }

@@ -34,6 +34,7 @@ final class TrainingRun {
     options.threads.apply()
     RunPhase.enter(.load)
     let model = try ModelLoader.load(path: options.model.model)
+    try recipe.validate(model.config)
     RunPhase.enter(.plan)
     let planned = try Self.plan(options: options, recipe: recipe, model: model)
     self.ledger = try options.budget.apply((planned.plan, planned.residency), to: model, what: "this training run")

@@ -2,7 +2,7 @@ public import Memory
 public import Model
 
 /// Opens any adapter directory EdgeTune can apply, by its adapter_config.json's peft_type: LORA → `LoRAAdapterSet`,
-/// PROMPT_TUNING → `SoftPrompt`.
+/// PROMPT_TUNING → `SoftPrompt`, BOTTLENECK → `BottleneckAdapterSet`.
 public enum AdapterLoader {
   /// adapter_config.json's peft_type ("LORA", "PROMPT_TUNING", …), or nil when it is missing or unreadable.
   public static func peftType(in directory: String) -> String? { AdapterDirectory.peftType(in: directory) }
@@ -13,10 +13,12 @@ public enum AdapterLoader {
     let (configPath, _) = try AdapterDirectory.files(in: directory)
     switch AdapterDirectory.peftType(in: directory) {
     case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
+    case BottleneckAdapterSet.peftType:
+      return try BottleneckAdapterSet.load(from: directory, model: model, ledger: ledger)
     case "LORA", nil: return try LoRAAdapterSet.load(from: directory, model: model, ledger: ledger)
     case let other?:
       throw TrainingError.checkpoint(
-        path: configPath, reason: "peft_type \(other) is not one EdgeTune applies (LORA, PROMPT_TUNING)")
+        path: configPath, reason: "peft_type \(other) is not one EdgeTune applies (LORA, PROMPT_TUNING, BOTTLENECK)")
     }
   }
 }
@@ -29,6 +31,10 @@ extension TrainableMethod {
   public var description: String {
     if let set = self as? LoRAAdapterSet {
       return "LoRA r=\(set.config.rank) on \(set.config.targets.map(\.moduleName).joined(separator: ","))"
+    }
+    if let set = self as? BottleneckAdapterSet {
+      return
+        "\(set.config.architecture.rawValue) bottleneck adapters (size \(set.size), \(set.config.activation.rawValue))"
     }
     return "soft prompt of \(virtualTokens?.virtualTokenCount ?? 0) virtual tokens"
   }

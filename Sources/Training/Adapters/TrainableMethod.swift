@@ -13,19 +13,30 @@ public protocol TrainableMethod: AnyObject {
   var lora: (any LoRAProvider)? { get }
   /// Trainable virtual-token embeddings (a soft prompt), or nil.
   var virtualTokens: (any VirtualTokenGradients)? { get }
+  /// Bottleneck adapters inserted after attention and/or the MLP, or nil.
+  var bottlenecks: (any BottleneckProvider)? { get }
   /// Seeds per-row randomness (LoRA dropout masks).
   var seed: UInt64 { get }
+  /// LoRA's dropout probability on the input of A (0 for methods without it).
+  var loraDropout: Float { get }
   /// Writes the method's result to `directory` in its interchange format (PEFT for LoRA and soft prompts).
   func save(to directory: String, baseModel: String?, overwrite: Bool) throws
   /// Copies the values `save` wrote to `directory` into `parameters`, refusing a result of another shape or kind.
   func restoreValues(from directory: String, ledger: MemoryLedger) throws
 }
 
+extension TrainableMethod {
+  public var bottlenecks: (any BottleneckProvider)? { nil }
+  public var loraDropout: Float { 0 }
+}
+
 extension LoRAAdapterSet: TrainableMethod {
   public var methodName: String { "lora" }
   public var lora: (any LoRAProvider)? { self }
   public var virtualTokens: (any VirtualTokenGradients)? { nil }
+  public var bottlenecks: (any BottleneckProvider)? { nil }
   public var seed: UInt64 { config.seed }
+  public var loraDropout: Float { Float(config.dropout) }
 
   public func restoreValues(from directory: String, ledger: MemoryLedger) throws {
     let saved = try LoRAAdapterSet.load(from: directory, model: model, ledger: ledger)

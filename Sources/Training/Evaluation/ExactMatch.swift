@@ -57,17 +57,18 @@ public enum ExactMatch {
   /// Greedy answers for `cases` (stopping at EOS or the template's end of turn, or after the reference's length plus
   /// `slack` tokens), compared with the references.
   public static func evaluate(
-    _ cases: [Case], model: LanguageModel, adapter: (any LoRAProvider)?, virtual: (any VirtualTokenProvider)? = nil,
-    slack: Int = 16, ledger: MemoryLedger, progress: (Int) -> Void = { _ in }
+    _ cases: [Case], model: LanguageModel, method: (any TrainableMethod)?, slack: Int = 16, ledger: MemoryLedger,
+    progress: (Int) -> Void = { _ in }
   ) throws -> Result {
     let stops = model.stopTokenIDs
-    let prefix = VirtualToken.prefix(virtual?.virtualTokenCount ?? 0)
+    let prefix = method?.inputPrefix ?? []
     let prompts = cases.map { prefix + model.encodePrompt($0.prompt) }
     let longest = zip(cases, prompts).map { $1.count + model.tokenizer.encode($0.reference).count + slack }.max() ?? 1
     let session = try InferenceSession(
-      model: model, capacity: min(model.config.contextLength, max(longest, 2)), chunk: 256, adapter: adapter,
+      model: model, capacity: min(model.config.contextLength, max(longest, 2)), chunk: 256, adapter: method?.lora,
       ledger: ledger)
-    session.virtualTokens = virtual
+    session.virtualTokens = method?.virtualTokens
+    session.bottlenecks = method?.bottlenecks
     var matches = 0
     var samples: [(String, String, String)] = []
     for (i, (item, prompt)) in zip(cases, prompts).enumerated() {

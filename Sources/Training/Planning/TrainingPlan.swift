@@ -22,6 +22,8 @@ public enum TrainingPlan {
     public var pagedPlacement = OptimizerStatePlacement(.disk(directory: OptimizerStatePlacement.defaultSpillDirectory))
     /// Soft-prompt length: above 0 the method is prompt tuning, and `rank` and `targets` are not used.
     public var virtualTokens = 0
+    /// Bottleneck adapters: when set the method is adapter tuning (`rank` and `targets` are not used).
+    public var bottleneck: BottleneckConfig?
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
       dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
@@ -47,7 +49,10 @@ public enum TrainingPlan {
 
   /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
   public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
-    o.virtualTokens > 0
+    if let bottleneck = o.bottleneck {
+      return (try? BottleneckAdapterSet.plannedShapes(config: bottleneck, model: c)) ?? []
+    }
+    return o.virtualTokens > 0
       ? [(SoftPrompt.tensorName, [o.virtualTokens, c.hiddenSize])]
       : LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c)
   }
@@ -56,8 +61,9 @@ public enum TrainingPlan {
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 ? 1 : o.rank, logitRows: o.logitRows,
-      workers: o.workers)
+      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 || o.bottleneck != nil ? 1 : o.rank,
+      logitRows: o.logitRows, workers: o.workers,
+      bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0)
     let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let shapes = trainableShapes(config: c, options: o)
     let counts = shapes.map { $0.shape.reduce(1, *) }
@@ -76,9 +82,12 @@ public enum TrainingPlan {
     var lines = MemoryPlan.Line.ledger(
       buffers, order: ["checkpoints", "activations", "gradients", "scratch", "logits"], notes: notes)
     let (label, note) =
-      o.virtualTokens > 0
-      ? ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)")
-      : ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))")
+      o.bottleneck.map {
+        ("adapter", "\($0.architecture.rawValue) bottleneck adapters, reduction \($0.reductionFactor)")
+      }
+      ?? (o.virtualTokens > 0
+        ? ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)")
+        : ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"))
     lines += [
       MemoryPlan.Line(label, parameters, .ledger, note),
       MemoryPlan.Line(label + ".gradients", parameters, .ledger, "one gradient per parameter"),

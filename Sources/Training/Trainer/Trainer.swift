@@ -56,7 +56,7 @@ public final class Trainer {
     self.validation = validation
     self.graph = try TrainingGraph(
       model: model, capacity: options.seqLen, maximumRank: method.lora?.maximumRank ?? 1, logitRows: options.logitRows,
-      ledger: ledger)
+      dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(
@@ -110,9 +110,7 @@ public final class Trainer {
     guard let validation else { return nil }
     RunPhase.enter(.eval)
     let subset = validation.count > limit ? validation.subset(Array(0..<limit)) : validation
-    return try DatasetLoss.mean(
-      subset, graph: graph, adapter: method.lora, virtual: method.virtualTokens, paddingID: stream.packer.paddingID)?
-      .loss
+    return try DatasetLoss.mean(subset, graph: graph, method: method, paddingID: stream.packer.paddingID)?.loss
   }
 
   // MARK: checkpoints

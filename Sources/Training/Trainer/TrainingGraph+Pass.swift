@@ -14,6 +14,10 @@ extension TrainingGraph {
     try validate(row, virtualCount: virtual?.virtualTokenCount ?? 0)
     rowDropoutSeed = dropout > 0 ? row.dropoutSeed : nil
     defer { rowDropoutSeed = nil }
+    if let bottlenecks = rowBottlenecks, bottlenecks.maximumBottleneck > maximumBottleneck {
+      throw TrainingError.invalidOption(
+        name: "adapter", reason: "bottleneck \(bottlenecks.maximumBottleneck) exceeds the graph's \(maximumBottleneck)")
+    }
     if let lora, lora.maximumRank > maximumRank {
       throw TrainingError.invalidOption(
         name: "--rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
@@ -42,7 +46,7 @@ extension TrainingGraph {
       }
       let result = try head(row, lossScale: lossScale, backward: backward)
       model.endHead()
-      guard backward, lora != nil || virtual != nil else { return result }
+      guard backward, lora != nil || virtual != nil || rowBottlenecks != nil else { return result }
       RunPhase.enter(.backward)
       for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
         model.beginLayer(layer, next: layer - 1)
@@ -116,6 +120,7 @@ extension TrainingGraph {
       heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, segmentStarts: segments,
       scores: attentionScratch.pointer, scoresPerWorker: 2 * capacity * capacity, workers: workers)
     linearForward(index, .o, layer, input: attention.pointer, output: projected.pointer, tokens: n, lora: lora)
+    bottleneckForward(index, .attention, on: projected.pointer, tokens: n)
     middle.pointer.update(from: x, count: n * d)
     addInPlace(middle.pointer, projected.pointer, count: n * d)
     rmsNormForward(
@@ -124,6 +129,7 @@ extension TrainingGraph {
     linearForward(index, .up, layer, input: normed2.pointer, output: up.pointer, tokens: n, lora: lora)
     swigluForward(gate: gate.pointer, up: up.pointer, output: activated.pointer, count: n * f)
     linearForward(index, .down, layer, input: activated.pointer, output: projected.pointer, tokens: n, lora: lora)
+    bottleneckForward(index, .mlp, on: projected.pointer, tokens: n)
     out.update(from: middle.pointer, count: n * d)
     addInPlace(out, projected.pointer, count: n * d)
   }
@@ -140,7 +146,8 @@ extension TrainingGraph {
     // MLP: out = middle + down(silu(gate)·up), gate/up from rmsnorm(middle).
     gradGate.pointer.initialize(repeating: 0, count: n * f)  // d(activated), then d(gate) in place
     linearBackward(
-      index, .down, layer, input: activated.pointer, outputGradient: gradResidual.pointer,
+      index, .down, layer, input: activated.pointer,
+      outputGradient: bottleneckBackward(index, .mlp, outputGradient: gradResidual.pointer, tokens: n),
       inputGradient: gradGate.pointer, tokens: n, lora: lora)
     swigluBackward(
       gate: gate.pointer, up: up.pointer, outputGradient: gradGate.pointer, gateGradient: gradGate.pointer,
@@ -159,7 +166,8 @@ extension TrainingGraph {
     // Attention: middle = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
     gradAttention.pointer.initialize(repeating: 0, count: n * q)
     linearBackward(
-      index, .o, layer, input: attention.pointer, outputGradient: gradResidual.pointer,
+      index, .o, layer, input: attention.pointer,
+      outputGradient: bottleneckBackward(index, .attention, outputGradient: gradResidual.pointer, tokens: n),
       inputGradient: gradAttention.pointer, tokens: n, lora: lora)
     causalAttentionBackward(
       query: query.pointer, keys: keys.pointer, values: values.pointer, outputGradient: gradAttention.pointer,
@@ -275,6 +283,41 @@ extension TrainingGraph {
       outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// y ← y + adapter(y) on a sublayer's output when the row's method has an adapter there, saving the adapter's
+  /// input and hidden states for the backward.
+  func bottleneckForward(
+    _ layerIndex: Int, _ placement: AdapterPlacement, on y: UnsafeMutablePointer<Float>, tokens n: Int
+  ) {
+    guard let view = rowBottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return }
+    let d = model.config.hiddenSize
+    let slot = placement.rawValue
+    let input = adapterInputs.pointer + slot * capacity * d
+    input.update(from: y, count: n * d)
+    Tensor.bottleneckForward(
+      input: input, down: view.down, downBias: view.downBias, up: view.up, upBias: view.upBias,
+      activation: view.activation, preActivation: adapterPre.pointer + slot * capacity * maximumBottleneck,
+      activated: adapterActivated.pointer + slot * capacity * maximumBottleneck, output: y, tokens: n, dim: d,
+      bottleneck: view.size)
+  }
+
+  /// The gradient of the sublayer's output before its adapter: dy itself without an adapter there, else
+  /// dy + the branch's input gradient (in `gradAdapter`), with the adapter's parameter gradients accumulated.
+  func bottleneckBackward(
+    _ layerIndex: Int, _ placement: AdapterPlacement, outputGradient dy: UnsafePointer<Float>, tokens n: Int
+  ) -> UnsafePointer<Float> {
+    guard let view = rowBottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return dy }
+    let d = model.config.hiddenSize
+    let slot = placement.rawValue
+    gradAdapter.pointer.update(from: dy, count: n * d)
+    Tensor.bottleneckBackward(
+      input: adapterInputs.pointer + slot * capacity * d, down: view.down, up: view.up, activation: view.activation,
+      preActivation: adapterPre.pointer + slot * capacity * maximumBottleneck,
+      activated: adapterActivated.pointer + slot * capacity * maximumBottleneck, outputGradient: dy,
+      inputGradient: gradAdapter.pointer, downGradient: view.downGradient, downBiasGradient: view.downBiasGradient,
+      upGradient: view.upGradient, upBiasGradient: view.upBiasGradient, tokens: n, dim: d, bottleneck: view.size)
+    return UnsafePointer(gradAdapter.pointer)
   }
 
   /// The dropout mask of one projection's LoRA input for the current row, (n, width) with entries 0 or 1/(1−p),

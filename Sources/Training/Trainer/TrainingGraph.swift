@@ -50,11 +50,18 @@ public final class TrainingGraph {
   let dropoutMask: AnonymousBuffer<Float>  // (T, max(d, q, f)) when dropout > 0
   /// The seed of the row being processed; the same masks are regenerated in forward, recompute and backward.
   var rowDropoutSeed: UInt64?
+  /// Bottleneck adapters of the row being processed (set for one pass by `run`).
+  var rowBottlenecks: (any BottleneckProvider)?
+  let maximumBottleneck: Int
+  let adapterInputs: AnonymousBuffer<Float>  // (2, T, d): each placement's adapter input (the sublayer output)
+  let adapterPre: AnonymousBuffer<Float>  // (2, T, r) pre-activation
+  let adapterActivated: AnonymousBuffer<Float>  // (2, T, r)
+  let gradAdapter: AnonymousBuffer<Float>  // (T, d): d(loss)/d(adapter input)
 
   /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
-  public static func plannedBytes(config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int)
-    -> [String: Int]
-  {
+  public static func plannedBytes(
+    config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int, bottleneck: Int = 0
+  ) -> [String: Int] {
     let f4 = MemoryLayout<Float>.stride
     let d = c.hiddenSize
     let q = c.queryDim
@@ -63,15 +70,17 @@ public final class TrainingGraph {
     let widest = max(d, q, f)
     return [
       "checkpoints": (c.layerCount + 1) * T * d * f4,
-      "activations": T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * rank + c.rotaryDim) * f4,
-      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4,
+      "activations": T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * rank + c.rotaryDim) * f4
+        + (bottleneck > 0 ? 2 * T * (d + 2 * bottleneck) * f4 : 0),
+      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4 + (bottleneck > 0 ? T * d * f4 : 0),
       "scratch": (workers * 2 * T * T + workers * T * widest + workers * DecodeTiles.defaultTileFloats) * f4,
       "logits": logitRows * c.vocabularySize * f4,
     ]
   }
 
   public init(
-    model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, dropout: Float = 0, ledger: MemoryLedger
+    model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, dropout: Float = 0,
+    maximumBottleneck: Int = 0, ledger: MemoryLedger
   ) throws {
     guard dropout >= 0, dropout < 1 else {
       throw TrainingError.invalidOption(name: "--dropout", reason: "must be at least 0 and below 1, not \(dropout)")
@@ -126,6 +135,12 @@ public final class TrainingGraph {
     rotary = RotaryEmbedding(headDim: c.headDim, rotaryDim: c.rotaryDim, base: c.ropeTheta)
     self.dropout = dropout
     dropoutMask = try buffer(dropout > 0 ? T * max(d, q, f) : 0, "activations")
+    self.maximumBottleneck = maximumBottleneck
+    let r = maximumBottleneck
+    adapterInputs = try buffer(r > 0 ? 2 * T * d : 0, "activations")
+    adapterPre = try buffer(2 * T * r, "activations")
+    adapterActivated = try buffer(2 * T * r, "activations")
+    gradAdapter = try buffer(r > 0 ? T * d : 0, "gradients")
   }
 
   /// A row of training data: token ids, next-token targets (−1 = no loss) and, for packed rows, each token's
@@ -156,7 +171,18 @@ public final class TrainingGraph {
   public func accumulateGradients(_ row: Row, method: any TrainableMethod, lossScale: Float) throws -> (
     lossSum: Double, counted: Int
   ) {
-    try run(row, lora: method.lora, virtual: method.virtualTokens, lossScale: lossScale, backward: true)
+    rowBottlenecks = method.bottlenecks
+    defer { rowBottlenecks = nil }
+    return try run(row, lora: method.lora, virtual: method.virtualTokens, lossScale: lossScale, backward: true)
+  }
+
+  /// Forward only with a method's parts (LoRA, soft prompt, bottleneck adapters).
+  public func loss(_ row: Row, method: (any TrainableMethod)?) throws -> (lossSum: Double, counted: Int) {
+    rowBottlenecks = method?.bottlenecks
+    defer { rowBottlenecks = nil }
+    return try run(
+      row, lora: method?.lora, virtual: method?.virtualTokens.map { $0 as any VirtualTokenGradients }, lossScale: 1,
+      backward: false)
   }
 
   /// Forward only: the summed loss and the count, no gradients (dropout applies only if the row has a seed).
