@@ -145,8 +145,7 @@ struct Eval: ParsableCommand {
     if let limit, dataset.count > limit { dataset = dataset.subset(Array(0..<limit)) }
     let graph = try TrainingGraph(
       model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.lora?.maximumRank ?? 1,
-      logitRows: 32,
-      ledger: ledger)
+      logitRows: 32, maximumBottleneck: adapter?.bottlenecks?.maximumBottleneck ?? 0, ledger: ledger)
     let loss = try DatasetLoss.mean(dataset, graph: graph, method: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
     let seconds = (ContinuousClock.now - start).seconds
     if json {

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// `train adapter` on the real model: bottleneck adapters train within the budget LoRA gets, save with their
+/// placement, resume exactly, apply in `generate` and `eval`, are refused by `merge`; bad options fail before work.
+@Suite struct AdapterTuningTests {
+  static let data = BudgetTests.data
+
+  static func train(_ nf4: String, _ dir: URL, _ name: String, _ extra: [String]) throws -> (CLIResult, String, String)
+  {
+    let out = dir.appendingPathComponent(name).path
+    let report = dir.appendingPathComponent(name + ".json").path
+    let result = try CLI.run(
+      [
+        "train", "adapter", "--model", nf4, "--data", data, "--val-fraction", "0", "--seq-len", "128",
+        "--architecture", "houlsby", "--out", out, "--report", report,
+      ] + extra)
+    return (result, out, report)
+  }
+
+  @Test(.enabled(if: CLI.haveModel)) func trainsWithinTheBudgetResumesAndApplies() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let (whole, out, reportPath) = try Self.train(
+      nf4, dir, "whole", ["--steps", "4", "--save-every", "2", "--budget", "160MiB"])
+    #expect(whole.status == 0, "\(whole.stderr)")
+    let report = try BudgetTests.reportObject(reportPath)
+    #expect(report["method"] as? String == "adapter" && report["architecture"] as? String == "houlsby")
+    // 30 layers × 2 placements × (36×576 + 36 + 576×36 + 576) parameters at reduction factor 16.
+    #expect(report["trainable_parameters"] as? Int == 30 * 2 * (2 * 36 * 576 + 36 + 576))
+    let peak = try #require(report["peak_rss_bytes"] as? Int)
+    #expect(peak <= 160 << 20, "VmHWM \(peak >> 20) MiB above the 160 MiB budget")
+    let checkpoint = dir.appendingPathComponent("whole.checkpoints/checkpoint-2").path
+    let (resumed, resumedOut, _) = try Self.train(nf4, dir, "resumed", ["--steps", "4", "--resume", checkpoint])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    let a = try Data(contentsOf: URL(fileURLWithPath: out + "/adapter_model.safetensors"))
+    let b = try Data(contentsOf: URL(fileURLWithPath: resumedOut + "/adapter_model.safetensors"))
+    #expect(a == b, "the resumed adapter differs from the uninterrupted one")
+
+    let generated = try CLI.run([
+      "generate", "--model", nf4, "--adapter", out, "--chat", "Name a colour.", "--temperature", "0",
+      "--max-tokens", "4",
+    ])
+    #expect(generated.status == 0 && generated.stderr.contains("houlsby bottleneck adapters"), "\(generated.stderr)")
+    let evaluated = try CLI.run([
+      "eval", "--model", nf4, "--adapter", out, "--data",
+      BudgetTests.repository.appendingPathComponent("Tools/data/dates/heldout.jsonl").path, "--limit", "2", "--json",
+    ])
+    #expect(evaluated.status == 0, "\(evaluated.stderr)")
+    let merged = try CLI.run([
+      "merge", "--model", nf4, "--adapter", out, "-o", dir.appendingPathComponent("m.nf4").path,
+    ])
+    #expect(merged.exited && merged.status != 0 && merged.stderr.contains("cannot be merged"), "\(merged.stderr)")
+  }
+
+  @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let cases: [([String], String)] = [
+      (["--reduction-factor", "7"], "7 does not divide the hidden size 576"),
+      (["--architecture", "parallel"], "--architecture must be houlsby or pfeiffer"),
+      (["--activation", "gelu"], "--activation must be relu or silu"),
+    ]
+    for (options, message) in cases {
+      let result = try CLI.run(
+        ["train", "adapter", "--model", nf4, "--data", Self.data, "--steps", "1", "--out", "/tmp/never"] + options)
+      #expect(result.exited && result.status != 0 && result.stderr.contains(message), "\(options): \(result.stderr)")
+      #expect(!result.stderr.contains("train:"), "training started")
+    }
+  }
+}
