@@ -37,6 +37,8 @@ public final class InferenceSession {
   public var virtualTokens: (any VirtualTokenProvider)?
   /// Bottleneck adapters on the attention and MLP outputs, or nil.
   public var bottlenecks: (any BottleneckProvider)?
+  /// IA3 scaling vectors on keys, values and the down projection's input, or nil.
+  public var scalings: (any ScalingVectorProvider)?
   private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
@@ -186,6 +188,12 @@ public final class InferenceSession {
     if let bias = layer.queryBias { addBias(bias, to: query.pointer, rows: T, cols: q) }
     if let bias = layer.keyBias { addBias(bias, to: keys, rows: T, cols: kv) }
     if let bias = layer.valueBias { addBias(bias, to: values, rows: T, cols: kv) }
+    if let scale = scalings?.scaling(layer: index, target: .k) {
+      scaleColumns(keys, by: scale.values, rows: T, cols: kv)
+    }
+    if let scale = scalings?.scaling(layer: index, target: .v) {
+      scaleColumns(values, by: scale.values, rows: T, cols: kv)
+    }
     rotaryForward(
       query.pointer, tokens: T, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
       cos: rotaryCos.pointer, sin: rotarySin.pointer)
@@ -230,6 +238,9 @@ public final class InferenceSession {
     project(index, .gate, layer, input: normed.pointer, output: gate.pointer, tokens: T)
     project(index, .up, layer, input: normed.pointer, output: up.pointer, tokens: T)
     swigluForward(gate: gate.pointer, up: up.pointer, output: gate.pointer, count: T * f)
+    if let scale = scalings?.scaling(layer: index, target: .down) {
+      scaleColumns(gate.pointer, by: scale.values, rows: T, cols: f)
+    }
     project(index, .down, layer, input: gate.pointer, output: normed.pointer, tokens: T)
     applyBottleneck(index, .mlp, to: normed.pointer, tokens: T)
     addInPlace(hidden.pointer, normed.pointer, count: T * d)

@@ -73,6 +73,7 @@ struct Eval: ParsableCommand {
       model: lm, capacity: capacity, chunk: 128, adapter: adapter?.lora, ledger: ledger)
     session.virtualTokens = adapter?.virtualTokens
     session.bottlenecks = adapter?.bottlenecks
+    session.scalings = adapter?.scalings
     let start = ContinuousClock.now
     if let dumpLogits {
       try writeLogits(ids: Array(ids.prefix(capacity - prefix.count)), prefix: prefix, session: session, to: dumpLogits)
@@ -145,7 +146,8 @@ struct Eval: ParsableCommand {
     if let limit, dataset.count > limit { dataset = dataset.subset(Array(0..<limit)) }
     let graph = try TrainingGraph(
       model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.lora?.maximumRank ?? 1,
-      logitRows: 32, maximumBottleneck: adapter?.bottlenecks?.maximumBottleneck ?? 0, ledger: ledger)
+      logitRows: 32, maximumBottleneck: adapter?.bottlenecks?.maximumBottleneck ?? 0,
+      scalingVectors: adapter?.scalings != nil, ledger: ledger)
     let loss = try DatasetLoss.mean(dataset, graph: graph, method: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
     let seconds = (ContinuousClock.now - start).seconds
     if json {

@@ -80,6 +80,7 @@ struct Generate: ParsableCommand {
       model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
     session.virtualTokens = adapter?.virtualTokens
     session.bottlenecks = adapter?.bottlenecks
+    session.scalings = adapter?.scalings
     let stops = ignoreEOS ? [] : lm.stopTokenIDs
     var generator = TextGenerator(
       session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),

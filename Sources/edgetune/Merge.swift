@@ -38,10 +38,16 @@ struct Merge: ParsableCommand {
     let base = try ModelLoader.load(path: model.model)
     let ledger = MemoryLedger()
     if let type = AdapterLoader.peftType(in: adapter), type != "LORA" {
+      let reason =
+        switch type {
+        case "PROMPT_TUNING": "a soft prompt adds inputs, not weight changes, so it cannot be merged into the weights"
+        case "BOTTLENECK":
+          "bottleneck adapters add layers, not weight changes, so they cannot be merged into the weights"
+        case "IA3": "merging IA3 vectors into the weights is not supported yet"
+        default: "only LoRA adapters can be merged"
+        }
       throw InputError(
-        "\(adapter) is a \(type == "PROMPT_TUNING" ? "soft prompt" : type == "BOTTLENECK" ? "bottleneck" : type) "
-          + "adapter: it adds inputs or layers, not weight changes, so it cannot be merged into the model's weights; "
-          + "apply it with `generate --adapter` or `eval --adapter`")
+        "\(adapter) (peft_type \(type)): \(reason); apply it with `generate --adapter` or `eval --adapter`")
     }
     let lora = try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger)
     let merged = base.merging(lora)

@@ -71,3 +71,13 @@ extension MethodRecipe {
       ])
   }
 }
+
+extension MethodRecipe {
+  /// IA3 (`train ia3`): no options of its own.
+  static func ia3(seed: UInt64) -> MethodRecipe {
+    MethodRecipe(
+      name: "ia3", summary: "IA3 scaling vectors on k_proj, v_proj and down_proj's input", defaultLearningRate: 3e-3,
+      plan: { $0.ia3 = true }, make: { model, ledger in try IA3Set(model: model.config, seed: seed, ledger: ledger) },
+      report: ["targets": ["k_proj", "v_proj", "down_proj"]])
+  }
+}

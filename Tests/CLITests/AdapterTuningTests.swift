@@ -54,6 +54,34 @@ import Testing
     #expect(merged.exited && merged.status != 0 && merged.stderr.contains("cannot be merged"), "\(merged.stderr)")
   }
 
+  /// IA3 through the same run: PEFT's format, applied by eval, within the budget, not merged.
+  @Test(.enabled(if: CLI.haveModel)) func ia3TrainsAndApplies() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("ia3").path
+    let reportPath = dir.appendingPathComponent("ia3.json").path
+    let result = try CLI.run([
+      "train", "ia3", "--model", nf4, "--data", Self.data, "--val-fraction", "0", "--seq-len", "128", "--steps", "2",
+      "--budget", "160MiB", "--out", out, "--report", reportPath,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try BudgetTests.reportObject(reportPath)
+    #expect(report["method"] as? String == "ia3" && report["trainable_parameters"] as? Int == 30 * (2 * 192 + 1536))
+    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 160 << 20)
+    let config = try String(contentsOfFile: out + "/adapter_config.json", encoding: .utf8)
+    #expect(config.contains("\"peft_type\": \"IA3\""))
+    let evaluated = try CLI.run([
+      "eval", "--model", nf4, "--adapter", out, "--data",
+      BudgetTests.repository.appendingPathComponent("Tools/data/dates/heldout.jsonl").path, "--limit", "2", "--json",
+    ])
+    #expect(evaluated.status == 0 && evaluated.stderr.contains("IA3"), "\(evaluated.stderr)")
+    let merged = try CLI.run([
+      "merge", "--model", nf4, "--adapter", out, "-o", dir.appendingPathComponent("m.nf4").path,
+    ])
+    #expect(merged.status != 0 && merged.stderr.contains("not supported yet"), "\(merged.stderr)")
+  }
+
   @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {
     let nf4 = try ConvertTests.converted.get().nf4
     let cases: [([String], String)] = [

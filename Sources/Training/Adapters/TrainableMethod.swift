@@ -15,6 +15,8 @@ public protocol TrainableMethod: AnyObject {
   var virtualTokens: (any VirtualTokenGradients)? { get }
   /// Bottleneck adapters inserted after attention and/or the MLP, or nil.
   var bottlenecks: (any BottleneckProvider)? { get }
+  /// IA3 scaling vectors, or nil.
+  var scalings: (any ScalingVectorProvider)? { get }
   /// Seeds per-row randomness (LoRA dropout masks).
   var seed: UInt64 { get }
   /// LoRA's dropout probability on the input of A (0 for methods without it).
@@ -27,6 +29,7 @@ public protocol TrainableMethod: AnyObject {
 
 extension TrainableMethod {
   public var bottlenecks: (any BottleneckProvider)? { nil }
+  public var scalings: (any ScalingVectorProvider)? { nil }
   public var loraDropout: Float { 0 }
 }
 

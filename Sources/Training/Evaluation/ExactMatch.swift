@@ -69,6 +69,7 @@ public enum ExactMatch {
       ledger: ledger)
     session.virtualTokens = method?.virtualTokens
     session.bottlenecks = method?.bottlenecks
+    session.scalings = method?.scalings
     var matches = 0
     var samples: [(String, String, String)] = []
     for (i, (item, prompt)) in zip(cases, prompts).enumerated() {

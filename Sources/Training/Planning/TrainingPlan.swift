@@ -24,6 +24,8 @@ public enum TrainingPlan {
     public var virtualTokens = 0
     /// Bottleneck adapters: when set the method is adapter tuning (`rank` and `targets` are not used).
     public var bottleneck: BottleneckConfig?
+    /// IA3: when true the method is IA3 (`rank` and `targets` are not used).
+    public var ia3 = false
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
       dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
@@ -49,6 +51,7 @@ public enum TrainingPlan {
 
   /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
   public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
+    if o.ia3 { return IA3Set.tensorShapes(model: c) }
     if let bottleneck = o.bottleneck {
       return (try? BottleneckAdapterSet.plannedShapes(config: bottleneck, model: c)) ?? []
     }
@@ -61,9 +64,9 @@ public enum TrainingPlan {
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 || o.bottleneck != nil ? 1 : o.rank,
+      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 || o.bottleneck != nil || o.ia3 ? 1 : o.rank,
       logitRows: o.logitRows, workers: o.workers,
-      bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0)
+      bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3)
     let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let shapes = trainableShapes(config: c, options: o)
     let counts = shapes.map { $0.shape.reduce(1, *) }
@@ -82,12 +85,14 @@ public enum TrainingPlan {
     var lines = MemoryPlan.Line.ledger(
       buffers, order: ["checkpoints", "activations", "gradients", "scratch", "logits"], notes: notes)
     let (label, note) =
-      o.bottleneck.map {
+      o.ia3
+      ? ("ia3", "IA3 vectors on k, v and down_proj's input")
+      : o.bottleneck.map {
         ("adapter", "\($0.architecture.rawValue) bottleneck adapters, reduction \($0.reductionFactor)")
       }
-      ?? (o.virtualTokens > 0
-        ? ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)")
-        : ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"))
+        ?? (o.virtualTokens > 0
+          ? ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)")
+          : ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"))
     lines += [
       MemoryPlan.Line(label, parameters, .ledger, note),
       MemoryPlan.Line(label + ".gradients", parameters, .ledger, "one gradient per parameter"),

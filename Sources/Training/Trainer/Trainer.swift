@@ -56,7 +56,8 @@ public final class Trainer {
     self.validation = validation
     self.graph = try TrainingGraph(
       model: model, capacity: options.seqLen, maximumRank: method.lora?.maximumRank ?? 1, logitRows: options.logitRows,
-      dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0, ledger: ledger)
+      dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
+      scalingVectors: method.scalings != nil, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(

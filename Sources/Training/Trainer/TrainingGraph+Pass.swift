@@ -46,7 +46,9 @@ extension TrainingGraph {
       }
       let result = try head(row, lossScale: lossScale, backward: backward)
       model.endHead()
-      guard backward, lora != nil || virtual != nil || rowBottlenecks != nil else { return result }
+      guard backward, lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil else {
+        return result
+      }
       RunPhase.enter(.backward)
       for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
         model.beginLayer(layer, next: layer - 1)
@@ -109,6 +111,8 @@ extension TrainingGraph {
     if let bias = layer.queryBias { addRows(bias, to: query.pointer, rows: n) }
     if let bias = layer.keyBias { addRows(bias, to: keys.pointer, rows: n) }
     if let bias = layer.valueBias { addRows(bias, to: values.pointer, rows: n) }
+    scaleForward(index, .k, keys.pointer, saving: unscaledKeys.pointer, tokens: n, width: kv)
+    scaleForward(index, .v, values.pointer, saving: unscaledValues.pointer, tokens: n, width: kv)
     rotaryForward(
       query.pointer, tokens: n, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
       cos: rotaryCos.pointer, sin: rotarySin.pointer)
@@ -128,6 +132,7 @@ extension TrainingGraph {
     linearForward(index, .gate, layer, input: normed2.pointer, output: gate.pointer, tokens: n, lora: lora)
     linearForward(index, .up, layer, input: normed2.pointer, output: up.pointer, tokens: n, lora: lora)
     swigluForward(gate: gate.pointer, up: up.pointer, output: activated.pointer, count: n * f)
+    scaleForward(index, .down, activated.pointer, saving: unscaledActivated.pointer, tokens: n, width: f)
     linearForward(index, .down, layer, input: activated.pointer, output: projected.pointer, tokens: n, lora: lora)
     bottleneckForward(index, .mlp, on: projected.pointer, tokens: n)
     out.update(from: middle.pointer, count: n * d)
@@ -149,6 +154,7 @@ extension TrainingGraph {
       index, .down, layer, input: activated.pointer,
       outputGradient: bottleneckBackward(index, .mlp, outputGradient: gradResidual.pointer, tokens: n),
       inputGradient: gradGate.pointer, tokens: n, lora: lora)
+    scaleBackward(index, .down, gradGate.pointer, unscaled: unscaledActivated.pointer, tokens: n, width: f)
     swigluBackward(
       gate: gate.pointer, up: up.pointer, outputGradient: gradGate.pointer, gateGradient: gradGate.pointer,
       upGradient: gradUp.pointer, count: n * f)
@@ -180,6 +186,8 @@ extension TrainingGraph {
     rotaryBackward(
       gradKeys.pointer, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
       cos: rotaryCos.pointer, sin: rotarySin.pointer)
+    scaleBackward(index, .k, gradKeys.pointer, unscaled: unscaledKeys.pointer, tokens: n, width: kv)
+    scaleBackward(index, .v, gradValues.pointer, unscaled: unscaledValues.pointer, tokens: n, width: kv)
     gradNormed.pointer.initialize(repeating: 0, count: n * d)
     linearBackward(
       index, .q, layer, input: normed1.pointer, outputGradient: gradQuery.pointer,
@@ -283,6 +291,31 @@ extension TrainingGraph {
       outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// x ← x ⊙ l (IA3) when the row's method scales `target` here, keeping the unscaled x for the backward.
+  func scaleForward(
+    _ layerIndex: Int, _ target: ProjectionTarget, _ x: UnsafeMutablePointer<Float>,
+    saving unscaled: UnsafeMutablePointer<Float>, tokens n: Int, width: Int
+  ) {
+    guard let scale = rowScalings?.scaling(layer: layerIndex, target: target) else { return }
+    precondition(hasScalings, "the graph was built without room for scaling vectors")
+    unscaled.update(from: x, count: n * width)
+    scaleColumns(x, by: scale.values, rows: n, cols: width)
+  }
+
+  /// With dx the gradient of x ⊙ l: dl += Σ_t dx ⊙ x, and dx ← dx ⊙ l in place (the gradient of the unscaled x).
+  func scaleBackward(
+    _ layerIndex: Int, _ target: ProjectionTarget, _ dx: UnsafeMutablePointer<Float>,
+    unscaled x: UnsafePointer<Float>, tokens n: Int, width: Int
+  ) {
+    guard let scale = rowScalings?.scaling(layer: layerIndex, target: target) else { return }
+    for t in 0..<n {
+      for j in 0..<width {
+        scale.gradient[j] += dx[t * width + j] * x[t * width + j]
+        dx[t * width + j] *= scale.values[j]
+      }
+    }
   }
 
   /// y ← y + adapter(y) on a sublayer's output when the row's method has an adapter there, saving the adapter's

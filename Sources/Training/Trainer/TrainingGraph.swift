@@ -57,10 +57,17 @@ public final class TrainingGraph {
   let adapterPre: AnonymousBuffer<Float>  // (2, T, r) pre-activation
   let adapterActivated: AnonymousBuffer<Float>  // (2, T, r)
   let gradAdapter: AnonymousBuffer<Float>  // (T, d): d(loss)/d(adapter input)
+  /// IA3 vectors of the row being processed (set for one pass by `accumulateGradients`/`loss`).
+  var rowScalings: (any ScalingVectorProvider)?
+  let hasScalings: Bool
+  let unscaledKeys: AnonymousBuffer<Float>  // (T, kv) keys before IA3's scaling (after bias, before rotary)
+  let unscaledValues: AnonymousBuffer<Float>  // (T, kv)
+  let unscaledActivated: AnonymousBuffer<Float>  // (T, f) down_proj's input before scaling
 
   /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
   public static func plannedBytes(
-    config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int, bottleneck: Int = 0
+    config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int, bottleneck: Int = 0,
+    scalingVectors: Bool = false
   ) -> [String: Int] {
     let f4 = MemoryLayout<Float>.stride
     let d = c.hiddenSize
@@ -71,7 +78,7 @@ public final class TrainingGraph {
     return [
       "checkpoints": (c.layerCount + 1) * T * d * f4,
       "activations": T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * rank + c.rotaryDim) * f4
-        + (bottleneck > 0 ? 2 * T * (d + 2 * bottleneck) * f4 : 0),
+        + (bottleneck > 0 ? 2 * T * (d + 2 * bottleneck) * f4 : 0) + (scalingVectors ? T * (2 * kv + f) * f4 : 0),
       "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4 + (bottleneck > 0 ? T * d * f4 : 0),
       "scratch": (workers * 2 * T * T + workers * T * widest + workers * DecodeTiles.defaultTileFloats) * f4,
       "logits": logitRows * c.vocabularySize * f4,
@@ -80,7 +87,7 @@ public final class TrainingGraph {
 
   public init(
     model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, dropout: Float = 0,
-    maximumBottleneck: Int = 0, ledger: MemoryLedger
+    maximumBottleneck: Int = 0, scalingVectors: Bool = false, ledger: MemoryLedger
   ) throws {
     guard dropout >= 0, dropout < 1 else {
       throw TrainingError.invalidOption(name: "--dropout", reason: "must be at least 0 and below 1, not \(dropout)")
@@ -141,6 +148,10 @@ public final class TrainingGraph {
     adapterPre = try buffer(2 * T * r, "activations")
     adapterActivated = try buffer(2 * T * r, "activations")
     gradAdapter = try buffer(r > 0 ? T * d : 0, "gradients")
+    hasScalings = scalingVectors
+    unscaledKeys = try buffer(scalingVectors ? T * kv : 0, "activations")
+    unscaledValues = try buffer(scalingVectors ? T * kv : 0, "activations")
+    unscaledActivated = try buffer(scalingVectors ? T * f : 0, "activations")
   }
 
   /// A row of training data: token ids, next-token targets (−1 = no loss) and, for packed rows, each token's
@@ -172,14 +183,22 @@ public final class TrainingGraph {
     lossSum: Double, counted: Int
   ) {
     rowBottlenecks = method.bottlenecks
-    defer { rowBottlenecks = nil }
+    rowScalings = method.scalings
+    defer {
+      rowBottlenecks = nil
+      rowScalings = nil
+    }
     return try run(row, lora: method.lora, virtual: method.virtualTokens, lossScale: lossScale, backward: true)
   }
 
   /// Forward only with a method's parts (LoRA, soft prompt, bottleneck adapters).
   public func loss(_ row: Row, method: (any TrainableMethod)?) throws -> (lossSum: Double, counted: Int) {
     rowBottlenecks = method?.bottlenecks
-    defer { rowBottlenecks = nil }
+    rowScalings = method?.scalings
+    defer {
+      rowBottlenecks = nil
+      rowScalings = nil
+    }
     return try run(
       row, lora: method?.lora, virtual: method?.virtualTokens.map { $0 as any VirtualTokenGradients }, lossScale: 1,
       backward: false)

@@ -1,0 +1,93 @@
+import Foundation
+import Memory
+import Model
+import Testing
+
+@testable import Training
+
+/// IA3: gradients of the scaling vectors by finite differences, training and inference in agreement, ones = base,
+/// and the PEFT directory round trip.
+@Suite struct AdapterIA3Tests {
+  static let tiny = TrainingGraphTests.tiny
+
+  static func randomSet(_ model: LanguageModel) throws -> IA3Set {
+    let set = try IA3Set(model: model.config, ledger: MemoryLedger())
+    var random = SeededGenerator(seed: 23)
+    for tensor in set.parameters.tensors {
+      for i in 0..<tensor.count { tensor.value[i] = Float(0.5 + random.nextUnit()) }
+    }
+    return set
+  }
+
+  @Test(arguments: ["llama-mixed.tiny-gguf", "qwen2-hf"], [false, true])
+  func scalingGradientsMatchFiniteDifferences(file: String, packed: Bool) throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent(file).path)
+    let set = try Self.randomSet(model)
+    let graph = try TrainingGraph(
+      model: model, capacity: 16, maximumRank: 1, logitRows: 5, scalingVectors: true, ledger: MemoryLedger())
+    let row = TrainingGraphTests.row(model, packed: packed)
+    set.parameters.zeroGradients()
+    _ = try graph.accumulateGradients(row, method: set, lossScale: 1)
+    var generator = SeededGenerator(seed: 9)
+    var worst = 0.0
+    for tensor in set.parameters.tensors where tensor.name.contains("layers.0.") || tensor.name.contains("layers.1.") {
+      for _ in 0..<3 {
+        let i = Int(generator.next() % UInt64(tensor.count))
+        let original = tensor.value[i]
+        let epsilon: Float = 1e-2
+        tensor.value[i] = original + epsilon
+        let plus = try graph.loss(row, method: set).lossSum
+        tensor.value[i] = original - epsilon
+        let minus = try graph.loss(row, method: set).lossSum
+        tensor.value[i] = original
+        let numeric = (plus - minus) / Double(2 * epsilon)
+        let analytic = Double(tensor.gradient[i])
+        let error = abs(numeric - analytic)
+        worst = max(worst, error / max(abs(numeric), 1e-1))
+        #expect(error <= 2e-2 * abs(numeric) + 2e-3, "\(tensor.name)[\(i)]: analytic \(analytic), numeric \(numeric)")
+      }
+    }
+    print("AdapterIA3Tests \(file) packed=\(packed): worst relative gradient error \(worst)")
+  }
+
+  @Test func trainingAndInferenceAgreeAndOnesAreTheBase() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("qwen2-hf").path)
+    let row = TrainingGraphTests.row(model, packed: false)
+    func inferenceLoss(_ set: IA3Set?) throws -> Double {
+      let session = try InferenceSession(model: model, capacity: 16, ledger: MemoryLedger())
+      session.scalings = set
+      var total = 0.0
+      try session.forward(row.tokens, logits: .all) { i, logits in
+        guard row.targets[i] >= 0 else { return }
+        let m = Double(logits.max()!)
+        total += m + log(logits.reduce(0.0) { $0 + exp(Double($1) - m) }) - Double(logits[Int(row.targets[i])])
+      }
+      return total
+    }
+    let graph = try TrainingGraph(
+      model: model, capacity: 16, maximumRank: 1, scalingVectors: true, ledger: MemoryLedger())
+    let random = try Self.randomSet(model)
+    let trained = try graph.loss(row, method: random).lossSum
+    #expect(abs(trained - (try inferenceLoss(random))) < 1e-3 * abs(trained))
+    let ones = try IA3Set(model: model.config, ledger: MemoryLedger())
+    let base = try inferenceLoss(nil)
+    #expect(abs(try graph.loss(row, method: ones).lossSum - base) < 1e-4 * abs(base), "ones are the base model")
+    #expect(abs(trained - base) > 1e-3)
+  }
+
+  @Test func savedVectorsLoadBackInPEFTShapes() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("llama-mixed.tiny-gguf").path)
+    let directory = try AdapterTestSupport.scratchDirectory("ia3")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let set = try Self.randomSet(model)
+    try set.save(to: directory + "/a", baseModel: "base")
+    let loaded = try #require(
+      try AdapterLoader.load(from: directory + "/a", model: model.config, ledger: MemoryLedger()) as? IA3Set)
+    let same = zip(loaded.parameters.tensors, set.parameters.tensors).allSatisfy { Array($0.value) == Array($1.value) }
+    #expect(same, "loaded vectors differ from the saved ones")
+    #expect(set.parameters[IA3Set.key(layer: 0, target: .k)]?.shape == [model.config.kvDim, 1])
+    #expect(set.parameters[IA3Set.key(layer: 0, target: .down)]?.shape == [1, model.config.intermediateSize])
+    let config = try String(contentsOfFile: directory + "/a/adapter_config.json", encoding: .utf8)
+    #expect(config.contains("\"peft_type\": \"IA3\"") && config.contains("\"feedforward_modules\""))
+  }
+}
