@@ -39,6 +39,8 @@ public final class InferenceSession {
   public var bottlenecks: (any BottleneckProvider)?
   /// IA3 scaling vectors on keys, values and the down projection's input, or nil.
   public var scalings: (any ScalingVectorProvider)?
+  /// Norm weights replacing the frozen ones (selective tuning), or nil.
+  public var norms: (any NormOverrideProvider)?
   private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
@@ -131,9 +133,11 @@ public final class InferenceSession {
     var r = rows.lowerBound
     while r < rows.upperBound {
       let n = min(logitRows, rows.upperBound - r)
-      rmsNormForward(
-        input: hidden.pointer + r * d, weight: model.weights.finalNorm, output: normed.pointer, rows: n, dim: d,
-        epsilon: c.rmsNormEpsilon)
+      withNorm(nil, .attention, model.weights.finalNorm) { weight in
+        rmsNormForward(
+          input: hidden.pointer + r * d, weight: weight, output: normed.pointer, rows: n, dim: d,
+          epsilon: c.rmsNormEpsilon)
+      }
       frozenLinearForward(
         input: normed.pointer, tokens: n, weight: model.headForPass, output: logits.pointer,
         ldOutput: c.vocabularySize, tiles: tiles)
@@ -179,9 +183,10 @@ public final class InferenceSession {
     let cacheOffset = (index * capacity + position) * kv
     let keys = keyCache.pointer + cacheOffset
     let values = valueCache.pointer + cacheOffset
-    rmsNormForward(
-      input: hidden.pointer, weight: layer.attentionNorm, output: normed.pointer, rows: T, dim: d,
-      epsilon: c.rmsNormEpsilon)
+    withNorm(index, .attention, layer.attentionNorm) { weight in
+      rmsNormForward(
+        input: hidden.pointer, weight: weight, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
+    }
     project(index, .q, layer, input: normed.pointer, output: query.pointer, tokens: T)
     project(index, .k, layer, input: normed.pointer, output: keys, tokens: T)
     project(index, .v, layer, input: normed.pointer, output: values, tokens: T)
@@ -233,8 +238,10 @@ public final class InferenceSession {
     let c = model.config
     let d = c.hiddenSize
     let f = c.intermediateSize
-    rmsNormForward(
-      input: hidden.pointer, weight: layer.mlpNorm, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
+    withNorm(index, .mlp, layer.mlpNorm) { weight in
+      rmsNormForward(
+        input: hidden.pointer, weight: weight, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
+    }
     project(index, .gate, layer, input: normed.pointer, output: gate.pointer, tokens: T)
     project(index, .up, layer, input: normed.pointer, output: up.pointer, tokens: T)
     swigluForward(gate: gate.pointer, up: up.pointer, output: gate.pointer, count: T * f)
@@ -257,6 +264,18 @@ public final class InferenceSession {
     loraForward(
       input: input, a: view.a, b: view.b, scale: view.scale, output: output, hidden: loraHidden.pointer, tokens: T,
       inFeatures: weight.cols, outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// Calls `body` with the norm weight in use: `norms`' copy when it has one, else the frozen vector (`layer` nil:
+  /// the final norm).
+  private func withNorm(
+    _ layer: Int?, _ position: NormPosition, _ frozen: [Float], _ body: (UnsafePointer<Float>) -> Void
+  ) {
+    if let trainable = layer.map({ norms?.norm(layer: $0, position: position) }) ?? norms?.finalNorm {
+      body(trainable.weight)
+    } else {
+      frozen.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
   }
 
   private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {

@@ -74,6 +74,7 @@ struct Eval: ParsableCommand {
     session.virtualTokens = adapter?.virtualTokens
     session.bottlenecks = adapter?.bottlenecks
     session.scalings = adapter?.scalings
+    session.norms = adapter?.norms
     let start = ContinuousClock.now
     if let dumpLogits {
       try writeLogits(ids: Array(ids.prefix(capacity - prefix.count)), prefix: prefix, session: session, to: dumpLogits)

@@ -81,6 +81,7 @@ struct Generate: ParsableCommand {
     session.virtualTokens = adapter?.virtualTokens
     session.bottlenecks = adapter?.bottlenecks
     session.scalings = adapter?.scalings
+    session.norms = adapter?.norms
     let stops = ignoreEOS ? [] : lm.stopTokenIDs
     var generator = TextGenerator(
       session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),

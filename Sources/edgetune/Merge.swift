@@ -7,7 +7,7 @@ import Training
 /// `edgetune merge`: fold a LoRA adapter into the weights and write a standalone model.
 struct Merge: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Merge a LoRA adapter into its base and write the result as .nf4, .safetensors or .gguf.",
+    abstract: "Merge a LoRA adapter or selective result into its base; write it as .nf4, .safetensors or .gguf.",
     discussion: """
       .safetensors and .gguf write the merged weights dequantized (--dtype f16 or f32), so the merged model runs in
       Hugging Face tools or llama.cpp / Ollama. .nf4 re-quantizes them, which can erase a small LoRA update.
@@ -16,7 +16,7 @@ struct Merge: ParsableCommand {
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
 
-  @Option(help: "The LoRA adapter directory (PEFT format).")
+  @Option(help: "The adapter directory: LoRA (PEFT format) or a `train selective` result.")
   var adapter: String
 
   @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf.")
@@ -37,7 +37,8 @@ struct Merge: ParsableCommand {
     let start = ContinuousClock.now
     let base = try ModelLoader.load(path: model.model)
     let ledger = MemoryLedger()
-    if let type = AdapterLoader.peftType(in: adapter), type != "LORA" {
+    let type = AdapterLoader.peftType(in: adapter)
+    if let type, type != "LORA", type != "SELECTIVE" {
       let reason =
         switch type {
         case "PROMPT_TUNING": "a soft prompt adds inputs, not weight changes, so it cannot be merged into the weights"
@@ -49,15 +50,21 @@ struct Merge: ParsableCommand {
       throw InputError(
         "\(adapter) (peft_type \(type)): \(reason); apply it with `generate --adapter` or `eval --adapter`")
     }
-    let lora = try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger)
-    let merged = base.merging(lora)
+    // Selective results replace tensors; LoRA adds its low-rank product to them.
+    let merged =
+      type == "SELECTIVE"
+      ? base.replacingNorms(try SelectiveNorms.load(from: adapter, model: base.config, ledger: ledger))
+      : base.merging(try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger))
     let bar = ProgressBar("merge", total: 100)
     let bytes: Int
     if output.hasSuffix(".nf4") {
-      Output.diagnostic(
-        "note: merging into .nf4 re-quantizes every adapted matrix; a LoRA update smaller than NF4's rounding step "
-          + "is lost (measured on the demo: 92% exact match merged to .gguf f16, 0% merged to .nf4). Keep the adapter "
-          + "separate (--adapter) or merge to .safetensors/.gguf when the update must survive.")
+      // Norm vectors stay fp32 in an NF4 file; only LoRA's products are re-quantized.
+      if type != "SELECTIVE" {
+        Output.diagnostic(
+          "note: merging into .nf4 re-quantizes every adapted matrix; a LoRA update smaller than NF4's rounding step "
+            + "is lost (measured on the demo: 92% exact match merged to .gguf f16, 0% merged to .nf4). Keep the adapter "
+            + "separate (--adapter) or merge to .safetensors/.gguf when the update must survive.")
+      }
       bytes = try NF4Converter.convert(merged, to: output, options: .init(), ledger: ledger) { done, total in
         bar.update(done * 100 / max(total, 1))
       }.fileBytes

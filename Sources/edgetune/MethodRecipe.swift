@@ -81,3 +81,13 @@ extension MethodRecipe {
       report: ["targets": ["k_proj", "v_proj", "down_proj"]])
   }
 }
+
+extension MethodRecipe {
+  /// Selective tuning (`train selective --tensors norms`).
+  static func selectiveNorms() -> MethodRecipe {
+    MethodRecipe(
+      name: "selective", summary: "the norm weights (selective tuning)", defaultLearningRate: 1e-3,
+      plan: { $0.selectiveNorms = true }, make: { model, ledger in try SelectiveNorms(model: model, ledger: ledger) },
+      report: ["tensors": "norms"])
+  }
+}

@@ -82,6 +82,42 @@ import Testing
     #expect(merged.status != 0 && merged.stderr.contains("not supported yet"), "\(merged.stderr)")
   }
 
+  /// Selective norms: trained within the budget, merged into a new model file (f32 safetensors: the base's decoded
+  /// weights with the trained norms) whose loss equals the base with the result applied. (An .nf4 merge re-quantizes
+  /// the double-quantized block scales of every matrix, which moves the loss by ~3e-3 by itself.)
+  @Test(.enabled(if: CLI.haveModel)) func selectiveNormsTrainAndMergeIntoANewModel() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("norms").path
+    let reportPath = dir.appendingPathComponent("norms.json").path
+    let result = try CLI.run([
+      "train", "selective", "--tensors", "norms", "--model", nf4, "--data", Self.data, "--val-fraction", "0",
+      "--seq-len", "128", "--steps", "3", "--lr", "1e-2", "--budget", "160MiB", "--out", out, "--report", reportPath,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try BudgetTests.reportObject(reportPath)
+    #expect(report["method"] as? String == "selective" && report["trainable_parameters"] as? Int == (2 * 30 + 1) * 576)
+    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 160 << 20)
+    let merged = dir.appendingPathComponent("merged.safetensors").path
+    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
+    #expect(merging.status == 0, "\(merging.stderr)")
+    let text = dir.appendingPathComponent("text.txt")
+    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
+    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
+    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
+    let base = try CLI.run(["eval", "--model", nf4, "--text", text.path, "--json"])
+    #expect(applied.status == 0 && fromMerged.status == 0 && base.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
+    let a = try #require(try applied.json()["mean_loss"] as? Double)
+    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
+    let b = try #require(try base.json()["mean_loss"] as? Double)
+    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
+    #expect(abs(a - b) > 1e-4, "training changed nothing")
+    let wrong = try CLI.run(
+      ["train", "selective", "--tensors", "head", "--model", nf4, "--data", Self.data, "--steps", "1", "--out", out])
+    #expect(wrong.status != 0 && wrong.stderr.contains("use --tensors norms"), "\(wrong.stderr)")
+  }
+
   @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {
     let nf4 = try ConvertTests.converted.get().nf4
     let cases: [([String], String)] = [

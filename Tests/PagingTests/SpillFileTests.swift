@@ -66,7 +66,7 @@ import Testing
     let abandoned = directory + "/edgetune-spill-2147483000-17.bin"
     let live = directory + "/edgetune-spill-\(getpid())-18.bin"
     let unrelated = directory + "/notes.bin"
-    for path in [abandoned, live, unrelated] { FileManager.default.createFile(atPath: path, contents: Data([1])) }
+    for path in [abandoned, live, unrelated] { _ = FileManager.default.createFile(atPath: path, contents: Data([1])) }
     let spill = try SpillFile(directory: directory, pageCount: 1, pageBytes: Self.pageBytes, ledger: MemoryLedger())
     #expect(!FileManager.default.fileExists(atPath: abandoned))
     #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: unrelated))
@@ -119,7 +119,7 @@ import Testing
     let directory = try scratchDirectory("unusable")
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let file = directory + "/plain-file"
-    FileManager.default.createFile(atPath: file, contents: Data())
+    _ = FileManager.default.createFile(atPath: file, contents: Data())
     for path in [file, "/proc/self", file + "/below-a-file"] {
       #expect {
         _ = try SpillFile(directory: path, pageCount: 2, pageBytes: Self.pageBytes, ledger: MemoryLedger())

@@ -43,21 +43,10 @@ import Testing
     let names = set.parameters.tensors.map(\.name).filter { $0.contains("layers.0.") || $0.contains("layers.1.") }
     for name in names {
       let tensor = try #require(set.parameters[name])
-      for _ in 0..<2 {
-        let i = Int(generator.next() % UInt64(tensor.count))
-        let original = tensor.value[i]
-        let epsilon: Float = 1e-2
-        tensor.value[i] = original + epsilon
-        let plus = try graph.loss(row, method: set).lossSum
-        tensor.value[i] = original - epsilon
-        let minus = try graph.loss(row, method: set).lossSum
-        tensor.value[i] = original
-        let numeric = (plus - minus) / Double(2 * epsilon)
-        let analytic = Double(tensor.gradient[i])
-        let error = abs(numeric - analytic)
-        worst = max(worst, error / max(abs(numeric), 1e-1))
-        #expect(error <= 2e-2 * abs(numeric) + 2e-3, "\(name)[\(i)]: analytic \(analytic), numeric \(numeric)")
-      }
+      let error = try checkGradients(
+        name, values: tensor.value, gradients: tensor.gradient, samples: 2, generator: &generator
+      ) { try graph.loss(row, method: set).lossSum }
+      worst = max(worst, error)
     }
     print("AdapterBottleneckTests \(file) \(activation): worst relative gradient error \(worst)")
   }

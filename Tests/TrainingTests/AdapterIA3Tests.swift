@@ -31,21 +31,10 @@ import Testing
     var generator = SeededGenerator(seed: 9)
     var worst = 0.0
     for tensor in set.parameters.tensors where tensor.name.contains("layers.0.") || tensor.name.contains("layers.1.") {
-      for _ in 0..<3 {
-        let i = Int(generator.next() % UInt64(tensor.count))
-        let original = tensor.value[i]
-        let epsilon: Float = 1e-2
-        tensor.value[i] = original + epsilon
-        let plus = try graph.loss(row, method: set).lossSum
-        tensor.value[i] = original - epsilon
-        let minus = try graph.loss(row, method: set).lossSum
-        tensor.value[i] = original
-        let numeric = (plus - minus) / Double(2 * epsilon)
-        let analytic = Double(tensor.gradient[i])
-        let error = abs(numeric - analytic)
-        worst = max(worst, error / max(abs(numeric), 1e-1))
-        #expect(error <= 2e-2 * abs(numeric) + 2e-3, "\(tensor.name)[\(i)]: analytic \(analytic), numeric \(numeric)")
-      }
+      let error = try checkGradients(
+        tensor.name, values: tensor.value, gradients: tensor.gradient, samples: 3, generator: &generator
+      ) { try graph.loss(row, method: set).lossSum }
+      worst = max(worst, error)
     }
     print("AdapterIA3Tests \(file) packed=\(packed): worst relative gradient error \(worst)")
   }

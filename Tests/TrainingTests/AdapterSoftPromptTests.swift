@@ -41,22 +41,9 @@ import Testing
     let gradients = prompt.embeddings.gradient
     #expect(gradients.contains { $0 != 0 }, "no gradient reached the prompt")
     var generator = SeededGenerator(seed: 3)
-    var worst = 0.0
-    for _ in 0..<12 {
-      let i = Int(generator.next() % UInt64(values.count))
-      let original = values[i]
-      let epsilon: Float = 1e-2
-      values[i] = original + epsilon
-      let plus = try graph.loss(row, lora: nil, virtual: prompt).lossSum
-      values[i] = original - epsilon
-      let minus = try graph.loss(row, lora: nil, virtual: prompt).lossSum
-      values[i] = original
-      let numeric = (plus - minus) / Double(2 * epsilon)
-      let analytic = Double(gradients[i])
-      let error = abs(numeric - analytic)
-      worst = max(worst, error / max(abs(numeric), 1e-1))
-      #expect(error <= 2e-2 * abs(numeric) + 2e-3, "prompt[\(i)]: analytic \(analytic), numeric \(numeric)")
-    }
+    let worst = try checkGradients(
+      "prompt", values: values, gradients: gradients, samples: 12, generator: &generator
+    ) { try graph.loss(row, lora: nil, virtual: prompt).lossSum }
     print("AdapterSoftPromptTests \(file) packed=\(packed): worst relative gradient error \(worst)")
   }
 

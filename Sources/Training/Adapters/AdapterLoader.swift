@@ -14,13 +14,14 @@ public enum AdapterLoader {
     switch AdapterDirectory.peftType(in: directory) {
     case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
     case "IA3": return try IA3Set.load(from: directory, model: model, ledger: ledger)
+    case SelectiveNorms.peftType: return try SelectiveNorms.load(from: directory, model: model, ledger: ledger)
     case BottleneckAdapterSet.peftType:
       return try BottleneckAdapterSet.load(from: directory, model: model, ledger: ledger)
     case "LORA", nil: return try LoRAAdapterSet.load(from: directory, model: model, ledger: ledger)
     case let other?:
       throw TrainingError.checkpoint(
         path: configPath,
-        reason: "peft_type \(other) is not one EdgeTune applies (LORA, PROMPT_TUNING, IA3, BOTTLENECK)")
+        reason: "peft_type \(other) is not one EdgeTune applies (LORA, PROMPT_TUNING, IA3, BOTTLENECK, SELECTIVE)")
     }
   }
 }
@@ -35,6 +36,7 @@ extension TrainableMethod {
       return "LoRA r=\(set.config.rank) on \(set.config.targets.map(\.moduleName).joined(separator: ","))"
     }
     if self is IA3Set { return "IA3 scaling vectors on k_proj, v_proj and down_proj's input" }
+    if self is SelectiveNorms { return "fine-tuned norm weights (selective)" }
     if let set = self as? BottleneckAdapterSet {
       return
         "\(set.config.architecture.rawValue) bottleneck adapters (size \(set.size), \(set.config.activation.rawValue))"

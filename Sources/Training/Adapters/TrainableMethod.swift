@@ -17,6 +17,8 @@ public protocol TrainableMethod: AnyObject {
   var bottlenecks: (any BottleneckProvider)? { get }
   /// IA3 scaling vectors, or nil.
   var scalings: (any ScalingVectorProvider)? { get }
+  /// Trainable norm weights (selective tuning), or nil.
+  var norms: (any NormOverrideProvider)? { get }
   /// Seeds per-row randomness (LoRA dropout masks).
   var seed: UInt64 { get }
   /// LoRA's dropout probability on the input of A (0 for methods without it).
@@ -30,6 +32,7 @@ public protocol TrainableMethod: AnyObject {
 extension TrainableMethod {
   public var bottlenecks: (any BottleneckProvider)? { nil }
   public var scalings: (any ScalingVectorProvider)? { nil }
+  public var norms: (any NormOverrideProvider)? { nil }
   public var loraDropout: Float { 0 }
 }
 

@@ -70,6 +70,7 @@ public enum ExactMatch {
     session.virtualTokens = method?.virtualTokens
     session.bottlenecks = method?.bottlenecks
     session.scalings = method?.scalings
+    session.norms = method?.norms
     var matches = 0
     var samples: [(String, String, String)] = []
     for (i, (item, prompt)) in zip(cases, prompts).enumerated() {

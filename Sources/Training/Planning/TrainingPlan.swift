@@ -26,6 +26,8 @@ public enum TrainingPlan {
     public var bottleneck: BottleneckConfig?
     /// IA3: when true the method is IA3 (`rank` and `targets` are not used).
     public var ia3 = false
+    /// Selective tuning of the norm weights (`rank` and `targets` are not used).
+    public var selectiveNorms = false
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
       dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
@@ -52,6 +54,7 @@ public enum TrainingPlan {
   /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
   public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
     if o.ia3 { return IA3Set.tensorShapes(model: c) }
+    if o.selectiveNorms { return SelectiveNorms.tensorShapes(model: c) }
     if let bottleneck = o.bottleneck {
       return (try? BottleneckAdapterSet.plannedShapes(config: bottleneck, model: c)) ?? []
     }
@@ -64,7 +67,7 @@ public enum TrainingPlan {
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 || o.bottleneck != nil || o.ia3 ? 1 : o.rank,
+      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 || o.bottleneck != nil || o.ia3 || o.selectiveNorms ? 1 : o.rank,
       logitRows: o.logitRows, workers: o.workers,
       bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3)
     let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0

@@ -46,7 +46,8 @@ extension TrainingGraph {
       }
       let result = try head(row, lossScale: lossScale, backward: backward)
       model.endHead()
-      guard backward, lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil else {
+      guard backward, lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil || rowNorms != nil
+      else {
         return result
       }
       RunPhase.enter(.backward)
@@ -103,8 +104,9 @@ extension TrainingGraph {
     let layer = model.weights.layers[index]
     let x = checkpoints.pointer + index * capacity * d
     let out = checkpoints.pointer + (index + 1) * capacity * d
-    rmsNormForward(
-      input: x, weight: layer.attentionNorm, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    withNorm(index, .attention, layer.attentionNorm) { weight, _ in
+      rmsNormForward(input: x, weight: weight, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    }
     linearForward(index, .q, layer, input: normed1.pointer, output: query.pointer, tokens: n, lora: lora)
     linearForward(index, .k, layer, input: normed1.pointer, output: keys.pointer, tokens: n, lora: lora)
     linearForward(index, .v, layer, input: normed1.pointer, output: values.pointer, tokens: n, lora: lora)
@@ -127,8 +129,10 @@ extension TrainingGraph {
     bottleneckForward(index, .attention, on: projected.pointer, tokens: n)
     middle.pointer.update(from: x, count: n * d)
     addInPlace(middle.pointer, projected.pointer, count: n * d)
-    rmsNormForward(
-      input: middle.pointer, weight: layer.mlpNorm, output: normed2.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    withNorm(index, .mlp, layer.mlpNorm) { weight, _ in
+      rmsNormForward(
+        input: middle.pointer, weight: weight, output: normed2.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    }
     linearForward(index, .gate, layer, input: normed2.pointer, output: gate.pointer, tokens: n, lora: lora)
     linearForward(index, .up, layer, input: normed2.pointer, output: up.pointer, tokens: n, lora: lora)
     swigluForward(gate: gate.pointer, up: up.pointer, output: activated.pointer, count: n * f)
@@ -165,10 +169,11 @@ extension TrainingGraph {
     linearBackward(
       index, .up, layer, input: normed2.pointer, outputGradient: gradUp.pointer,
       inputGradient: gradNormed.pointer, tokens: n, lora: lora)
-    rmsNormBackward(
-      input: middle.pointer, weight: layer.mlpNorm, outputGradient: gradNormed.pointer,
-      inputGradient: gradResidual.pointer,
-      rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    withNorm(index, .mlp, layer.mlpNorm) { weight, weightGradient in
+      rmsNormBackward(
+        input: middle.pointer, weight: weight, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
+        weightGradient: weightGradient, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    }
     // Attention: middle = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
     gradAttention.pointer.initialize(repeating: 0, count: n * q)
     linearBackward(
@@ -198,9 +203,11 @@ extension TrainingGraph {
     linearBackward(
       index, .v, layer, input: normed1.pointer, outputGradient: gradValues.pointer,
       inputGradient: gradNormed.pointer, tokens: n, lora: lora)
-    rmsNormBackward(
-      input: x, weight: layer.attentionNorm, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
-      rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    withNorm(index, .attention, layer.attentionNorm) { weight, weightGradient in
+      rmsNormBackward(
+        input: x, weight: weight, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
+        weightGradient: weightGradient, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    }
   }
 
   /// Final norm, output head and cross-entropy, `logitRows` positions at a time. With `backward`, leaves
@@ -211,9 +218,9 @@ extension TrainingGraph {
     let d = c.hiddenSize
     let V = c.vocabularySize
     let final = checkpoints.pointer + c.layerCount * capacity * d
-    rmsNormForward(
-      input: final, weight: model.weights.finalNorm, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon
-    )
+    withNorm(nil, .attention, model.weights.finalNorm) { weight, _ in
+      rmsNormForward(input: final, weight: weight, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+    }
     if backward { gradNormed.pointer.initialize(repeating: 0, count: n * d) }
     // Only positions with a target need logits: gather their states `logitRows` at a time (chat data trains on a
     // fraction of its tokens), and scatter the gradients back.
@@ -250,10 +257,11 @@ extension TrainingGraph {
     }
     if backward {
       gradResidual.pointer.initialize(repeating: 0, count: n * d)
-      rmsNormBackward(
-        input: final, weight: model.weights.finalNorm, outputGradient: gradNormed.pointer,
-        inputGradient: gradResidual.pointer,
-        rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+      withNorm(nil, .attention, model.weights.finalNorm) { weight, weightGradient in
+        rmsNormBackward(
+          input: final, weight: weight, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
+          weightGradient: weightGradient, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+      }
     }
     return (lossSum, counted)
   }
@@ -291,6 +299,20 @@ extension TrainingGraph {
       outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// Calls `body` with the norm weight to use (the row's method's trainable copy, or the frozen `frozen`) and, for
+  /// a trainable copy, its gradient. `layer` nil means the final norm.
+  func withNorm(
+    _ layer: Int?, _ position: NormPosition, _ frozen: [Float],
+    _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>?) -> Void
+  ) {
+    let trainable = layer.map { rowNorms?.norm(layer: $0, position: position) } ?? rowNorms?.finalNorm
+    if let trainable {
+      body(trainable.weight, trainable.gradient)
+    } else {
+      frozen.withUnsafeBufferPointer { body($0.baseAddress!, nil) }
+    }
   }
 
   /// x ← x ⊙ l (IA3) when the row's method scales `target` here, keeping the unscaled x for the backward.

@@ -59,6 +59,8 @@ public final class TrainingGraph {
   let gradAdapter: AnonymousBuffer<Float>  // (T, d): d(loss)/d(adapter input)
   /// IA3 vectors of the row being processed (set for one pass by `accumulateGradients`/`loss`).
   var rowScalings: (any ScalingVectorProvider)?
+  /// Trainable norm weights of the row being processed (selective tuning), likewise.
+  var rowNorms: (any NormOverrideProvider)?
   let hasScalings: Bool
   let unscaledKeys: AnonymousBuffer<Float>  // (T, kv) keys before IA3's scaling (after bias, before rotary)
   let unscaledValues: AnonymousBuffer<Float>  // (T, kv)
@@ -184,9 +186,11 @@ public final class TrainingGraph {
   ) {
     rowBottlenecks = method.bottlenecks
     rowScalings = method.scalings
+    rowNorms = method.norms
     defer {
       rowBottlenecks = nil
       rowScalings = nil
+      rowNorms = nil
     }
     return try run(row, lora: method.lora, virtual: method.virtualTokens, lossScale: lossScale, backward: true)
   }
@@ -195,9 +199,11 @@ public final class TrainingGraph {
   public func loss(_ row: Row, method: (any TrainableMethod)?) throws -> (lossSum: Double, counted: Int) {
     rowBottlenecks = method?.bottlenecks
     rowScalings = method?.scalings
+    rowNorms = method?.norms
     defer {
       rowBottlenecks = nil
       rowScalings = nil
+      rowNorms = nil
     }
     return try run(
       row, lora: method?.lora, virtual: method?.virtualTokens.map { $0 as any VirtualTokenGradients }, lossScale: 1,
