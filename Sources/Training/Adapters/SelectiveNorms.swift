@@ -94,7 +94,9 @@ public final class SelectiveNorms: TrainableMethod, NormOverrideProvider {
     let weights = try SafetensorsFile(path: weightsPath)
     if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
     for tensor in set.parameters.tensors {
-      guard let entry = weights.entry(tensor.name) else { throw fail(weightsPath, "tensor '\(tensor.name)' is missing") }
+      guard let entry = weights.entry(tensor.name) else {
+        throw fail(weightsPath, "tensor '\(tensor.name)' is missing")
+      }
       guard entry.shape == tensor.shape, entry.dtype == "F32" else {
         throw fail(weightsPath, "'\(entry.name)' is \(entry.dtype) \(entry.shape), expected F32 \(tensor.shape)")
       }

@@ -28,6 +28,9 @@ public enum TrainingPlan {
     public var ia3 = false
     /// Selective tuning of the norm weights (`rank` and `targets` are not used).
     public var selectiveNorms = false
+
+    /// Whether the method is LoRA (none of the others is chosen).
+    public var isLoRA: Bool { virtualTokens == 0 && bottleneck == nil && !ia3 && !selectiveNorms }
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
       dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
@@ -67,7 +70,7 @@ public enum TrainingPlan {
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.seqLen, rank: o.virtualTokens > 0 || o.bottleneck != nil || o.ia3 || o.selectiveNorms ? 1 : o.rank,
+      config: c, capacity: o.seqLen, rank: o.isLoRA ? o.rank : 1,
       logitRows: o.logitRows, workers: o.workers,
       bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3)
     let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
