@@ -117,3 +117,40 @@ struct LoRARunOptions: ParsableArguments {
 
   func targetList() throws -> [ProjectionTarget] { try lora.targetList() }
 }
+
+/// The options of a run of any method, for `plan` and `profile`: `--method` picks it and that method's options
+/// apply (the same names as in its `train` verb). Training options read as its own (`options.seqLen`).
+@dynamicMemberLookup
+struct AnyMethodRunOptions: ParsableArguments {
+  @OptionGroup var training: TrainingOptions
+
+  @Option(help: "The method: lora, prompt, adapter, ia3 or selective (its options below, as in `train <method>`).")
+  var method: String = "lora"
+
+  @OptionGroup(title: "LoRA") var lora: LoRAOptions
+  @OptionGroup(title: "Soft prompt") var prompt: PromptOptions
+  @OptionGroup(title: "Bottleneck adapters") var adapter: BottleneckOptions
+
+  @Option(help: "Selective: which tensors train (norms).")
+  var tensors: String = "norms"
+
+  subscript<T>(dynamicMember path: KeyPath<TrainingOptions, T>) -> T { training[keyPath: path] }
+
+  func validate() throws {
+    guard ["lora", "prompt", "adapter", "ia3", "selective"].contains(method) else {
+      throw ValidationError("--method must be lora, prompt, adapter, ia3 or selective, not '\(method)'")
+    }
+    guard tensors == "norms" else { throw ValidationError("--tensors \(tensors): use --tensors norms") }
+  }
+
+  /// The chosen method's recipe.
+  func recipe() throws -> MethodRecipe {
+    switch method {
+    case "prompt": try MethodRecipe.prompt(prompt, seed: training.seed)
+    case "adapter": try MethodRecipe.adapter(adapter, seed: training.seed)
+    case "ia3": MethodRecipe.ia3(seed: training.seed)
+    case "selective": MethodRecipe.selectiveNorms()
+    default: try MethodRecipe.lora(lora, seed: training.seed)
+    }
+  }
+}

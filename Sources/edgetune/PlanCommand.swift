@@ -4,19 +4,19 @@ import Memory
 import Model
 import Training
 
-/// `edgetune plan`: the memory plan of a LoRA training run, computed without running it.
+/// `edgetune plan`: the memory plan of a training run (any method), computed without running it.
 struct PlanCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "plan",
     abstract: "Show where a training run's memory will go, and what fits a --budget, without running it.",
     discussion: """
-      Takes the options of `train lora`. Maps the model (nothing is read but its header and tokenizer) and computes
-      every consumer: weights (resident or streamed), checkpoints, activations, gradients, logits, LoRA parameters,
-      their gradients and optimizer state, runtime and data. With --budget it shows what was chosen to fit, or the
+      Takes the options of `train <method>` with --method (default lora). Maps the model (nothing is read but its
+      header and tokenizer) and computes every consumer: weights (resident or streamed), checkpoints, activations,
+      gradients, logits, the method's trainable parameters, their gradients and optimizer state, runtime and data. With --budget it shows what was chosen to fit, or the
       smallest budget that would work; exit status 1 when the run cannot fit.
       """)
 
-  @OptionGroup var options: LoRARunOptions
+  @OptionGroup var options: AnyMethodRunOptions
 
   @Flag(help: "Print the plan as JSON.")
   var json = false
@@ -24,8 +24,9 @@ struct PlanCommand: ParsableCommand {
   func run() throws {
     options.threads.apply()
     let model = try ModelLoader.load(path: options.model.model)
-    let planned = try TrainingRun.plan(
-      options: options.training, recipe: try MethodRecipe.lora(options.lora, seed: options.seed), model: model)
+    let recipe = try options.recipe()
+    try recipe.validate(model.config)
+    let planned = try TrainingRun.plan(options: options.training, recipe: recipe, model: model)
     let plan = planned.plan
     if json {
       try Output.json([

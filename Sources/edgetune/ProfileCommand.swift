@@ -11,13 +11,13 @@ struct ProfileCommand: ParsableCommand {
     commandName: "profile",
     abstract: "Profile a training run's memory: a few steps, sampled, with the plan beside the measurement.",
     discussion: """
-      Takes the options of `train lora` (4 steps unless --steps or --epochs says otherwise). Writes to --out:
+      Takes the options of `train <method>` with --method (default lora; 4 steps unless --steps or --epochs says otherwise). Writes to --out:
       profile.json (report, plan, samples), profile.html (self-contained page: memory timeline by ledger label and
       phase, the kernel's RSS/RssAnon/RssFile, peaks per phase, the plan), profile.csv with --csv, and the adapter
       in adapter/. Prints a verdict to decide settings before a long run.
       """)
 
-  @OptionGroup var options: LoRARunOptions
+  @OptionGroup var options: AnyMethodRunOptions
 
   @Option(help: "Directory for profile.json, profile.html, profile.csv and the adapter.")
   var out: String = "edgetune-profile"
@@ -36,7 +36,7 @@ struct ProfileCommand: ParsableCommand {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     let started = ContinuousClock.now
     let lora = try TrainingRun(
-      options: options.training, recipe: try MethodRecipe.lora(options.lora, seed: options.seed),
+      options: options.training, recipe: try options.recipe(),
       watchdogInterval: .milliseconds(interval), keepSamples: true)
     // A run stopped by the budget still gets its profile written: that is when it is most needed.
     var outcome: TrainingRun.Outcome?
@@ -51,7 +51,7 @@ struct ProfileCommand: ParsableCommand {
     let measured = samples.map(\.hwm).max() ?? 0
     let plan = lora.planned.plan
     let document = ProfileDocument(
-      title: "EdgeTune memory profile: LoRA on \((options.model.model as NSString).lastPathComponent)",
+      title: "EdgeTune memory profile: \(options.method) on \((options.model.model as NSString).lastPathComponent)",
       command: CommandLine.arguments.joined(separator: " "), budget: options.budget.bytes,
       plan: plan.lines.map { .init(label: $0.label, bytes: $0.bytes, note: "\($0.kind.rawValue): \($0.note)") },
       plannedPeak: plan.total, measuredPeak: measured, samples: samples, phases: Self.phasePeaks(samples),
@@ -100,7 +100,7 @@ struct ProfileCommand: ParsableCommand {
     let measuredText =
       "measured peak \(ByteCount.format(measured)), planned \(ByteCount.format(plan.total)) "
       + String(format: "(%+.1f%%)", error)
-    let setting = "seq \(options.seqLen), rank \(options.rank) on \(options.targets)"
+    let setting = "seq \(options.seqLen), \((try? options.recipe().summary) ?? options.method)"
     if let budget = options.budget.bytes {
       let fits = measured <= budget
       return (fits ? "fits in \(ByteCount.format(budget))" : "does NOT fit in \(ByteCount.format(budget))")

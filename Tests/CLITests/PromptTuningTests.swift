@@ -64,6 +64,28 @@ import Testing
     #expect(a == b)
   }
 
+  /// `plan` and `profile` take every method with --method and that method's options.
+  @Test(.enabled(if: CLI.haveModel)) func planAndProfileTakeEveryMethod() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    for (method, label) in [
+      ("lora", "lora"), ("prompt", "prompt"), ("adapter", "adapter"), ("ia3", "ia3"), ("selective", "selective"),
+    ] {
+      let result = try CLI.run(["plan", "--method", method, "--model", nf4, "--data", Self.data, "--json"])
+      #expect(result.status == 0, "\(method): \(result.stderr)")
+      let lines = try result.json()["lines"] as? [[String: Any]] ?? []
+      #expect(lines.contains { $0["label"] as? String == label }, "\(method): no '\(label)' line")
+    }
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let profile = try CLI.run([
+      "profile", "--method", "adapter", "--model", nf4, "--data", Self.data, "--val-fraction", "0", "--seq-len", "64",
+      "--steps", "1", "--out", dir.path,
+    ])
+    #expect(profile.status == 0, "\(profile.stderr)")
+    let page = try String(contentsOfFile: dir.appendingPathComponent("profile.html").path, encoding: .utf8)
+    #expect(page.contains("adapter on"), "the page names the method")
+  }
+
   @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {
     let nf4 = try ConvertTests.converted.get().nf4
     let cases: [([String], String)] = [

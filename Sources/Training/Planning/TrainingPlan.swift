@@ -66,6 +66,17 @@ public enum TrainingPlan {
       : LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c)
   }
 
+  /// The ledger label of the method's parameters and the plan's note on them.
+  static func methodLine(_ o: Options, _ c: ModelConfig) -> (label: String, note: String) {
+    if o.selectiveNorms { return ("selective", "fp32 copies of every norm weight") }
+    if o.ia3 { return ("ia3", "IA3 vectors on k, v and down_proj's input") }
+    if let b = o.bottleneck {
+      return ("adapter", "\(b.architecture.rawValue) bottleneck adapters, reduction \(b.reductionFactor)")
+    }
+    if o.virtualTokens > 0 { return ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)") }
+    return ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))")
+  }
+
   /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
@@ -90,15 +101,7 @@ public enum TrainingPlan {
     buffers["activations", default: 0] += dropoutBytes  // the dropout mask is reserved under "activations"
     var lines = MemoryPlan.Line.ledger(
       buffers, order: ["checkpoints", "activations", "gradients", "scratch", "logits"], notes: notes)
-    let (label, note) =
-      o.ia3
-      ? ("ia3", "IA3 vectors on k, v and down_proj's input")
-      : o.bottleneck.map {
-        ("adapter", "\($0.architecture.rawValue) bottleneck adapters, reduction \($0.reductionFactor)")
-      }
-        ?? (o.virtualTokens > 0
-          ? ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)")
-          : ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))"))
+    let (label, note) = methodLine(o, c)
     lines += [
       MemoryPlan.Line(label, parameters, .ledger, note),
       MemoryPlan.Line(label + ".gradients", parameters, .ledger, "one gradient per parameter"),
