@@ -58,6 +58,13 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Checkpoint every N steps (0: none).")
   var saveEvery: Int = 0
 
+  @Option(
+    help: ArgumentHelp(
+      "With --budget: the share of the budget at which the run relieves memory, then stops with a checkpoint.",
+      discussion: "Default 0.97. Lower it for more safety margin on a machine that other processes share.",
+      valueName: "fraction"))
+  var stopAt: Double = 0.97
+
   @Option(help: "Continue from a checkpoint directory (OUT.checkpoints/checkpoint-N).")
   var resume: String?
 
@@ -79,6 +86,7 @@ struct TrainingOptions: ParsableArguments {
       throw ValidationError("--schedule must be cosine, linear or constant")
     }
     guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
+    guard stopAt > 0, stopAt <= 1 else { throw ValidationError("--stop-at must be in (0, 1]") }
   }
 }
 

@@ -44,7 +44,7 @@ final class TrainingRun {
     watchdog = MemoryWatchdog(
       ledger: ledger, budget: options.budget.bytes,
       plannedOutsideLedger: plan.outsideLedger,
-      interval: watchdogInterval, keepSamples: keepSamples,
+      interval: watchdogInterval, keepSamples: keepSamples, pressureFraction: options.stopAt,
       relieve: { [model] in
         model.dropAllWeightPages()
         MallocTuning.trim()

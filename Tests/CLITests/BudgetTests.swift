@@ -34,6 +34,29 @@ import Testing
     #expect((json["weights_streamed"] as? Bool) == (mebibytes < 160))
   }
 
+  /// The watchdog's stop: with --stop-at far below the run's real use, the first sample under pressure asks for
+  /// relief, the next stops the run after its step with a checkpoint, a message naming it and exit status 1; the
+  /// checkpoint then resumes to the end.
+  @Test(.enabled(if: CLI.haveModel)) func pressureStopsTheRunWithACheckpointThatResumes() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("adapter").path
+    let common = [
+      "train", "lora", "--model", nf4, "--data", Self.data, "--val-fraction", "0", "--seq-len", "128", "--steps", "6",
+      "--budget", "256MiB", "--out", out,
+    ]
+    let stopped = try CLI.run(common + ["--stop-at", "0.05"])
+    #expect(stopped.exited && stopped.status == 1, "\(stopped.stderr)")
+    #expect(stopped.stderr.contains("to stay within the budget") && stopped.stderr.contains("--resume"))
+    #expect(!FileManager.default.fileExists(atPath: out + "/adapter_model.safetensors"), "a final adapter was written")
+    let checkpoints = try FileManager.default.contentsOfDirectory(atPath: out + ".checkpoints")
+    let checkpoint = try #require(checkpoints.first { $0.hasPrefix("checkpoint-") && !$0.contains(".partial") })
+    let resumed = try CLI.run(common + ["--resume", out + ".checkpoints/" + checkpoint])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(FileManager.default.fileExists(atPath: out + "/adapter_model.safetensors"))
+  }
+
   @Test(.enabled(if: CLI.haveModel)) func impossibleBudgetFailsBeforeTraining() throws {
     let nf4 = try ConvertTests.converted.get().nf4
     let dir = try CLI.temporaryDirectory()
