@@ -71,10 +71,7 @@ struct Eval: ParsableCommand {
     }
     let session = try InferenceSession(
       model: lm, capacity: capacity, chunk: 128, adapter: adapter?.lora, ledger: ledger)
-    session.virtualTokens = adapter?.virtualTokens
-    session.bottlenecks = adapter?.bottlenecks
-    session.scalings = adapter?.scalings
-    session.norms = adapter?.norms
+    session.apply(adapter)
     let start = ContinuousClock.now
     if let dumpLogits {
       try writeLogits(ids: Array(ids.prefix(capacity - prefix.count)), prefix: prefix, session: session, to: dumpLogits)

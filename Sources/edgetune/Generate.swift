@@ -78,10 +78,7 @@ struct Generate: ParsableCommand {
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
     let session = try InferenceSession(
       model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
-    session.virtualTokens = adapter?.virtualTokens
-    session.bottlenecks = adapter?.bottlenecks
-    session.scalings = adapter?.scalings
-    session.norms = adapter?.norms
+    session.apply(adapter)
     let stops = ignoreEOS ? [] : lm.stopTokenIDs
     var generator = TextGenerator(
       session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),

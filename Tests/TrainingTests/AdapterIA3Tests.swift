@@ -26,40 +26,21 @@ import Testing
     let graph = try TrainingGraph(
       model: model, capacity: 16, maximumRank: 1, logitRows: 5, scalingVectors: true, ledger: MemoryLedger())
     let row = TrainingGraphTests.row(model, packed: packed)
-    set.parameters.zeroGradients()
-    _ = try graph.accumulateGradients(row, method: set, lossScale: 1)
-    var generator = SeededGenerator(seed: 9)
-    var worst = 0.0
-    for tensor in set.parameters.tensors where tensor.name.contains("layers.0.") || tensor.name.contains("layers.1.") {
-      let error = try checkGradients(
-        tensor.name, values: tensor.value, gradients: tensor.gradient, samples: 3, generator: &generator
-      ) { try graph.loss(row, method: set).lossSum }
-      worst = max(worst, error)
-    }
+    let tensors = set.parameters.tensors.filter { $0.name.contains("layers.0.") || $0.name.contains("layers.1.") }
+    let worst = try checkMethodGradients(set, graph: graph, row: row, tensors: tensors, samples: 3, seed: 9)
     print("AdapterIA3Tests \(file) packed=\(packed): worst relative gradient error \(worst)")
   }
 
   @Test func trainingAndInferenceAgreeAndOnesAreTheBase() throws {
     let model = try LanguageModel(path: Self.tiny.appendingPathComponent("qwen2-hf").path)
     let row = TrainingGraphTests.row(model, packed: false)
-    func inferenceLoss(_ set: IA3Set?) throws -> Double {
-      let session = try InferenceSession(model: model, capacity: 16, ledger: MemoryLedger())
-      session.scalings = set
-      var total = 0.0
-      try session.forward(row.tokens, logits: .all) { i, logits in
-        guard row.targets[i] >= 0 else { return }
-        let m = Double(logits.max()!)
-        total += m + log(logits.reduce(0.0) { $0 + exp(Double($1) - m) }) - Double(logits[Int(row.targets[i])])
-      }
-      return total
-    }
     let graph = try TrainingGraph(
       model: model, capacity: 16, maximumRank: 1, scalingVectors: true, ledger: MemoryLedger())
     let random = try Self.randomSet(model)
     let trained = try graph.loss(row, method: random).lossSum
-    #expect(abs(trained - (try inferenceLoss(random))) < 1e-3 * abs(trained))
+    #expect(abs(trained - (try inferenceLossSum(model, row, method: random))) < 1e-3 * abs(trained))
     let ones = try IA3Set(model: model.config, ledger: MemoryLedger())
-    let base = try inferenceLoss(nil)
+    let base = try inferenceLossSum(model, row, method: nil)
     #expect(abs(try graph.loss(row, method: ones).lossSum - base) < 1e-4 * abs(base), "ones are the base model")
     #expect(abs(trained - base) > 1e-3)
   }

@@ -35,15 +35,9 @@ import Testing
     let prompt = try SoftPrompt(virtualTokens: 3, initialization: .random, seed: 7, model: model, ledger: ledger)
     let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 1, logitRows: 5, ledger: ledger)
     let row = Self.row(packed: packed)
-    prompt.parameters.zeroGradients()
-    _ = try graph.accumulateGradients(row, method: prompt, lossScale: 1)
-    let values = prompt.embeddings.value
-    let gradients = prompt.embeddings.gradient
-    #expect(gradients.contains { $0 != 0 }, "no gradient reached the prompt")
-    var generator = SeededGenerator(seed: 3)
-    let worst = try checkGradients(
-      "prompt", values: values, gradients: gradients, samples: 12, generator: &generator
-    ) { try graph.loss(row, lora: nil, virtual: prompt).lossSum }
+    let worst = try checkMethodGradients(
+      prompt, graph: graph, row: row, tensors: [prompt.embeddings], samples: 12, seed: 3)
+    #expect(prompt.embeddings.gradient.contains { $0 != 0 }, "no gradient reached the prompt")
     print("AdapterSoftPromptTests \(file) packed=\(packed): worst relative gradient error \(worst)")
   }
 
@@ -55,14 +49,7 @@ import Testing
     let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 1, ledger: ledger)
     let row = Self.row(packed: false)
     let trained = try graph.loss(row, lora: nil, virtual: prompt)
-    let session = try InferenceSession(model: model, capacity: 16, ledger: ledger)
-    session.virtualTokens = prompt
-    var reference = 0.0
-    try session.forward(row.tokens, logits: .all) { i, logits in
-      guard row.targets[i] >= 0 else { return }
-      let m = Double(logits.max()!)
-      reference += m + log(logits.reduce(0.0) { $0 + exp(Double($1) - m) }) - Double(logits[Int(row.targets[i])])
-    }
+    let reference = try inferenceLossSum(model, row, method: prompt)
     #expect(abs(trained.lossSum - reference) < 1e-3 * abs(reference), "\(trained.lossSum) vs \(reference)")
     // Without the provider, virtual ids are invalid input, not a crash.
     let plain = try InferenceSession(model: model, capacity: 16, ledger: ledger)

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Glibc
 
@@ -52,6 +53,58 @@ enum AdapterDirectory {
       placed = true
     }
     syncDirectory(containing: target)
+  }
+
+  /// adapter_config.json's text from (key, JSON value) pairs in the order given (callers list them sorted, as PEFT's
+  /// json.dumps(indent=2, sort_keys=True) writes them), two-space indent.
+  static func configJSON(_ fields: [(String, String)]) -> String {
+    "{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+  }
+
+  /// Writes `adapter_config.json` (from `fields`) and every tensor of `parameters` as F32 into `temporary`, the
+  /// directory `save` hands its `write` closure.
+  static func writeFiles(
+    in temporary: String, config fields: [(String, String)], parameters: ParameterStore,
+    metadata: [(String, String)] = [("format", "pt")]
+  ) throws {
+    let json = try AtomicFileWriter(path: temporary + "/" + configFileName)
+    try json.write(Array(configJSON(fields).utf8))
+    try json.finish()
+    let plans = parameters.tensors.map {
+      SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
+    }
+    let writer = try SafetensorsWriter(path: temporary + "/" + weightsFileName, plans: plans, metadata: metadata)
+    for tensor in parameters.tensors { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
+    try writer.finish()
+  }
+
+  /// adapter_config.json parsed, naming the file when it cannot be read or is not a JSON object.
+  static func readConfig(_ path: String) throws -> JSONObject {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+      throw TrainingError.checkpoint(path: path, reason: "cannot read: \(error.localizedDescription)")
+    }
+    return try JSONObject(text: text, path: path)
+  }
+
+  /// Fills every tensor of `parameters` from the F32 tensor of the same name and shape in `weights` (checksums
+  /// verified when the file has ours), refusing, by name, a missing or misshapen tensor and, unless
+  /// `allowingOthers`, a tensor `parameters` does not have.
+  static func readTensors(
+    into parameters: ParameterStore, from weights: SafetensorsFile, allowingOthers: Bool = false
+  ) throws {
+    func fail(_ reason: String) -> TrainingError { .checkpoint(path: weights.path, reason: reason) }
+    if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
+    if !allowingOthers, let other = weights.entries.first(where: { parameters[$0.name] == nil }) {
+      throw fail("unexpected tensor '\(other.name)'")
+    }
+    for tensor in parameters.tensors {
+      guard let entry = weights.entry(tensor.name) else { throw fail("tensor '\(tensor.name)' is missing") }
+      guard entry.shape == tensor.shape, entry.dtype == "F32" else {
+        throw fail("'\(entry.name)' is \(entry.dtype) \(entry.shape), expected F32 \(tensor.shape)")
+      }
+      UnsafeMutableRawBufferPointer(tensor.value).copyMemory(from: try weights.tensor(tensor.name).bytes)
+    }
   }
 
   /// The two files of an adapter directory, checked to exist.

@@ -44,3 +44,14 @@ extension TrainableMethod {
     return "soft prompt of \(virtualTokens?.virtualTokenCount ?? 0) virtual tokens"
   }
 }
+
+extension InferenceSession {
+  /// Applies `method`'s inference hooks (soft prompt, bottleneck adapters, IA3 vectors, trainable norms); its LoRA
+  /// parts go to the session's init, which sizes their buffers. nil removes them.
+  public func apply(_ method: (any TrainableMethod)?) {
+    virtualTokens = method?.virtualTokens
+    bottlenecks = method?.bottlenecks
+    scalings = method?.scalings
+    norms = method?.norms
+  }
+}

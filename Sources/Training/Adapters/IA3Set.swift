@@ -49,25 +49,16 @@ public final class IA3Set: TrainableMethod, ScalingVectorProvider {
   public var scalings: (any ScalingVectorProvider)? { self }
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
+    let targets = Self.targets.map { "    " + PEFTJSON.quoted($0.moduleName) }.joined(separator: ",\n")
+    let fields: [(String, String)] = [
+      ("auto_mapping", "null"), ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
+      ("fan_in_fan_out", "false"), ("feedforward_modules", "[\n    \"down_proj\"\n  ]"),
+      ("inference_mode", "true"), ("init_ia3_weights", "true"), ("modules_to_save", "null"),
+      ("peft_type", "\"IA3\""), ("revision", "null"), ("target_modules", "[\n" + targets + "\n  ]"),
+      ("task_type", "\"CAUSAL_LM\""),
+    ]
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      let json = try AtomicFileWriter(path: temporary + "/" + AdapterDirectory.configFileName)
-      let targets = Self.targets.map { "    " + PEFTJSON.quoted($0.moduleName) }.joined(separator: ",\n")
-      let fields: [(String, String)] = [
-        ("auto_mapping", "null"), ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
-        ("fan_in_fan_out", "false"), ("feedforward_modules", "[\n    \"down_proj\"\n  ]"),
-        ("inference_mode", "true"), ("init_ia3_weights", "true"), ("modules_to_save", "null"),
-        ("peft_type", "\"IA3\""), ("revision", "null"), ("target_modules", "[\n" + targets + "\n  ]"),
-        ("task_type", "\"CAUSAL_LM\""),
-      ]
-      try json.write(Array(("{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n").utf8))
-      try json.finish()
-      let plans = parameters.tensors.map {
-        SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
-      }
-      let writer = try SafetensorsWriter(
-        path: temporary + "/" + AdapterDirectory.weightsFileName, plans: plans, metadata: [("format", "pt")])
-      for tensor in parameters.tensors { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
-      try writer.finish()
+      try AdapterDirectory.writeFiles(in: temporary, config: fields, parameters: parameters)
     }
   }
 
@@ -76,11 +67,7 @@ public final class IA3Set: TrainableMethod, ScalingVectorProvider {
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> IA3Set {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     func fail(_ path: String, _ reason: String) -> TrainingError { .checkpoint(path: path, reason: reason) }
-    let text: String
-    do { text = try String(contentsOfFile: configPath, encoding: .utf8) } catch {
-      throw fail(configPath, "cannot read: \(error.localizedDescription)")
-    }
-    let json = try JSONObject(text: text, path: configPath)
+    let json = try AdapterDirectory.readConfig(configPath)
     guard try json.optionalString("peft_type") == "IA3" else { throw fail(configPath, "peft_type is not IA3") }
     let names = (json["target_modules"] as? [String] ?? []).map { String($0.split(separator: ".").last ?? "") }
     guard Set(names) == Set(targets.map(\.moduleName)) else {
@@ -93,16 +80,9 @@ public final class IA3Set: TrainableMethod, ScalingVectorProvider {
       throw fail(configPath, "feedforward_modules \(feedforward): expected [\"down_proj\"]")
     }
     let set = try IA3Set(model: model, ledger: ledger)
-    let weights = try SafetensorsFile(path: weightsPath)
-    for tensor in set.parameters.tensors {
-      guard let entry = weights.entry(tensor.name) else {
-        throw fail(weightsPath, "tensor '\(tensor.name)' is missing")
-      }
-      guard entry.shape == tensor.shape, entry.dtype == "F32" else {
-        throw fail(weightsPath, "'\(entry.name)' is \(entry.dtype) \(entry.shape), expected F32 \(tensor.shape)")
-      }
-      UnsafeMutableRawBufferPointer(tensor.value).copyMemory(from: try weights.tensor(tensor.name).bytes)
-    }
+    // PEFT's files hold only the ia3_l vectors, but other tensors are tolerated as before.
+    try AdapterDirectory.readTensors(
+      into: set.parameters, from: try SafetensorsFile(path: weightsPath), allowingOthers: true)
     return set
   }
 

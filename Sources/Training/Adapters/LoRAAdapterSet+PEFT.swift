@@ -85,7 +85,7 @@ extension LoRAAdapterSet {
       ("target_modules", "[\n" + targets + "\n  ]"), ("task_type", "\"CAUSAL_LM\""), ("use_dora", "false"),
       ("use_rslora", config.useRSLoRA ? "true" : "false"),
     ]
-    return "{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
+    return AdapterDirectory.configJSON(fields)
   }
 
   /// adapter_model.safetensors: every A and B as F32, in layer order, with `format: pt` (what safetensors' torch

@@ -60,51 +60,24 @@ public final class SelectiveNorms: TrainableMethod, NormOverrideProvider {
   public var norms: (any NormOverrideProvider)? { self }
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
+    let fields: [(String, String)] = [
+      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("num_layers", String(model.layerCount)),
+      ("hidden_size", String(model.hiddenSize)), ("peft_type", "\"\(Self.peftType)\""), ("tensors", "\"norms\""),
+    ]
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      let json = try AtomicFileWriter(path: temporary + "/" + AdapterDirectory.configFileName)
-      let fields: [(String, String)] = [
-        ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("num_layers", String(model.layerCount)),
-        ("hidden_size", String(model.hiddenSize)), ("peft_type", "\"\(Self.peftType)\""), ("tensors", "\"norms\""),
-      ]
-      try json.write(Array(("{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n").utf8))
-      try json.finish()
-      let plans = parameters.tensors.map {
-        SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
-      }
-      let writer = try SafetensorsWriter(
-        path: temporary + "/" + AdapterDirectory.weightsFileName, plans: plans, metadata: [("format", "pt")])
-      for tensor in parameters.tensors { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
-      try writer.finish()
+      try AdapterDirectory.writeFiles(in: temporary, config: fields, parameters: parameters)
     }
   }
 
   /// Reads changed norm weights saved by `save`, refusing another model's shape and missing or unknown tensors.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SelectiveNorms {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
-    func fail(_ path: String, _ reason: String) -> TrainingError { .checkpoint(path: path, reason: reason) }
-    let text: String
-    do { text = try String(contentsOfFile: configPath, encoding: .utf8) } catch {
-      throw fail(configPath, "cannot read: \(error.localizedDescription)")
-    }
-    let json = try JSONObject(text: text, path: configPath)
+    let json = try AdapterDirectory.readConfig(configPath)
     guard try json.optionalString("peft_type") == peftType, try json.optionalString("tensors") == "norms" else {
-      throw fail(configPath, "not a selective (norms) result")
+      throw TrainingError.checkpoint(path: configPath, reason: "not a selective (norms) result")
     }
     let set = try SelectiveNorms(config: model, ledger: ledger)
-    let weights = try SafetensorsFile(path: weightsPath)
-    if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
-    for tensor in set.parameters.tensors {
-      guard let entry = weights.entry(tensor.name) else {
-        throw fail(weightsPath, "tensor '\(tensor.name)' is missing")
-      }
-      guard entry.shape == tensor.shape, entry.dtype == "F32" else {
-        throw fail(weightsPath, "'\(entry.name)' is \(entry.dtype) \(entry.shape), expected F32 \(tensor.shape)")
-      }
-      UnsafeMutableRawBufferPointer(tensor.value).copyMemory(from: try weights.tensor(tensor.name).bytes)
-    }
-    if let other = weights.entries.first(where: { set.parameters[$0.name] == nil }) {
-      throw fail(weightsPath, "unexpected tensor '\(other.name)'")
-    }
+    try AdapterDirectory.readTensors(into: set.parameters, from: try SafetensorsFile(path: weightsPath))
     return set
   }
 

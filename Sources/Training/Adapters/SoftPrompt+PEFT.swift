@@ -14,7 +14,7 @@ extension SoftPrompt {
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
       let json = try AtomicFileWriter(path: temporary + "/" + AdapterDirectory.configFileName)
-      try json.write(Array(adapterConfigJSON(baseModel: baseModel).utf8))
+      try json.write(Array(AdapterDirectory.configJSON(configFields(baseModel: baseModel)).utf8))
       try json.finish()
       let writer = try SafetensorsWriter(
         path: temporary + "/" + AdapterDirectory.weightsFileName,
@@ -27,10 +27,10 @@ extension SoftPrompt {
 
   /// PEFT's PromptTuningConfig fields, keys sorted, two-space indent. inference_mode true: PEFT then takes the saved
   /// embeddings as they are and does not re-run the initialization (which would need the tokenizer).
-  func adapterConfigJSON(baseModel: String?) -> String {
+  func configFields(baseModel: String?) -> [(String, String)] {
     var initText = "null"
     if case .text(let text) = initialization { initText = PEFTJSON.quoted(text) }
-    let fields: [(String, String)] = [
+    return [
       ("auto_mapping", "null"), ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
       ("inference_mode", "true"), ("num_attention_heads", String(model.headCount)),
       ("num_layers", String(model.layerCount)), ("num_transformer_submodules", "1"),
@@ -39,7 +39,6 @@ extension SoftPrompt {
       ("revision", "null"), ("task_type", "\"CAUSAL_LM\""), ("token_dim", String(model.hiddenSize)),
       ("tokenizer_kwargs", "null"), ("tokenizer_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
     ]
-    return "{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
   }
 
   /// Reads a prompt-tuning adapter written by PEFT or by `save(to:)` for a model of configuration `model`, refusing
@@ -48,11 +47,7 @@ extension SoftPrompt {
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SoftPrompt {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     func fail(_ path: String, _ reason: String) -> TrainingError { .checkpoint(path: path, reason: reason) }
-    let text: String
-    do { text = try String(contentsOfFile: configPath, encoding: .utf8) } catch {
-      throw fail(configPath, "cannot read: \(error.localizedDescription)")
-    }
-    let json = try JSONObject(text: text, path: configPath)
+    let json = try AdapterDirectory.readConfig(configPath)
     let type = try json.optionalString("peft_type")
     guard type == "PROMPT_TUNING" else {
       throw fail(configPath, "peft_type is \(type ?? "missing"), not PROMPT_TUNING")

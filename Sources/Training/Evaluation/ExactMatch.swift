@@ -67,10 +67,7 @@ public enum ExactMatch {
     let session = try InferenceSession(
       model: model, capacity: min(model.config.contextLength, max(longest, 2)), chunk: 256, adapter: method?.lora,
       ledger: ledger)
-    session.virtualTokens = method?.virtualTokens
-    session.bottlenecks = method?.bottlenecks
-    session.scalings = method?.scalings
-    session.norms = method?.norms
+    session.apply(method)
     var matches = 0
     var samples: [(String, String, String)] = []
     for (i, (item, prompt)) in zip(cases, prompts).enumerated() {

@@ -50,17 +50,17 @@ public final class TrainingGraph {
   let dropoutMask: AnonymousBuffer<Float>  // (T, max(d, q, f)) when dropout > 0
   /// The seed of the row being processed; the same masks are regenerated in forward, recompute and backward.
   var rowDropoutSeed: UInt64?
-  /// Bottleneck adapters of the row being processed (set for one pass by `run`).
-  var rowBottlenecks: (any BottleneckProvider)?
+  /// The method whose hooks the row being processed uses beyond LoRA and virtual tokens (bottleneck adapters, IA3
+  /// vectors, trainable norms); set for one pass by `accumulateGradients(_:method:)` and `loss(_:method:)`.
+  var rowMethod: (any TrainableMethod)?
+  var rowBottlenecks: (any BottleneckProvider)? { rowMethod?.bottlenecks }
+  var rowScalings: (any ScalingVectorProvider)? { rowMethod?.scalings }
+  var rowNorms: (any NormOverrideProvider)? { rowMethod?.norms }
   let maximumBottleneck: Int
   let adapterInputs: AnonymousBuffer<Float>  // (2, T, d): each placement's adapter input (the sublayer output)
   let adapterPre: AnonymousBuffer<Float>  // (2, T, r) pre-activation
   let adapterActivated: AnonymousBuffer<Float>  // (2, T, r)
   let gradAdapter: AnonymousBuffer<Float>  // (T, d): d(loss)/d(adapter input)
-  /// IA3 vectors of the row being processed (set for one pass by `accumulateGradients`/`loss`).
-  var rowScalings: (any ScalingVectorProvider)?
-  /// Trainable norm weights of the row being processed (selective tuning), likewise.
-  var rowNorms: (any NormOverrideProvider)?
   let hasScalings: Bool
   let unscaledKeys: AnonymousBuffer<Float>  // (T, kv) keys before IA3's scaling (after bias, before rotary)
   let unscaledValues: AnonymousBuffer<Float>  // (T, kv)
@@ -184,27 +184,15 @@ public final class TrainingGraph {
   public func accumulateGradients(_ row: Row, method: any TrainableMethod, lossScale: Float) throws -> (
     lossSum: Double, counted: Int
   ) {
-    rowBottlenecks = method.bottlenecks
-    rowScalings = method.scalings
-    rowNorms = method.norms
-    defer {
-      rowBottlenecks = nil
-      rowScalings = nil
-      rowNorms = nil
-    }
+    rowMethod = method
+    defer { rowMethod = nil }
     return try run(row, lora: method.lora, virtual: method.virtualTokens, lossScale: lossScale, backward: true)
   }
 
   /// Forward only with a method's parts (LoRA, soft prompt, bottleneck adapters).
   public func loss(_ row: Row, method: (any TrainableMethod)?) throws -> (lossSum: Double, counted: Int) {
-    rowBottlenecks = method?.bottlenecks
-    rowScalings = method?.scalings
-    rowNorms = method?.norms
-    defer {
-      rowBottlenecks = nil
-      rowScalings = nil
-      rowNorms = nil
-    }
+    rowMethod = method
+    defer { rowMethod = nil }
     return try run(
       row, lora: method?.lora, virtual: method?.virtualTokens.map { $0 as any VirtualTokenGradients }, lossScale: 1,
       backward: false)
