@@ -256,10 +256,3 @@ final class PageCacheCore: @unchecked Sendable {
     }
   }
 }
-
-extension Duration {
-  fileprivate var seconds: Double {
-    let (s, attoseconds) = components
-    return Double(s) + Double(attoseconds) * 1e-18
-  }
-}

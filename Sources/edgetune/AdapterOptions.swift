@@ -23,15 +23,7 @@ struct AdapterOptions: ParsableArguments {
 
 extension AdapterOptions {
   /// The soft prompt's length when --adapter is a prompt-tuning adapter (read from its config), else nil.
-  var virtualTokenCount: Int? {
-    guard let adapter,
-      let data = FileManager.default.contents(
-        atPath: (adapter as NSString).appendingPathComponent("adapter_config.json")),
-      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-      object["peft_type"] as? String == "PROMPT_TUNING"
-    else { return nil }
-    return object["num_virtual_tokens"] as? Int
-  }
+  var virtualTokenCount: Int? { adapter.flatMap(AdapterLoader.virtualTokenCount(in:)) }
 
   /// Bytes the adapter will take once loaded (its safetensors file's size: fp32 tensors), for plans; 0 without one.
   var plannedBytes: Int {

@@ -119,14 +119,16 @@ enum AdapterDirectory {
     return (configPath, weightsPath)
   }
 
-  /// adapter_config.json's "peft_type", or nil when the file is missing or has none.
-  static func peftType(in directory: String) -> String? {
+  /// adapter_config.json as a dictionary, or nil when it is missing or not a JSON object (for quick looks before a
+  /// full load: the adapter's kind, a soft prompt's length).
+  static func configObject(in directory: String) -> [String: Any]? {
     let path = trimmed(directory) + "/" + configFileName
-    guard let data = FileManager.default.contents(atPath: path),
-      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-    else { return nil }
-    return object["peft_type"] as? String
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
   }
+
+  /// adapter_config.json's "peft_type", or nil when the file is missing or has none.
+  static func peftType(in directory: String) -> String? { configObject(in: directory)?["peft_type"] as? String }
 
   static func trimmed(_ path: String) -> String {
     var path = path

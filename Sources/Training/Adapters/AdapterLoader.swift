@@ -7,6 +7,13 @@ public enum AdapterLoader {
   /// adapter_config.json's peft_type ("LORA", "PROMPT_TUNING", …), or nil when it is missing or unreadable.
   public static func peftType(in directory: String) -> String? { AdapterDirectory.peftType(in: directory) }
 
+  /// A prompt-tuning adapter's num_virtual_tokens (read from its config before loading it), else nil.
+  public static func virtualTokenCount(in directory: String) -> Int? {
+    guard let config = AdapterDirectory.configObject(in: directory), config["peft_type"] as? String == "PROMPT_TUNING"
+    else { return nil }
+    return config["num_virtual_tokens"] as? Int
+  }
+
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws
     -> any TrainableMethod
   {
