@@ -19,6 +19,21 @@ struct MethodRecipe {
   var validate: (ModelConfig) throws -> Void = { _ in }
   var make: (LanguageModel, MemoryLedger) throws -> any TrainableMethod
   var report: [String: Any]
+  /// What the run minimizes: next-token loss on --data, or a preference objective on pairs.
+  var objective = Objective.supervised
+
+  enum Objective {
+    case supervised
+    /// A reward model's ranking loss with this margin.
+    case reward(margin: Double)
+    case dpo(beta: Double, kind: PreferenceLoss.DPOKind)
+
+    /// Whether a training row holds a preference pair (two sequences of up to --seq-len tokens each).
+    var usesPairs: Bool {
+      if case .supervised = self { return false }
+      return true
+    }
+  }
 
   /// LoRA from `train lora`'s options.
   static func lora(_ o: LoRAOptions, seed: UInt64) throws -> MethodRecipe {

@@ -4,5 +4,8 @@ import ArgumentParser
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Fine-tune a model: only small trainable parts change, the base stays frozen in its mapping.",
-    subcommands: [TrainLoRA.self, TrainPrompt.self, TrainAdapter.self, TrainIA3.self, TrainSelective.self])
+    subcommands: [
+      TrainLoRA.self, TrainPrompt.self, TrainAdapter.self, TrainIA3.self, TrainSelective.self, TrainReward.self,
+      TrainDPO.self,
+    ])
 }

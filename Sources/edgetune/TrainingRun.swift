@@ -85,33 +85,15 @@ final class TrainingRun {
       options: DataOptions(
         seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines,
         virtualTokens: recipe.virtualTokens))
-    var sources: [(dataset: JSONLDataset, weight: Double)] = []
-    var validation: JSONLDataset?
-    for (i, text) in o.data.enumerated() {
-      let spec = try DataSourceSpec.parse(text)
-      var dataset = try JSONLDataset.load(path: spec.path, encoder: encoder)
-      Output.diagnostic("data \(spec.path): \(dataset.report.summary)")
-      if i == 0 && o.val == nil && o.valFraction > 0 && dataset.count >= 20 {
-        let parts = try dataset.split(fraction: o.valFraction, seed: o.seed)
-        dataset = parts.train
-        validation = parts.validation
-      }
-      sources.append((dataset, spec.weight))
-    }
-    if let val = o.val { validation = try JSONLDataset.load(path: val, encoder: encoder) }
+    let prepared = try prepareObjective(encoder: encoder)
     // Parsing JSONL leaves freed heap behind; give it back before the long phase starts.
     MallocTuning.trim()
-    let tokensPerStep = o.batch * o.seqLen * o.gradAccum
-    let corpusTokens = sources.reduce(0) { $0 + $1.dataset.report.tokens }
     let totalSteps =
-      o.steps ?? o.epochs.map { max(1, Int(($0 * Double(corpusTokens) / Double(tokensPerStep)).rounded(.up))) }
-      ?? defaultSteps ?? 100
+      o.steps ?? o.epochs.map { max(1, Int(($0 * prepared.stepsPerEpoch).rounded(.up))) } ?? defaultSteps ?? 100
 
     var trainerOptions = Trainer.Options()
     trainerOptions.steps = totalSteps
-    trainerOptions.seqLen = o.seqLen
-    trainerOptions.batchSize = o.batch
-    trainerOptions.gradientAccumulation = o.gradAccum
+    trainerOptions.seqLen = recipe.objective.usesPairs ? 2 * o.seqLen : o.seqLen
     trainerOptions.learningRate = o.lr ?? recipe.defaultLearningRate
     trainerOptions.schedule = LearningRateSchedule.Kind(rawValue: o.schedule)!
     trainerOptions.warmupSteps = o.warmup
@@ -122,21 +104,20 @@ final class TrainingRun {
     trainerOptions.logitRows = planned.logitRows
     trainerOptions.optimizerState = planned.optimizerState
     let method = try recipe.make(model, ledger)
-    let packer = try SequencePacker(batchSize: o.batch, seqLen: o.seqLen, model: model)
-    let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
     let trainer = try Trainer(
-      model: model, method: method, stream: stream, validation: validation, options: trainerOptions, ledger: ledger)
+      model: model, method: method, objective: prepared.objective, options: trainerOptions, ledger: ledger)
     if let resume = o.resume {
-      try trainer.resume(from: resume, sources: sources, ledger: ledger)
+      try trainer.resume(from: resume, ledger: ledger)
       Output.diagnostic("resumed from \(resume) at step \(trainer.step)")
     }
     Output.diagnostic("optimizer state: \(trainer.optimizer.state.summary)")
     Output.diagnostic(
       "training \(recipe.summary): "
-        + "\(method.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(tokensPerStep) tokens; "
+        + "\(method.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(prepared.stepUnits); "
         + Output.ledgerLine(ledger))
-    let evalBefore = trainer.step == 0 ? try trainer.evaluate() : nil
-    if let evalBefore { Output.diagnostic(String(format: "held-out loss before training: %.4f", evalBefore)) }
+    let evaluationBefore = trainer.step == 0 ? try trainer.evaluate() : nil
+    let evalBefore = evaluationBefore?["loss"]
+    if let evaluationBefore { Output.diagnostic("held-out before training: " + Self.describe(evaluationBefore)) }
 
     let checkpoints = out.hasSuffix("/") ? String(out.dropLast()) + ".checkpoints" : out + ".checkpoints"
     let bar = ProgressBar("train", total: totalSteps)
@@ -144,19 +125,22 @@ final class TrainingRun {
     var tokens = 0
     var trainSeconds = 0.0
     var peakAnon = 0
-    var lastEval: Double? = nil
+    var lastEvaluation: [String: Double]? = nil
+    var metricCurves: [String: [Double]] = [:]
     while trainer.step < totalSteps {
       let r = try trainer.trainStep()
       losses.append(r.loss)
+      for (key, value) in r.metrics { metricCurves[key, default: []].append(value) }
       tokens += r.tokens
       trainSeconds += r.seconds
       if let status = try? ProcStatus.current() { peakAnon = max(peakAnon, status.rssAnon) }
-      if let e = r.evalLoss { lastEval = e }
+      if let e = r.evaluation { lastEvaluation = e }
       bar.update(
         r.step,
         detail: String(
           format: "step %d loss %.4f lr %.2e %.0f tok/s", r.step, r.loss, r.learningRate,
           Double(tokens) / max(trainSeconds, 1e-9))
+          + (r.metrics["accuracy"].map { String(format: " acc %.2f", $0) } ?? "")
           + (r.evalLoss.map { String(format: " eval %.4f", $0) } ?? ""))
       if watchdog.stopRequested {
         bar.finish()
@@ -172,7 +156,8 @@ final class TrainingRun {
       }
     }
     bar.finish()
-    if lastEval == nil { lastEval = try trainer.evaluate() }
+    if lastEvaluation == nil { lastEvaluation = try trainer.evaluate() }
+    let lastEval = lastEvaluation?["loss"]
     RunPhase.enter(.save)
     try method.save(to: out, baseModel: o.model.model, overwrite: true)
     RunPhase.enter(.idle)
@@ -195,6 +180,10 @@ final class TrainingRun {
       "adapter": out,
     ]
     report.merge(recipe.report) { $1 }
+    report.merge(prepared.report) { $1 }
+    if !metricCurves.isEmpty { report["metric_curves"] = metricCurves }
+    if let lastEvaluation, recipe.objective.usesPairs { report["eval"] = lastEvaluation }
+    if let evaluationBefore, recipe.objective.usesPairs { report["eval_before"] = evaluationBefore }
     report.merge(planReport()) { $1 }
     report["optimizer_state"] = trainer.optimizer.state.summary
     report["optimizer_state_bytes"] = trainer.optimizer.state.stateBytes
@@ -213,6 +202,86 @@ final class TrainingRun {
       + "peak RSS \(ByteCount.format(status.vmHWM)), peak anonymous \(ByteCount.format(peakAnon))"
       + (options.budget.bytes.map { " (budget \(ByteCount.format($0)))" } ?? "")
     return Outcome(report: report, plan: planned.plan, summary: summary)
+  }
+
+  /// An objective and what it needs from the data options.
+  struct PreparedObjective {
+    var objective: any TrainingObjective
+    /// Optimizer steps in one pass over the training data (for --epochs).
+    var stepsPerEpoch: Double
+    /// "N tokens" / "N pairs", for the log.
+    var stepUnits: String
+    var report: [String: Any]
+  }
+
+  /// Reads and tokenizes the data the recipe's objective trains on (the split of a validation set included).
+  func prepareObjective(encoder: ExampleEncoder) throws -> PreparedObjective {
+    let o = options
+    switch recipe.objective {
+    case .supervised:
+      var sources: [(dataset: JSONLDataset, weight: Double)] = []
+      var validation: JSONLDataset?
+      for (i, text) in o.data.enumerated() {
+        let spec = try DataSourceSpec.parse(text)
+        var dataset = try JSONLDataset.load(path: spec.path, encoder: encoder)
+        Output.diagnostic("data \(spec.path): \(dataset.report.summary)")
+        if i == 0 && o.val == nil && o.valFraction > 0 && dataset.count >= 20 {
+          let parts = try dataset.split(fraction: o.valFraction, seed: o.seed)
+          dataset = parts.train
+          validation = parts.validation
+        }
+        sources.append((dataset, spec.weight))
+      }
+      if let val = o.val { validation = try JSONLDataset.load(path: val, encoder: encoder) }
+      let packer = try SequencePacker(batchSize: o.batch, seqLen: o.seqLen, model: model)
+      let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
+      let tokensPerStep = o.batch * o.seqLen * o.gradAccum
+      let corpusTokens = sources.reduce(0) { $0 + $1.dataset.report.tokens }
+      return PreparedObjective(
+        objective: SupervisedObjective(
+          stream: stream, sources: sources, validation: validation, gradientAccumulation: o.gradAccum),
+        stepsPerEpoch: Double(corpusTokens) / Double(tokensPerStep), stepUnits: "\(tokensPerStep) tokens", report: [:])
+    case .reward, .dpo:
+      guard o.data.count == 1, (try? DataSourceSpec.parse(o.data[0]))?.weight ?? 1 == 1 else {
+        throw TrainingError.invalidOption(
+          name: "--data", reason: "preference training takes one file of pairs (no mixing weights)")
+      }
+      var train = try PreferenceDataset.load(path: o.data[0], encoder: encoder)
+      Output.diagnostic("data \(o.data[0]): \(train.report.summary)")
+      var validation: PreferenceDataset?
+      if let val = o.val {
+        validation = try PreferenceDataset.load(path: val, encoder: encoder)
+      } else if o.valFraction > 0 && train.count >= 20 {
+        let parts = try train.split(fraction: o.valFraction, seed: o.seed)
+        train = parts.train
+        validation = parts.validation
+      }
+      let pairsPerStep = o.batch * o.gradAccum
+      let objective: any TrainingObjective
+      var report: [String: Any] = ["pairs": train.count, "validation_pairs": validation?.count ?? 0]
+      switch recipe.objective {
+      case .reward(let margin):
+        objective = try RewardObjective(
+          train: train, validation: validation, pairsPerStep: pairsPerStep, margin: margin, seed: o.seed)
+        report["margin"] = margin
+      case .dpo(let beta, let kind):
+        objective = try DPOObjective(
+          train: train, validation: validation, pairsPerStep: pairsPerStep, beta: beta, kind: kind, seed: o.seed)
+        report["beta"] = beta
+        report["loss_type"] = kind.rawValue
+      case .supervised: fatalError("handled above")
+      }
+      return PreparedObjective(
+        objective: objective, stepsPerEpoch: Double(train.count) / Double(pairsPerStep),
+        stepUnits: "\(pairsPerStep) pairs", report: report)
+    }
+  }
+
+  /// "loss 0.4312, accuracy 0.91, …" for the log.
+  static func describe(_ figures: [String: Double]) -> String {
+    let order = ["loss", "accuracy", "margin", "chosen", "rejected"]
+    return figures.keys.sorted { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }
+      .filter { $0 != "pairs" }.map { $0 + String(format: " %.4f", figures[$0]!) }.joined(separator: ", ")
   }
 
   /// The paging figures of a report: pages and bytes moved, compression, and how much of the I/O the optimizer

@@ -31,18 +31,30 @@ extension LoRAAdapterSet {
   /// fan_in_fan_out, per-layer rank or alpha patterns, a regex `target_modules`, modules_to_save); a target this
   /// model does not have; a tensor that is missing, unknown (another layer count, another module) or of the wrong
   /// shape; a file whose checksums (when it has ours) do not match. F16 and BF16 tensors are widened to fp32.
-  public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> LoRAAdapterSet {
+  /// `heads` are the fully trained modules the caller expects (none for generation, the score head for a reward
+  /// model); an adapter declaring others is refused, saying what it is.
+  public static func load(
+    from directory: String, model: ModelConfig, heads expected: LoRAHeads = .none, ledger: MemoryLedger
+  ) throws -> LoRAAdapterSet {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     if let type = AdapterDirectory.peftType(in: directory), type != "LORA" {
       throw TrainingError.checkpoint(
         path: configPath, reason: "peft_type is \(type), not LORA: use it with the option for that method")
     }
-    var config = try parseAdapterConfig(path: configPath)
+    var (config, heads) = try parseAdapterConfig(path: configPath, hidden: model.hiddenSize)
+    guard heads == expected else {
+      throw TrainingError.checkpoint(
+        path: configPath,
+        reason: heads.modules.isEmpty
+          ? "a plain LoRA adapter (task_type \(heads.taskType)), not a reward model: train one with `train reward`"
+          : "a reward model (task_type \(heads.taskType), modules_to_save \(heads.modules)): use it with --reward, "
+            + "not as a generation adapter")
+    }
     let weights = try SafetensorsFile(path: weightsPath)
     if let seed = weights.metadata[seedKey].flatMap(UInt64.init) { config.seed = seed }
     if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
 
-    let set = try LoRAAdapterSet(config: config, model: model, ledger: ledger, initialize: false)
+    let set = try LoRAAdapterSet(config: config, model: model, heads: heads, ledger: ledger, initialize: false)
     func fail(_ reason: String) -> TrainingError { .checkpoint(path: weightsPath, reason: reason) }
     for entry in weights.entries {
       guard let tensor = set.parameters[entry.name] else {
@@ -80,9 +92,14 @@ extension LoRAAdapterSet {
       ("fan_in_fan_out", "false"), ("inference_mode", "true"), ("init_lora_weights", "true"),
       ("layer_replication", "null"), ("layers_pattern", "null"), ("layers_to_transform", "null"),
       ("loftq_config", "{}"), ("lora_alpha", alpha), ("lora_dropout", config.dropout.description),
-      ("megatron_config", "null"), ("megatron_core", "\"megatron.core\""), ("modules_to_save", "null"),
+      ("megatron_config", "null"), ("megatron_core", "\"megatron.core\""),
+      (
+        "modules_to_save",
+        heads.modules.isEmpty ? "null" : "[" + heads.modules.map(PEFTJSON.quoted).joined(separator: ", ") + "]"
+      ),
       ("peft_type", "\"LORA\""), ("r", String(config.rank)), ("rank_pattern", "{}"), ("revision", "null"),
-      ("target_modules", "[\n" + targets + "\n  ]"), ("task_type", "\"CAUSAL_LM\""), ("use_dora", "false"),
+      ("target_modules", "[\n" + targets + "\n  ]"), ("task_type", PEFTJSON.quoted(heads.taskType)),
+      ("use_dora", "false"),
       ("use_rslora", config.useRSLoRA ? "true" : "false"),
     ]
     return AdapterDirectory.configJSON(fields)
@@ -102,7 +119,7 @@ extension LoRAAdapterSet {
 
   // MARK: reading
 
-  static func parseAdapterConfig(path: String) throws -> LoRAConfig {
+  static func parseAdapterConfig(path: String, hidden: Int) throws -> (LoRAConfig, LoRAHeads) {
     func fail(_ key: String, _ reason: String) -> TrainingError {
       .checkpoint(path: path, reason: "\(key): \(reason)")
     }
@@ -132,8 +149,13 @@ extension LoRAAdapterSet {
         throw fail(key, "per-module ranks or alphas are not supported")
       }
     }
-    if let modules = json["modules_to_save"] as? [Any], !modules.isEmpty {
-      throw fail("modules_to_save", "fully trained modules (\(modules)) are not supported")
+    let modules = (json["modules_to_save"] as? [Any])?.map { "\($0)" } ?? []
+    let taskType = try json.optionalString("task_type")
+    guard let heads = LoRAHeads.declared(taskType: taskType, modules: modules, hidden: hidden) else {
+      throw fail(
+        "modules_to_save",
+        "fully trained modules \(modules) (task_type \(taskType ?? "none")) are not supported; only a reward "
+          + "model's \"score\" head (task_type SEQ_CLS) is")
     }
     guard let names = json["target_modules"] as? [String] else {
       if json["target_modules"] is String {
@@ -144,7 +166,7 @@ extension LoRAAdapterSet {
     // Names may be qualified ("self_attn.q_proj"); the last component is the module.
     let targets = try LoRAConfig.targets(named: names.map { String($0.split(separator: ".").last ?? "") })
     do {
-      return try LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA)
+      return (try LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA), heads)
     } catch {
       throw TrainingError.checkpoint(path: path, reason: error.description)
     }

@@ -15,20 +15,29 @@ public final class LoRAAdapterSet: LoRAProvider {
   public let config: LoRAConfig
   public let model: ModelConfig
   public let parameters: ParameterStore
+  /// Modules trained fully beside LoRA (a reward model's score head), stored after LoRA's tensors.
+  public let heads: LoRAHeads
   /// Tensor index of A for (layer, target position in config.targets); B follows at +1.
   private let firstIndex: [ProjectionTarget: Int]
 
   /// A fresh adapter set: A random (seeded by `config.seed`), B zero.
-  public convenience init(config: LoRAConfig, model: ModelConfig, ledger: MemoryLedger) throws {
-    try self.init(config: config, model: model, ledger: ledger, initialize: true)
+  /// `heads` start at zero (a reward model's score head is then initialized by its owner).
+  public convenience init(config: LoRAConfig, model: ModelConfig, heads: LoRAHeads = .none, ledger: MemoryLedger)
+    throws
+  {
+    try self.init(config: config, model: model, heads: heads, ledger: ledger, initialize: true)
   }
 
-  init(config: LoRAConfig, model: ModelConfig, ledger: MemoryLedger, initialize: Bool) throws {
+  init(config: LoRAConfig, model: ModelConfig, heads: LoRAHeads = .none, ledger: MemoryLedger, initialize: Bool)
+    throws
+  {
     try config.validate()
     self.config = config
     self.model = model
+    self.heads = heads
     self.parameters = try ParameterStore(
-      Self.tensorShapes(rank: config.rank, targets: config.targets, model: model), label: "lora", ledger: ledger)
+      Self.tensorShapes(rank: config.rank, targets: config.targets, model: model)
+        + heads.tensors.map { ($0.name, $0.shape) }, label: "lora", ledger: ledger)
     var firstIndex: [ProjectionTarget: Int] = [:]
     for (i, target) in config.targets.enumerated() { firstIndex[target] = 2 * i }
     self.firstIndex = firstIndex

@@ -28,6 +28,14 @@ public enum TrainingPlan {
     public var ia3 = false
     /// Selective tuning of the norm weights (`rank` and `targets` are not used).
     public var selectiveNorms = false
+    /// Preference training: a row holds a pair (chosen and rejected, each up to `seqLen`), so the graph's rows are
+    /// twice as long.
+    public var pairRows = false
+    /// A reward model's score head beside LoRA (hidden floats).
+    public var scoreHead = false
+
+    /// Tokens per graph row.
+    public var rowCapacity: Int { pairRows ? 2 * seqLen : seqLen }
 
     /// Whether the method is LoRA (none of the others is chosen).
     public var isLoRA: Bool { virtualTokens == 0 && bottleneck == nil && !ia3 && !selectiveNorms }
@@ -64,6 +72,7 @@ public enum TrainingPlan {
     return o.virtualTokens > 0
       ? [(SoftPrompt.tensorName, [o.virtualTokens, c.hiddenSize])]
       : LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c)
+        + (o.scoreHead ? LoRAHeads.score(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) } : [])
   }
 
   /// The ledger label of the method's parameters and the plan's note on them.
@@ -81,17 +90,18 @@ public enum TrainingPlan {
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.seqLen, rank: o.isLoRA ? o.rank : 1,
+      config: c, capacity: o.rowCapacity, rank: o.isLoRA ? o.rank : 1,
       logitRows: o.logitRows, workers: o.workers,
       bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3)
-    let dropoutBytes = o.dropout ? o.seqLen * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
+    let dropoutBytes = o.dropout ? o.rowCapacity * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let shapes = trainableShapes(config: c, options: o)
     let counts = shapes.map { $0.shape.reduce(1, *) }
     let align = ParameterStore.alignment
     let parameters = counts.reduce(0) { $0 + ($1 + align - 1) / align * align } * 4
     let notes = [
       "checkpoints":
-        "one layer input per layer + final state (\(c.layerCount + 1) × \(o.seqLen) × \(c.hiddenSize) fp32)",
+        "one layer input per layer + final state (\(c.layerCount + 1) × \(o.rowCapacity) × \(c.hiddenSize) fp32"
+        + (o.pairRows ? ": a row holds a preference pair)" : ")"),
       "activations": "one layer's activations, recomputed in backward",
       "gradients": "one layer's activation gradients",
       "scratch": "attention scores, per-worker partial sums and decode tiles (\(o.workers) workers)",

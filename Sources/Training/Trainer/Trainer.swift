@@ -2,16 +2,15 @@ import Foundation
 public import Memory
 public import Model
 
-/// Supervised fine-tuning of a method's trainable parts: batches from a `BatchStream`, gradients through the frozen
-/// base (`TrainingGraph`), mean cross-entropy over the targeted tokens of each optimizer step, gradient clipping,
-/// AdamW on a learning-rate schedule, periodic evaluation and checkpoints. One trainer for every `TrainableMethod`
-/// (LoRA, soft prompts, …).
+/// Training of a method's trainable parts on an objective: the objective accumulates one step's gradients through
+/// the frozen base (`TrainingGraph`), the trainer clips them, steps AdamW on a learning-rate schedule, evaluates
+/// periodically and writes checkpoints. One trainer for every `TrainableMethod` (LoRA, soft prompts, …) and every
+/// `TrainingObjective` (supervised, reward model, DPO, …).
 public final class Trainer {
   public struct Options: Sendable {
     public var steps = 100
+    /// The graph's row capacity in tokens (a preference pair's row holds both sequences).
     public var seqLen = 256
-    public var batchSize = 1
-    public var gradientAccumulation = 1
     public var learningRate = 2e-4
     public var schedule = LearningRateSchedule.Kind.cosine
     public var warmupSteps = 0
@@ -32,28 +31,30 @@ public final class Trainer {
     public var learningRate: Double
     public var gradientNorm: Double
     public var seconds: Double
-    public var evalLoss: Double?
+    /// The objective's own figures for this step (accuracy, margin, …).
+    public var metrics: [String: Double] = [:]
+    /// Held-out figures when this step evaluated.
+    public var evaluation: [String: Double]?
+    public var evalLoss: Double? { evaluation?["loss"] }
   }
 
   public let model: LanguageModel
   public let method: any TrainableMethod
+  public let objective: any TrainingObjective
   public let options: Options
-  public private(set) var stream: BatchStream
-  public let validation: JSONLDataset?
   public let graph: TrainingGraph
   public let optimizer: AdamW
   public let schedule: LearningRateSchedule
   public private(set) var step = 0
 
   public init(
-    model: LanguageModel, method: any TrainableMethod, stream: BatchStream, validation: JSONLDataset?, options: Options,
+    model: LanguageModel, method: any TrainableMethod, objective: any TrainingObjective, options: Options,
     ledger: MemoryLedger
   ) throws {
     self.model = model
     self.method = method
+    self.objective = objective
     self.options = options
-    self.stream = stream
-    self.validation = validation
     self.graph = try TrainingGraph(
       model: model, capacity: options.seqLen, maximumRank: method.lora?.maximumRank ?? 1, logitRows: options.logitRows,
       dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
@@ -67,59 +68,32 @@ public final class Trainer {
       kind: options.schedule, peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
   }
 
-  /// One optimizer step over `gradientAccumulation` batches; the loss is the mean over their targeted tokens.
+  /// One optimizer step on the objective's next gradients.
   public func trainStep() throws -> StepReport {
     let start = ContinuousClock.now
-    let batches = (0..<options.gradientAccumulation).map { _ in stream.next() }
-    let targets = batches.reduce(0) { $0 + $1.targetCount }
     method.parameters.zeroGradients()
-    var lossSum = 0.0
-    var tokens = 0
-    if targets > 0 {
-      let scale = Float(1 / Double(targets))
-      for (micro, batch) in batches.enumerated() {
-        for r in 0..<batch.batchSize {
-          let rows = (r * batch.seqLen)..<((r + 1) * batch.seqLen)
-          let row = TrainingGraph.Row(
-            tokens: Array(batch.tokens[rows]), targets: Array(batch.targets[rows]),
-            segmentStarts: Array(batch.segmentStarts[rows]),
-            dropoutSeed: method.seed ^ (UInt64(step) &* 0x94D0_49BB_1331_11EB)
-              ^ UInt64(micro * batch.batchSize + r))
-          guard row.targets.contains(where: { $0 >= 0 }) else { continue }
-          lossSum += try graph.accumulateGradients(row, method: method, lossScale: scale).lossSum
-        }
-        tokens += batch.tokens.count - batch.paddingCount
-      }
-    }
+    let result = try objective.accumulateStep(step, graph: graph, method: method)
     let norm = method.parameters.clipGradients(maxNorm: options.maxGradientNorm)
     let learningRate = schedule.lr(step)
     RunPhase.enter(.optimizer)
-    if norm.isFinite && targets > 0 { try optimizer.step(method.parameters, learningRate: learningRate) }
+    if norm.isFinite && result.counted > 0 { try optimizer.step(method.parameters, learningRate: learningRate) }
     step += 1
     var report = StepReport(
-      step: step, loss: targets > 0 ? lossSum / Double(targets) : 0, tokens: tokens, learningRate: learningRate,
-      gradientNorm: norm, seconds: (ContinuousClock.now - start).seconds, evalLoss: nil)
+      step: step, loss: result.loss, tokens: result.tokens, learningRate: learningRate, gradientNorm: norm,
+      seconds: (ContinuousClock.now - start).seconds, metrics: result.metrics)
     if options.evalEvery > 0, step % options.evalEvery == 0 || step == options.steps {
-      report.evalLoss = try evaluate()
+      report.evaluation = try evaluate()
     }
     return report
   }
 
-  /// Mean loss over the validation examples, packed into rows like training data (segments keep them apart), or
-  /// nil without a validation set. `limit` caps the examples for periodic evaluation of big sets.
-  public func evaluate(limit: Int = 1000) throws -> Double? {
-    guard let validation else { return nil }
+  /// The objective's held-out figures ("loss" first among them), or nil without held-out data.
+  public func evaluate() throws -> [String: Double]? {
     RunPhase.enter(.eval)
-    let subset = validation.count > limit ? validation.subset(Array(0..<limit)) : validation
-    return try DatasetLoss.mean(subset, graph: graph, method: method, paddingID: stream.packer.paddingID)?.loss
+    return try objective.evaluate(graph: graph, method: method)
   }
 
   // MARK: checkpoints
-
-  struct State: Codable {
-    var step: Int
-    var stream: BatchStream.State
-  }
 
   /// Writes `directory/checkpoint-STEP` (adapter, optimizer state, data position) atomically: built under a temporary
   /// name and renamed, so a checkpoint directory that exists is complete.
@@ -133,7 +107,9 @@ public final class Trainer {
       to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path, overwrite: false)
     try optimizer.save(
       to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
-    let state = try JSONEncoder().encode(State(step: step, stream: stream.state))
+    let objectiveState = try JSONSerialization.jsonObject(with: try objective.checkpointState())
+    let state = try JSONSerialization.data(
+      withJSONObject: ["step": step, "objective": objectiveState], options: [.sortedKeys])
     try state.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("trainer_state.json")))
     if FileManager.default.fileExists(atPath: final) { try FileManager.default.removeItem(atPath: final) }
     try FileManager.default.moveItem(atPath: temporary, toPath: final)
@@ -141,19 +117,22 @@ public final class Trainer {
   }
 
   /// Restores adapter values, optimizer state, step and data position from a checkpoint directory.
-  public func resume(from checkpoint: String, sources: [(dataset: JSONLDataset, weight: Double)], ledger: MemoryLedger)
-    throws
-  {
+  public func resume(from checkpoint: String, ledger: MemoryLedger) throws {
     let statePath = (checkpoint as NSString).appendingPathComponent("trainer_state.json")
     guard let data = FileManager.default.contents(atPath: statePath) else {
       throw TrainingError.checkpoint(
         path: checkpoint, reason: "trainer_state.json is missing; not a checkpoint directory")
     }
-    let state = try JSONDecoder().decode(State.self, from: data)
+    guard let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let step = state["step"] as? Int,
+      let objectiveState = state["objective"]
+    else {
+      throw TrainingError.checkpoint(
+        path: statePath, reason: "not a trainer state of this version (needs \"step\" and \"objective\")")
+    }
     try method.restoreValues(from: (checkpoint as NSString).appendingPathComponent("adapter"), ledger: ledger)
     try optimizer.load(
       from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
-    stream = try BatchStream(packer: stream.packer, sources: sources, resuming: state.stream)
-    step = state.step
+    try objective.restore(checkpointState: try JSONSerialization.data(withJSONObject: objectiveState))
+    self.step = step
   }
 }

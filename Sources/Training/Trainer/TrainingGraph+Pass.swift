@@ -8,6 +8,17 @@ extension TrainingGraph {
   func run(
     _ row: Row, lora: (any LoRAProvider)?, virtual: (any VirtualTokenGradients)?, lossScale: Float, backward: Bool
   ) throws -> (lossSum: Double, counted: Int) {
+    try run(row, lora: lora, virtual: virtual, backward: backward) { backward in
+      try head(row, lossScale: lossScale, backward: backward)
+    }
+  }
+
+  /// The pass with a pluggable head: `headPass(backward)` runs after the last layer's forward, reading the final
+  /// hidden state from the last checkpoint and, with `backward`, leaving d(loss)/d(final hidden) in gradResidual.
+  func run(
+    _ row: Row, lora: (any LoRAProvider)?, virtual: (any VirtualTokenGradients)?, backward: Bool,
+    headPass: (Bool) throws -> (lossSum: Double, counted: Int)
+  ) throws -> (lossSum: Double, counted: Int) {
     let c = model.config
     let n = row.tokens.count
     let d = c.hiddenSize
@@ -44,7 +55,7 @@ extension TrainingGraph {
         layerForward(layer, tokens: n, segments: segments, lora: lora)
         model.endLayer(layer)
       }
-      let result = try head(row, lossScale: lossScale, backward: backward)
+      let result = try headPass(backward)
       model.endHead()
       guard backward, lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil || rowNorms != nil
       else {

@@ -1,0 +1,129 @@
+public import Foundation
+public import Model
+
+/// Direct preference optimization of any method on preference pairs: the policy is the base with the method's
+/// parts, the reference the same base with them switched off (no second model, no copy). Per pair, one row holds
+/// chosen and rejected; h = (π_c − ρ_c) − (π_r − ρ_r) with π, ρ the completions' summed log-probabilities under policy
+/// and reference (IPO: averaged per token). Reference log-probabilities are computed on a pair's first visit and kept
+/// (four numbers a pair), so later epochs cost only the policy's pass. Implicit rewards β(π − ρ) give the accuracy
+/// and margins TRL reports.
+/// ref: Rafailov et al. 2023 (DPO); Azar et al. 2023 (IPO); TRL DPOTrainer (loss_type "sigmoid" / "ipo", rewards/*).
+public final class DPOObjective: TrainingObjective {
+  public let train: PreferenceDataset
+  public let validation: PreferenceDataset?
+  public let pairsPerStep: Int
+  public let beta: Double
+  public let kind: PreferenceLoss.DPOKind
+  var schedule: PairSchedule
+  /// Reference (chosen, rejected) log-probability sums and completion lengths by pair index.
+  private var trainReferences: [Int: Reference] = [:]
+  private var validationReferences: [Int: Reference] = [:]
+  public var evaluationLimit = 1000
+
+  struct Reference {
+    var chosen: Double
+    var rejected: Double
+    var chosenCount: Int
+    var rejectedCount: Int
+  }
+
+  public init(
+    train: PreferenceDataset, validation: PreferenceDataset?, pairsPerStep: Int, beta: Double,
+    kind: PreferenceLoss.DPOKind, seed: UInt64
+  ) throws {
+    guard train.count > 0 else {
+      throw TrainingError.invalidOption(name: "--data", reason: "\(train.path) has no usable preference pair")
+    }
+    guard beta > 0, beta.isFinite else {
+      throw TrainingError.invalidOption(name: "--beta", reason: "must be a positive number, not \(beta)")
+    }
+    self.train = train
+    self.validation = validation
+    self.pairsPerStep = max(1, pairsPerStep)
+    self.beta = beta
+    self.kind = kind
+    self.schedule = PairSchedule(count: train.count, seed: seed)
+  }
+
+  /// The reference's sums for a pair: a forward pass with the method switched off.
+  private func reference(_ pair: PairRow, graph: TrainingGraph) throws -> Reference {
+    let out = try graph.evaluate(pair.row, method: nil, request: HeadRequest(logProbabilities: true))
+    let c = pair.sum(out.logProbabilities, over: pair.chosen)
+    let r = pair.sum(out.logProbabilities, over: pair.rejected)
+    return Reference(chosen: c.sum, rejected: r.sum, chosenCount: c.count, rejectedCount: r.count)
+  }
+
+  /// h from the policy's sums and the reference; with IPO both are per-token means.
+  private func margin(policyChosen: Double, policyRejected: Double, _ ref: Reference) -> Double {
+    switch kind {
+    case .sigmoid: return (policyChosen - ref.chosen) - (policyRejected - ref.rejected)
+    case .ipo:
+      let nc = Double(max(ref.chosenCount, 1))
+      let nr = Double(max(ref.rejectedCount, 1))
+      return (policyChosen - ref.chosen) / nc - (policyRejected - ref.rejected) / nr
+    }
+  }
+
+  public func accumulateStep(_ step: Int, graph: TrainingGraph, method: any TrainableMethod) throws -> ObjectiveStep {
+    var lossSum = 0.0
+    var figures = PairwiseFigures()
+    var tokens = 0
+    let scale = 1 / Double(pairsPerStep)
+    for k in 0..<pairsPerStep {
+      let index = schedule.next()
+      let pair = PairRow(
+        train[index], dropoutSeed: method.seed ^ (UInt64(step) &* 0x94D0_49BB_1331_11EB) ^ UInt64(k))
+      tokens += pair.row.tokens.count
+      let ref = try trainReferences[index] ?? reference(pair, graph: graph)
+      trainReferences[index] = ref
+      _ = try graph.evaluate(pair.row, method: method, request: HeadRequest(logProbabilities: true)) { out in
+        let pc = pair.sum(out.logProbabilities, over: pair.chosen).sum
+        let pr = pair.sum(out.logProbabilities, over: pair.rejected).sum
+        let h = self.margin(policyChosen: pc, policyRejected: pr, ref)
+        let (loss, dh) = PreferenceLoss.dpo(self.kind, h: h, beta: self.beta)
+        lossSum += loss
+        figures.add(chosen: self.beta * (pc - ref.chosen), rejected: self.beta * (pr - ref.rejected), loss: loss)
+        // d(loss)/dπ_c = dh (per token: / n_c for IPO), d(loss)/dπ_r = −dh.
+        let gc = self.kind == .ipo ? dh / Double(max(ref.chosenCount, 1)) : dh
+        let gr = self.kind == .ipo ? -dh / Double(max(ref.rejectedCount, 1)) : -dh
+        var g = [Float](repeating: 0, count: pair.row.tokens.count)
+        for t in pair.chosen where pair.row.targets[t] >= 0 { g[t] = Float(gc * scale) }
+        for t in pair.rejected where pair.row.targets[t] >= 0 { g[t] = Float(gr * scale) }
+        return HeadGradients(logProbabilities: g)
+      }
+    }
+    var metrics = figures.figures
+    metrics.removeValue(forKey: "loss")
+    metrics.removeValue(forKey: "pairs")
+    return ObjectiveStep(loss: lossSum / Double(pairsPerStep), counted: pairsPerStep, tokens: tokens, metrics: metrics)
+  }
+
+  public func evaluate(graph: TrainingGraph, method: any TrainableMethod) throws -> [String: Double]? {
+    guard let validation, validation.count > 0 else { return nil }
+    var figures = PairwiseFigures()
+    for i in 0..<min(evaluationLimit, validation.count) {
+      let pair = PairRow(validation[i])
+      let ref = try validationReferences[i] ?? reference(pair, graph: graph)
+      validationReferences[i] = ref
+      let out = try graph.evaluate(pair.row, method: method, request: HeadRequest(logProbabilities: true))
+      let pc = pair.sum(out.logProbabilities, over: pair.chosen).sum
+      let pr = pair.sum(out.logProbabilities, over: pair.rejected).sum
+      let h = margin(policyChosen: pc, policyRejected: pr, ref)
+      figures.add(
+        chosen: beta * (pc - ref.chosen), rejected: beta * (pr - ref.rejected),
+        loss: PreferenceLoss.dpo(kind, h: h, beta: beta).loss)
+    }
+    return figures.figures
+  }
+
+  public func checkpointState() throws -> Data { try JSONEncoder().encode(schedule) }
+
+  public func restore(checkpointState: Data) throws {
+    let restored = try JSONDecoder().decode(PairSchedule.self, from: checkpointState)
+    guard restored.count == train.count else {
+      throw TrainingError.invalidOption(
+        name: "--resume", reason: "the checkpoint was made on \(restored.count) pairs, this data has \(train.count)")
+    }
+    schedule = restored
+  }
+}
