@@ -1,12 +1,20 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Memory
 import Model
 
-/// `edgetune generate`: text from a prompt or a chat message, streamed to stdout.
+/// `edgetune generate`: text from a prompt or a chat message, streamed to stdout; or, with --prompts, an answer for
+/// every prompt of a JSONL file, one JSON line each.
 struct Generate: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Generate text from a prompt, or answer a chat message with the model's chat template.")
+    abstract: "Generate text from a prompt, or answer a chat message with the model's chat template.",
+    discussion: """
+      --prompts FILE answers every line of a JSONL file with one model and session: {"prompt": "..."} is a user \
+      message (as with --chat), {"prompt": [{"role": ..., "content": ...}, ...]} a conversation awaiting the \
+      assistant. Each answer is a JSON line {"prompt": ..., "answer": ..., "tokens": N} on stdout or in --output; \
+      prompt i samples with seed --seed + i.
+      """)
 
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
@@ -19,7 +27,16 @@ struct Generate: ParsableCommand {
   @Option(help: "A user message, rendered with the model's chat template and answered as the assistant.")
   var chat: String?
 
-  @Option(help: "System message for --chat (default: the template's own).")
+  @Option(
+    help: ArgumentHelp(
+      "A JSONL file of prompts to answer in turn: {\"prompt\": \"...\"} or {\"prompt\": [messages]} per line.",
+      valueName: "file"))
+  var prompts: String?
+
+  @Option(help: ArgumentHelp("With --prompts: write the answers (JSONL) here instead of stdout.", valueName: "file"))
+  var output: String?
+
+  @Option(help: "System message for --chat and --prompts (default: the template's own).")
   var system: String?
 
   @Option(help: "Maximum tokens to generate.")
@@ -44,7 +61,17 @@ struct Generate: ParsableCommand {
   var json = false
 
   func validate() throws {
-    guard (prompt == nil) != (chat == nil) else { throw ValidationError("give exactly one of --prompt and --chat") }
+    if prompts != nil {
+      guard prompt == nil, chat == nil else {
+        throw ValidationError("give --prompts alone: it does not combine with --prompt or --chat")
+      }
+      guard !json else { throw ValidationError("--json does not apply to --prompts: its output is JSON lines already") }
+    } else {
+      guard (prompt == nil) != (chat == nil) else {
+        throw ValidationError("give exactly one of --prompt, --chat and --prompts")
+      }
+      guard output == nil else { throw ValidationError("--output goes with --prompts") }
+    }
     guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
     guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
     guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
@@ -53,6 +80,7 @@ struct Generate: ParsableCommand {
 
   func run() throws {
     threads.apply()
+    if let prompts { return try runBatch(prompts) }
     let lm = try ModelLoader.load(path: model.model)
     let text: String
     if let chat {
@@ -109,6 +137,128 @@ struct Generate: ParsableCommand {
         format: "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s; ", stats.promptTokens,
         stats.promptTokensPerSecond, stats.generatedTokens, stats.generationTokensPerSecond) + Output.memoryLine()
         + "; " + Output.ledgerLine(ledger))
+  }
+}
+
+extension Generate {
+  /// One line of a --prompts file: its `prompt` value as given (echoed in the output) and the messages it renders.
+  struct BatchPrompt {
+    var line: Int
+    var original: Any
+    var messages: [ChatMessage]
+  }
+
+  /// Reads a --prompts file: every non-blank line a JSON object whose "prompt" is a string (a user message) or a
+  /// list of {"role", "content"} messages not ending with the assistant's. Errors name the file and the line.
+  static func readPrompts(_ path: String, system: String?) throws -> [BatchPrompt] {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+      let data = FileManager.default.contents(atPath: path)
+    else { throw InputError("cannot read --prompts \(path): no such file or not readable") }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw InputError("--prompts \(path) is not valid UTF-8")
+    }
+    var prompts: [BatchPrompt] = []
+    for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
+      guard !line.isEmpty else { continue }
+      func bad(_ reason: String) -> InputError { InputError("--prompts \(path) line \(index + 1): \(reason)") }
+      let parsed: Any
+      do {
+        parsed = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+      } catch {
+        let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+        throw bad("invalid JSON: \(detail)")
+      }
+      let expected = "expected {\"prompt\": \"...\"} or {\"prompt\": [{\"role\": ..., \"content\": ...}, ...]}"
+      guard let object = parsed as? [String: Any], let value = object["prompt"] else { throw bad(expected) }
+      var messages: [ChatMessage] = []
+      if let system { messages.append(ChatMessage(role: "system", content: system)) }
+      if let user = value as? String {
+        messages.append(ChatMessage(role: "user", content: user))
+      } else if let list = value as? [Any] {
+        guard !list.isEmpty else { throw bad("the prompt's message list is empty") }
+        for (number, item) in list.enumerated() {
+          guard let message = item as? [String: Any], let role = message["role"] as? String,
+            let content = message["content"] as? String
+          else { throw bad("message \(number + 1) of the prompt needs a string \"role\" and \"content\"") }
+          if role == "system" && number == 0 && system != nil { messages.removeAll() }
+          messages.append(ChatMessage(role: role, content: content))
+        }
+        guard messages.last?.role != "assistant" else {
+          throw bad("the prompt ends with an assistant message: nothing is left to answer")
+        }
+      } else {
+        throw bad(expected)
+      }
+      prompts.append(BatchPrompt(line: index + 1, original: value, messages: messages))
+    }
+    guard !prompts.isEmpty else { throw InputError("--prompts \(path) has no prompts") }
+    return prompts
+  }
+
+  /// --prompts: every prompt answered in turn by one session (its KV cache reset in between), prompt i sampled with
+  /// seed + i; JSON lines to --output (written atomically, when all are done) or stdout (as they come).
+  func runBatch(_ path: String) throws {
+    let records = try Self.readPrompts(path, system: system)
+    let lm = try ModelLoader.load(path: model.model)
+    let prefix = adapterOptions.virtualTokenCount.map { VirtualToken.prefix($0) } ?? []
+    var encoded: [[Int32]] = []
+    for record in records {
+      let ids = prefix + lm.encodePrompt(lm.chatTemplate.render(record.messages, addGenerationPrompt: true))
+      guard ids.count < lm.config.contextLength else {
+        throw InputError(
+          "--prompts \(path) line \(record.line): the prompt's \(ids.count) tokens leave no room to answer in the "
+            + "model's context of \(lm.config.contextLength)")
+      }
+      encoded.append(ids)
+    }
+    let capacity = min(lm.config.contextLength, encoded.map(\.count).max()! + maxTokens)
+    let ledger = try budget.apply(
+      InferencePlan.session(
+        model: lm, capacity: capacity, chunk: 256, adapterBytes: adapterOptions.plannedBytes, budget: budget.bytes),
+      to: lm, what: "generation")
+    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
+    let session = try InferenceSession(
+      model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
+    session.apply(adapter)
+    let stops = ignoreEOS ? [] : lm.stopTokenIDs
+    var generator = TextGenerator(
+      session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
+      stopTokens: stops)
+    let writer = try output.map { try AtomicFileWriter(path: $0) }
+    let start = ContinuousClock.now
+    let bar = ProgressBar("generate", total: records.count)
+    bar.update(0)
+    var generated = 0
+    var promptTokens = 0
+    for (index, (record, ids)) in zip(records, encoded).enumerated() {
+      session.reset()
+      generator.sampler = Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed &+ UInt64(index))
+      let (tokens, _) = try generator.generate(prompt: ids, maxTokens: min(maxTokens, capacity - ids.count))
+      let visible = tokens.filter { !stops.contains($0) }
+      generated += tokens.count
+      promptTokens += ids.count
+      var line = try JSONSerialization.data(
+        withJSONObject: ["prompt": record.original, "answer": lm.tokenizer.decode(visible), "tokens": visible.count],
+        options: [.sortedKeys, .withoutEscapingSlashes])
+      line.append(0x0A)
+      if let writer {
+        try line.withUnsafeBytes { try writer.write($0) }
+      } else {
+        FileHandle.standardOutput.write(line)
+      }
+      let seconds = (ContinuousClock.now - start).seconds
+      bar.update(index + 1, detail: String(format: "%.1f tokens/s", Double(generated) / max(seconds, 1e-9)))
+    }
+    bar.finish()
+    try writer?.finish()
+    let seconds = (ContinuousClock.now - start).seconds
+    Output.diagnostic(
+      String(
+        format: "%d prompts (%d prompt tokens), %d tokens generated in %.1f s (%.1f tokens/s)", records.count,
+        promptTokens, generated, seconds, Double(generated) / max(seconds, 1e-9))
+        + (output.map { " → \($0)" } ?? "") + "; " + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
   }
 }
 

@@ -11,7 +11,7 @@ struct TrainingOptions: ParsableArguments {
   @OptionGroup var optimizer: OptimizerStateOptions
 
   @Option(help: "Training data, JSONL; repeat for several sources, each FILE[:weight] (sampled by weight).")
-  var data: [String]
+  var data: [String] = []
 
   @Option(help: "Optimizer steps.")
   var steps: Int?

@@ -27,12 +27,24 @@ struct MethodRecipe {
     /// A reward model's ranking loss with this margin.
     case reward(margin: Double)
     case dpo(beta: Double, kind: PreferenceLoss.DPOKind)
+    /// PPO against a reward model on prompts.
+    case ppo(PPOSettings)
 
     /// Whether a training row holds a preference pair (two sequences of up to --seq-len tokens each).
     var usesPairs: Bool {
-      if case .supervised = self { return false }
-      return true
+      switch self {
+      case .reward, .dpo: true
+      case .supervised, .ppo: false
+      }
     }
+  }
+
+  /// What `train ppo` adds to the shared options.
+  struct PPOSettings {
+    var prompts: String
+    var validationPrompts: String?
+    var rewardModel: String
+    var options: PPOOptions
   }
 
   /// LoRA from `train lora`'s options.

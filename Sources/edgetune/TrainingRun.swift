@@ -89,7 +89,8 @@ final class TrainingRun {
     // Parsing JSONL leaves freed heap behind; give it back before the long phase starts.
     MallocTuning.trim()
     let totalSteps =
-      o.steps ?? o.epochs.map { max(1, Int(($0 * prepared.stepsPerEpoch).rounded(.up))) } ?? defaultSteps ?? 100
+      (o.steps ?? o.epochs.map { max(1, Int(($0 * prepared.stepsPerEpoch).rounded(.up))) } ?? defaultSteps ?? 100)
+      * prepared.stepMultiplier
 
     var trainerOptions = Trainer.Options()
     trainerOptions.steps = totalSteps
@@ -99,8 +100,9 @@ final class TrainingRun {
     trainerOptions.warmupSteps = o.warmup
     trainerOptions.weightDecay = o.weightDecay
     trainerOptions.maxGradientNorm = o.maxGradNorm
-    trainerOptions.evalEvery = o.evalEvery
-    trainerOptions.saveEvery = o.saveEvery
+    trainerOptions.evalEvery = o.evalEvery * prepared.stepMultiplier
+    trainerOptions.saveEvery = o.saveEvery * prepared.stepMultiplier
+    trainerOptions.minimumRank = prepared.graphRank
     trainerOptions.logitRows = planned.logitRows
     trainerOptions.optimizerState = planned.optimizerState
     let method = try recipe.make(model, ledger)
@@ -151,7 +153,7 @@ final class TrainingRun {
             + "Checkpoint saved to \(saved); continue with --resume \(saved) and a larger --budget "
             + "(the plan expected \(ByteCount.format(planned.plan.total))).")
       }
-      if o.saveEvery > 0, r.step % o.saveEvery == 0, r.step < totalSteps {
+      if o.saveEvery > 0, r.step % trainerOptions.saveEvery == 0, r.step < totalSteps {
         _ = try trainer.saveCheckpoint(in: checkpoints)
       }
     }
@@ -182,8 +184,9 @@ final class TrainingRun {
     report.merge(recipe.report) { $1 }
     report.merge(prepared.report) { $1 }
     if !metricCurves.isEmpty { report["metric_curves"] = metricCurves }
-    if let lastEvaluation, recipe.objective.usesPairs { report["eval"] = lastEvaluation }
-    if let evaluationBefore, recipe.objective.usesPairs { report["eval_before"] = evaluationBefore }
+    if let lastEvaluation, !Self.isSupervised(recipe) { report["eval"] = lastEvaluation }
+    if let evaluationBefore, !Self.isSupervised(recipe) { report["eval_before"] = evaluationBefore }
+    if let ppo = prepared.objective as? PPOObjective { report["ppo_batches"] = ppo.history }
     report.merge(planReport()) { $1 }
     report["optimizer_state"] = trainer.optimizer.state.summary
     report["optimizer_state_bytes"] = trainer.optimizer.state.stateBytes
@@ -212,6 +215,10 @@ final class TrainingRun {
     /// "N tokens" / "N pairs", for the log.
     var stepUnits: String
     var report: [String: Any]
+    /// Optimizer steps per step the user counts (PPO: one batch of rollouts is several optimizer steps).
+    var stepMultiplier = 1
+    /// LoRA rank the graph must hold besides the method's.
+    var graphRank = 1
   }
 
   /// Reads and tokenizes the data the recipe's objective trains on (the split of a validation set included).
@@ -219,6 +226,7 @@ final class TrainingRun {
     let o = options
     switch recipe.objective {
     case .supervised:
+      guard !o.data.isEmpty else { throw TrainingError.invalidOption(name: "--data", reason: "give the training data") }
       var sources: [(dataset: JSONLDataset, weight: Double)] = []
       var validation: JSONLDataset?
       for (i, text) in o.data.enumerated() {
@@ -241,6 +249,30 @@ final class TrainingRun {
         objective: SupervisedObjective(
           stream: stream, sources: sources, validation: validation, gradientAccumulation: o.gradAccum),
         stepsPerEpoch: Double(corpusTokens) / Double(tokensPerStep), stepUnits: "\(tokensPerStep) tokens", report: [:])
+    case .ppo(let settings):
+      let reward = try RewardModel.load(from: settings.rewardModel, model: model.config, ledger: ledger)
+      let room = o.seqLen - settings.options.maxNewTokens
+      let prompts = try PromptSet.load(path: settings.prompts, model: model, maxTokens: room)
+      let validation = try settings.validationPrompts.map {
+        try PromptSet.load(path: $0, model: model, maxTokens: room)
+      }
+      Output.diagnostic(
+        "prompts \(settings.prompts): \(prompts.count)"
+          + (validation.map { ", held out \($0.path): \($0.count) (evaluated: at most 32)" } ?? ""))
+      let objective = try PPOObjective(
+        prompts: prompts, validation: validation, reward: reward, model: model, encoder: encoder, capacity: o.seqLen,
+        options: settings.options, ledger: ledger)
+      let p = settings.options
+      return PreparedObjective(
+        objective: objective, stepsPerEpoch: Double(prompts.count) / Double(p.rollouts),
+        stepUnits: "\(p.rollouts) rollouts × \(p.epochs) epochs in minibatches of \(p.miniBatch)",
+        report: [
+          "reward_model": settings.rewardModel, "prompts": prompts.count, "rollouts": p.rollouts,
+          "mini_batch": p.miniBatch, "ppo_epochs": p.epochs, "kl_coef": p.klCoefficient, "clip": p.clip,
+          "value_clip": p.valueClip, "vf_coef": p.valueCoefficient, "gamma": p.gamma, "lambda": p.lambda,
+          "temperature": Double(p.temperature), "max_new_tokens": p.maxNewTokens,
+          "missing_eos_penalty": p.missingEOSPenalty,
+        ], stepMultiplier: p.optimizerStepsPerBatch, graphRank: reward.adapters.config.rank)
     case .reward, .dpo:
       guard o.data.count == 1, (try? DataSourceSpec.parse(o.data[0]))?.weight ?? 1 == 1 else {
         throw TrainingError.invalidOption(
@@ -269,12 +301,17 @@ final class TrainingRun {
           train: train, validation: validation, pairsPerStep: pairsPerStep, beta: beta, kind: kind, seed: o.seed)
         report["beta"] = beta
         report["loss_type"] = kind.rawValue
-      case .supervised: fatalError("handled above")
+      case .supervised, .ppo: fatalError("handled above")
       }
       return PreparedObjective(
         objective: objective, stepsPerEpoch: Double(train.count) / Double(pairsPerStep),
         stepUnits: "\(pairsPerStep) pairs", report: report)
     }
+  }
+
+  static func isSupervised(_ recipe: MethodRecipe) -> Bool {
+    if case .supervised = recipe.objective { return true }
+    return false
   }
 
   /// "loss 0.4312, accuracy 0.91, …" for the log.

@@ -8,6 +8,8 @@ import Glibc
 enum AdapterDirectory {
   static let configFileName = "adapter_config.json"
   static let weightsFileName = "adapter_model.safetensors"
+  /// PPO's value head beside a policy adapter (TRL keeps it apart from the PEFT weights too).
+  static let valueHeadFileName = "value_head.safetensors"
 
   /// Saves into `directory` by calling `write` with the temporary directory to fill. An existing `directory` is
   /// refused unless `overwrite` and it holds nothing but `configFileName`, `weightsFileName` and a README; it is then
@@ -22,7 +24,7 @@ enum AdapterDirectory {
         throw TrainingError.checkpoint(path: target, reason: "already exists; choose another directory or overwrite")
       }
       guard isDirectory.boolValue else { throw TrainingError.checkpoint(path: target, reason: "is not a directory") }
-      let allowed: Set = [configFileName, weightsFileName, "README.md"]
+      let allowed: Set = [configFileName, weightsFileName, "README.md", valueHeadFileName]
       let contents = (try? files.contentsOfDirectory(atPath: target)) ?? []
       if let other = contents.first(where: { !allowed.contains($0) }) {
         throw TrainingError.checkpoint(

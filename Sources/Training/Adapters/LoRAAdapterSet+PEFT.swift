@@ -17,11 +17,19 @@ extension LoRAAdapterSet {
   /// unless `overwrite` and it holds nothing but adapter files.
   /// - Parameter baseModel: `base_model_name_or_path` (a hub id or a path), or nil.
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
+    try save(to: directory, baseModel: baseModel, overwrite: overwrite, alsoWrite: nil)
+  }
+
+  /// `save`, and `alsoWrite` writes further files into the (temporary) directory before it is renamed into place.
+  public func save(
+    to directory: String, baseModel: String?, overwrite: Bool, alsoWrite: ((String) throws -> Void)?
+  ) throws {
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
       let json = try AtomicFileWriter(path: temporary + "/" + Self.configFileName)
       try json.write(Array(adapterConfigJSON(baseModel: baseModel).utf8))
       try json.finish()
       try writeWeights(to: temporary + "/" + Self.weightsFileName)
+      try alsoWrite?(temporary)
     }
   }
 
@@ -77,6 +85,11 @@ extension LoRAAdapterSet {
     return set
   }
 
+  /// The LoRA configuration (rank, alpha, targets) of an adapter directory, read without its weights (for plans).
+  public static func config(in directory: String) throws -> LoRAConfig {
+    try parseAdapterConfig(path: try AdapterDirectory.files(in: directory).config, hidden: 1).0
+  }
+
   // MARK: writing
 
   /// adapter_config.json as PEFT writes it: the LoraConfig fields PEFT 0.10–0.13 know (so older and newer
@@ -108,12 +121,13 @@ extension LoRAAdapterSet {
   /// adapter_model.safetensors: every A and B as F32, in layer order, with `format: pt` (what safetensors' torch
   /// helpers write) and the seed in the metadata.
   func writeWeights(to path: String) throws {
-    let plans = parameters.tensors.map {
+    let saved = heads.inAdapterFile ? parameters.tensors : Array(parameters.tensors.dropLast(heads.tensors.count))
+    let plans = saved.map {
       SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
     }
     let writer = try SafetensorsWriter(
       path: path, plans: plans, metadata: [("format", "pt"), (Self.seedKey, String(config.seed))])
-    for tensor in parameters.tensors { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
+    for tensor in saved { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
     try writer.finish()
   }
 

@@ -37,7 +37,8 @@ public final class LoRAAdapterSet: LoRAProvider {
     self.heads = heads
     self.parameters = try ParameterStore(
       Self.tensorShapes(rank: config.rank, targets: config.targets, model: model)
-        + heads.tensors.map { ($0.name, $0.shape) }, label: "lora", ledger: ledger)
+        + heads.tensors.map { ($0.name, $0.shape) }, label: heads.taskType == "SEQ_CLS" ? "reward-model" : "lora",
+      ledger: ledger)
     var firstIndex: [ProjectionTarget: Int] = [:]
     for (i, target) in config.targets.enumerated() { firstIndex[target] = 2 * i }
     self.firstIndex = firstIndex

@@ -12,6 +12,9 @@ public struct LoRAHeads: Sendable, Equatable {
   public var modules: [String]
   /// Their tensors, in storage order after LoRA's: state-dict key and shape.
   public var tensors: [TensorSpec]
+  /// Whether they go into adapter_model.safetensors (a reward model's score, which PEFT loads) or are kept by their
+  /// owner in a file of its own (PPO's value head, which a generation adapter must not carry).
+  public var inAdapterFile = true
 
   public struct TensorSpec: Sendable, Equatable {
     public var name: String
@@ -27,6 +30,18 @@ public struct LoRAHeads: Sendable, Equatable {
   }
 
   public static let scoreKey = "base_model.model.score.weight"
+
+  /// PPO's value head on a model of hidden size `hidden` (TRL's `v_head.summary`, a Linear(hidden, 1) with bias),
+  /// kept outside the adapter file so the policy stays a plain PEFT LoRA adapter.
+  public static func value(hidden: Int) -> LoRAHeads {
+    LoRAHeads(
+      taskType: "CAUSAL_LM", modules: [],
+      tensors: [TensorSpec(name: valueWeightKey, shape: [1, hidden]), TensorSpec(name: valueBiasKey, shape: [1])],
+      inAdapterFile: false)
+  }
+
+  public static let valueWeightKey = "v_head.summary.weight"
+  public static let valueBiasKey = "v_head.summary.bias"
 
   /// The heads an adapter_config.json declares, or nil when it declares something this program cannot load.
   static func declared(taskType: String?, modules: [String], hidden: Int) -> LoRAHeads? {

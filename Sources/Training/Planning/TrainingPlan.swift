@@ -33,6 +33,11 @@ public enum TrainingPlan {
     public var pairRows = false
     /// A reward model's score head beside LoRA (hidden floats).
     public var scoreHead = false
+    /// PPO's value head beside LoRA (hidden + 1 floats).
+    public var valueHead = false
+    /// PPO: the rollout session (KV cache for `seqLen` tokens and its buffers) and the reward model's LoRA (rank,
+    /// targets) and score head, all on the same base.
+    public var rollout: (rewardRank: Int, rewardTargets: [ProjectionTarget])?
 
     /// Tokens per graph row.
     public var rowCapacity: Int { pairRows ? 2 * seqLen : seqLen }
@@ -73,6 +78,7 @@ public enum TrainingPlan {
       ? [(SoftPrompt.tensorName, [o.virtualTokens, c.hiddenSize])]
       : LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c)
         + (o.scoreHead ? LoRAHeads.score(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) } : [])
+        + (o.valueHead ? LoRAHeads.value(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) } : [])
   }
 
   /// The ledger label of the method's parameters and the plan's note on them.
@@ -118,6 +124,25 @@ public enum TrainingPlan {
     ]
     let placement = o.optimizerState ?? .ram
     lines += placement.plannedBytes(tensorCounts: counts).map { MemoryPlan.Line($0.label, $0.bytes, .ledger, $0.note) }
+    if let rollout = o.rollout {
+      let session = InferenceSession.plannedBytes(config: c, capacity: o.seqLen, chunk: 128, workers: o.workers)
+      lines.append(
+        MemoryPlan.Line(
+          "kv-cache", session["kv-cache", default: 0], .ledger,
+          "rollouts: keys and values of \(o.seqLen) tokens × \(c.layerCount) layers"))
+      lines.append(
+        MemoryPlan.Line(
+          "rollout", session.filter { $0.key != "kv-cache" }.values.reduce(0, +), .ledger,
+          "rollouts: one 128-token chunk's activations, scores and logits"))
+      let reward =
+        LoRAAdapterSet.tensorShapes(rank: rollout.rewardRank, targets: rollout.rewardTargets, model: c)
+        + LoRAHeads.score(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) }
+      let rewardBytes = reward.reduce(0) { $0 + ($1.shape.reduce(1, *) + align - 1) / align * align } * 4
+      lines.append(
+        MemoryPlan.Line(
+          "reward-model", 2 * rewardBytes, .ledger,
+          "the reward model's LoRA r=\(rollout.rewardRank) and score head (values and gradients), on the same base"))
+    }
     return lines
       + weights.runtimeLines(extra: [
         MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")

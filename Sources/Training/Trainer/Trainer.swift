@@ -20,6 +20,8 @@ public final class Trainer {
     public var saveEvery = 0
     public var logitRows = 16
     public var optimizerState = OptimizerStatePlacement.ram
+    /// LoRA rank the graph must hold besides the method's (PPO's reward model runs its own LoRA on the same graph).
+    public var minimumRank = 1
     public init() {}
   }
 
@@ -56,7 +58,7 @@ public final class Trainer {
     self.objective = objective
     self.options = options
     self.graph = try TrainingGraph(
-      model: model, capacity: options.seqLen, maximumRank: method.lora?.maximumRank ?? 1, logitRows: options.logitRows,
+      model: model, capacity: options.seqLen, maximumRank: max(method.lora?.maximumRank ?? 1, options.minimumRank), logitRows: options.logitRows,
       dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
       scalingVectors: method.scalings != nil, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()

@@ -29,15 +29,18 @@ public struct HeadRequest {
   public var scalarHead: ScalarHeadView?
   /// Positions the scalar head reads (the last token of each sequence for a reward, every answer token for a value).
   public var scalarPositions: [Int] = []
+  /// Log-probabilities (and entropies) of softmax(logits / temperature): the distribution PPO samples from.
+  public var temperature: Float = 1
 
   public init(
     logProbabilities: Bool = false, entropies: Bool = false, scalarHead: ScalarHeadView? = nil,
-    scalarPositions: [Int] = []
+    scalarPositions: [Int] = [], temperature: Float = 1
   ) {
     self.logProbabilities = logProbabilities
     self.entropies = entropies
     self.scalarHead = scalarHead
     self.scalarPositions = scalarPositions
+    self.temperature = temperature
   }
 }
 
@@ -115,7 +118,7 @@ extension TrainingGraph {
     var start = 0
     while start < positions.count {
       let chunk = positions[start..<min(positions.count, start + logitRows)]
-      computeLogits(chunk)
+      computeLogits(chunk, temperature: request.temperature)
       var logProbabilities = [Float](repeating: 0, count: chunk.count)
       var entropies = [Float](repeating: 0, count: request.entropies ? chunk.count : 0)
       let targets = chunk.map { row.targets[$0] }
@@ -143,10 +146,11 @@ extension TrainingGraph {
     start = 0
     while start < active.count {
       let chunk = active[start..<min(active.count, start + logitRows)]
-      if !chunk.elementsEqual(logitsHold) { computeLogits(chunk) }
+      if !chunk.elementsEqual(logitsHold) { computeLogits(chunk, temperature: request.temperature) }
       logitsHold = []
       let targets = chunk.map { row.targets[$0] }
-      let scales = chunk.map { -g.logProbabilities[$0] }
+      // z/T: the chain rule's 1/T rides on each row's scale.
+      let scales = chunk.map { -g.logProbabilities[$0] / request.temperature }
       _ = targets.withUnsafeBufferPointer { t in
         crossEntropyForwardBackward(
           logits: logits.pointer, targets: t.baseAddress!, rows: chunk.count, vocab: V, lossScales: scales,
@@ -182,8 +186,8 @@ extension TrainingGraph {
     return outputs
   }
 
-  /// Logits of the normed final states at `positions` (at most `logitRows`) into `logits`.
-  private func computeLogits(_ positions: ArraySlice<Int>) {
+  /// Logits of the normed final states at `positions` (at most `logitRows`) into `logits`, divided by `temperature`.
+  private func computeLogits(_ positions: ArraySlice<Int>, temperature: Float) {
     let d = model.config.hiddenSize
     for (i, p) in positions.enumerated() {
       (gatheredHidden.pointer + i * d).update(from: normed1.pointer + p * d, count: d)
@@ -191,5 +195,10 @@ extension TrainingGraph {
     frozenLinearForward(
       input: gatheredHidden.pointer, tokens: positions.count, weight: model.headForPass, output: logits.pointer,
       ldOutput: model.config.vocabularySize, tiles: tiles)
+    if temperature != 1 {
+      let inverse = 1 / temperature
+      let count = positions.count * model.config.vocabularySize
+      for i in 0..<count { logits.pointer[i] *= inverse }
+    }
   }
 }
