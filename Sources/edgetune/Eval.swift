@@ -10,6 +10,8 @@ struct Eval: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Perplexity over a text file (--text), or exact-match accuracy and mean loss over JSONL data (--data).",
     discussion: """
+      --reward RM --data pairs.jsonl: a reward model's pairwise accuracy (r_chosen > r_rejected) and mean margin
+      on preference pairs (the formats `train reward` reads).
       --text: mean cross-entropy and perplexity, in windows of the context length.
       --data: for every prompt/completion record or conversation ending in an assistant turn, a greedy answer is
       compared with the reference after trimming whitespace (exact_match); mean_loss is the loss of the reference
@@ -39,13 +41,25 @@ struct Eval: ParsableCommand {
   @Flag(help: "Print JSON (mean_loss, perplexity, tokens) on stdout.")
   var json = false
 
+  @Option(help: "With --data: a reward model (from `train reward`) to evaluate on preference pairs instead.")
+  var reward: String?
+
+  @Option(help: "With --reward: longest chosen or rejected sequence in tokens.")
+  var seqLen: Int = 256
+
   func validate() throws {
     if let context, context < 2 { throw ValidationError("--context must be at least 2") }
     guard (text == nil) != (data == nil) else { throw ValidationError("give exactly one of --text and --data") }
+    if reward != nil {
+      guard data != nil else { throw ValidationError("--reward evaluates preference pairs: give them with --data") }
+      guard adapterOptions.adapter == nil else { throw ValidationError("give --reward or --adapter, not both") }
+      guard seqLen >= 2 else { throw ValidationError("--seq-len must be at least 2") }
+    }
   }
 
   func run() throws {
     threads.apply()
+    if let reward, let data { return try evaluateReward(reward, data: data) }
     if let data { return try evaluateDataset(data) }
     let text = self.text!
     guard let data = FileManager.default.contents(atPath: text) else {

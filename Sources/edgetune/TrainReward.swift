@@ -37,7 +37,10 @@ struct TrainReward: ParsableCommand {
       options.pairRows = true
       options.scoreHead = true
     }
-    recipe.make = { model, ledger in try RewardModel(config: config, model: model.config, ledger: ledger) }
+    recipe.make = { model, ledger in
+      try RewardModel(
+        config: config, model: model.config, tokenizer: model.tokenizer.fingerprint, ledger: ledger)
+    }
     try output.train(training, recipe)
   }
 }

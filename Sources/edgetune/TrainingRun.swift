@@ -250,7 +250,8 @@ final class TrainingRun {
           stream: stream, sources: sources, validation: validation, gradientAccumulation: o.gradAccum),
         stepsPerEpoch: Double(corpusTokens) / Double(tokensPerStep), stepUnits: "\(tokensPerStep) tokens", report: [:])
     case .ppo(let settings):
-      let reward = try RewardModel.load(from: settings.rewardModel, model: model.config, ledger: ledger)
+      let reward = try RewardModel.load(
+        from: settings.rewardModel, model: model.config, tokenizer: model.tokenizer.fingerprint, ledger: ledger)
       let room = o.seqLen - settings.options.maxNewTokens
       let prompts = try PromptSet.load(path: settings.prompts, model: model, maxTokens: room)
       let validation = try settings.validationPrompts.map {

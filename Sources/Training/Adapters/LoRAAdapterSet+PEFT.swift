@@ -63,6 +63,7 @@ extension LoRAAdapterSet {
     if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
 
     let set = try LoRAAdapterSet(config: config, model: model, heads: heads, ledger: ledger, initialize: false)
+    set.metadata = weights.metadata.filter { $0.key.hasPrefix("edgetune.") && $0.key != seedKey }
     func fail(_ reason: String) -> TrainingError { .checkpoint(path: weightsPath, reason: reason) }
     for entry in weights.entries {
       guard let tensor = set.parameters[entry.name] else {
@@ -126,7 +127,9 @@ extension LoRAAdapterSet {
       SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
     }
     let writer = try SafetensorsWriter(
-      path: path, plans: plans, metadata: [("format", "pt"), (Self.seedKey, String(config.seed))])
+      path: path, plans: plans,
+      metadata: [("format", "pt"), (Self.seedKey, String(config.seed))]
+        + metadata.sorted { $0.key < $1.key }.filter { $0.key.hasPrefix("edgetune.") }.map { ($0.key, $0.value) })
     for tensor in saved { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
     try writer.finish()
   }

@@ -17,6 +17,9 @@ public final class LoRAAdapterSet: LoRAProvider {
   public let parameters: ParameterStore
   /// Modules trained fully beside LoRA (a reward model's score head), stored after LoRA's tensors.
   public let heads: LoRAHeads
+  /// Our own `edgetune.*` entries of adapter_model.safetensors' metadata (a reward model's tokenizer fingerprint):
+  /// written by `save`, read back by `load`.
+  public var metadata: [String: String] = [:]
   /// Tensor index of A for (layer, target position in config.targets); B follows at +1.
   private let firstIndex: [ProjectionTarget: Int]
 

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 public import Memory
 public import Model
@@ -10,8 +11,11 @@ public final class RewardModel: TrainableMethod {
 
   /// A fresh reward model: LoRA as PEFT initializes it, the score head ~ N(0, 0.02²) (transformers'
   /// initializer_range for Llama), drawn from the LoRA seed so runs repeat.
-  public init(config: LoRAConfig, model: ModelConfig, ledger: MemoryLedger) throws {
+  /// - Parameter tokenizer: the base's tokenizer fingerprint (`BPETokenizer.fingerprint`), saved so the model is
+  ///   refused on another base; nil for none.
+  public init(config: LoRAConfig, model: ModelConfig, tokenizer: String? = nil, ledger: MemoryLedger) throws {
     adapters = try LoRAAdapterSet(config: config, model: model, heads: .score(hidden: model.hiddenSize), ledger: ledger)
+    if let tokenizer { adapters.metadata[Self.tokenizerKey] = tokenizer }
     var random = DataRandom(seed: config.seed, stream: [0x5343_4F52])
     let weight = adapters.parameters[LoRAHeads.scoreKey]!.value
     for i in 0..<weight.count {
@@ -26,11 +30,32 @@ public final class RewardModel: TrainableMethod {
 
   /// Reads a reward model saved by `save` (or by PEFT with the same layout) for a model of configuration `model`;
   /// a plain LoRA adapter, or one for another hidden size, is refused with the reason.
-  public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> RewardModel {
-    RewardModel(
-      adapters: try LoRAAdapterSet.load(
-        from: directory, model: model, heads: .score(hidden: model.hiddenSize), ledger: ledger))
+  /// With `tokenizer` (the base's fingerprint), a reward model recorded for another tokenizer is refused too.
+  public static func load(from directory: String, model: ModelConfig, tokenizer: String? = nil, ledger: MemoryLedger)
+    throws -> RewardModel
+  {
+    // The score head's width says first, and plainly, whether this reward model was made for a base of this size.
+    let weightsPath = try AdapterDirectory.files(in: directory).weights
+    if let entry = try? SafetensorsFile(path: weightsPath).entry(LoRAHeads.scoreKey), entry.shape.count == 2,
+      entry.shape[1] != model.hiddenSize
+    {
+      throw TrainingError.checkpoint(
+        path: directory,
+        reason: "this reward model's score head reads hidden states of \(entry.shape[1]), the model has "
+          + "\(model.hiddenSize): it was trained on another base")
+    }
+    let adapters = try LoRAAdapterSet.load(
+      from: directory, model: model, heads: .score(hidden: model.hiddenSize), ledger: ledger)
+    if let tokenizer, let recorded = adapters.metadata[tokenizerKey], recorded != tokenizer {
+      throw TrainingError.checkpoint(
+        path: directory,
+        reason: "this reward model was trained with another tokenizer (fingerprint \(recorded), the model's is "
+          + "\(tokenizer)): its scores would read the wrong tokens")
+    }
+    return RewardModel(adapters: adapters)
   }
+
+  static let tokenizerKey = "edgetune.tokenizer"
 
   public var scoreHead: ScalarHeadView { ScalarHeadView(weight: parameters[LoRAHeads.scoreKey]!, bias: nil) }
 
