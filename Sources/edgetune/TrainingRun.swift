@@ -196,12 +196,21 @@ final class TrainingRun {
     report["streaming"] = [
       "layer_drops": streaming.layerDrops, "prefetches": streaming.prefetches, "tile_drops": streaming.tileDrops,
     ]
+    // Held-out figures before → after: the loss, and the objective's own (accuracy, margin, score, KL).
+    var heldOut: [String] = []
+    for key in ["loss", "accuracy", "margin", "score", "kl"] {
+      let before = evaluationBefore?[key]
+      let after = lastEvaluation?[key]
+      guard before != nil || after != nil else { continue }
+      heldOut.append(
+        "\(key == "loss" ? "" : key + " ")" + (before.map { String(format: "%.4f", $0) } ?? "-") + " → "
+          + (after.map { String(format: "%.4f", $0) } ?? "-"))
+    }
     let summary =
       "adapter saved to \(out): \(totalSteps) steps, "
-      + String(
-        format: "loss %.4f → %.4f, held-out %@ → %@, %.0f tokens/s, ", losses.first ?? 0, losses.last ?? 0,
-        evalBefore.map { String(format: "%.4f", $0) } ?? "-", lastEval.map { String(format: "%.4f", $0) } ?? "-",
-        Double(tokens) / max(trainSeconds, 1e-9))
+      + String(format: "loss %.4f → %.4f, ", losses.first ?? 0, losses.last ?? 0)
+      + "held-out " + (heldOut.isEmpty ? "-" : heldOut.joined(separator: ", ")) + ", "
+      + String(format: "%.0f tokens/s, ", Double(tokens) / max(trainSeconds, 1e-9))
       + "peak RSS \(ByteCount.format(status.vmHWM)), peak anonymous \(ByteCount.format(peakAnon))"
       + (options.budget.bytes.map { " (budget \(ByteCount.format($0)))" } ?? "")
     return Outcome(report: report, plan: planned.plan, summary: summary)
