@@ -30,6 +30,7 @@ extension Eval {
           format: "pairwise accuracy %.1f%% (%d of %d), mean margin %.4f, mean loss %.4f", 100 * figures.accuracy,
           figures.correct, figures.pairs, figures.meanMargin, figures.figures["loss"]!))
     }
-    Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(session.ledger))
+    Output.diagnostic(
+      String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(session.ledger))
   }
 }

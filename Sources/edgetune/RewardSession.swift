@@ -17,7 +17,9 @@ struct RewardSession {
   let encoder: ExampleEncoder
 
   /// - Parameter rowTokens: the graph's row capacity (two sequences of up to --seq-len for pairs).
-  init(model path: String, reward directory: String, rowTokens: Int, seqLen: Int, budget: BudgetOptions, dataPath: String?)
+  init(
+    model path: String, reward directory: String, rowTokens: Int, seqLen: Int, budget: BudgetOptions, dataPath: String?
+  )
     throws
   {
     let lm = try ModelLoader.load(path: path)

@@ -93,7 +93,8 @@ struct TrainPPO: ParsableCommand {
   func validate() throws {
     do { _ = try options() } catch { throw ValidationError("\(error)") }
     guard maxNewTokens < training.seqLen else {
-      throw ValidationError("--max-new-tokens (\(maxNewTokens)) must leave room for the prompt in --seq-len (\(training.seqLen))")
+      throw ValidationError(
+        "--max-new-tokens (\(maxNewTokens)) must leave room for the prompt in --seq-len (\(training.seqLen))")
     }
     guard training.data.isEmpty else { throw ValidationError("PPO samples its own data: give --prompts, not --data") }
   }

@@ -232,7 +232,8 @@ public final class PPOObjective: TrainingObjective {
     let state = try JSONDecoder().decode(State.self, from: checkpointState)
     guard state.schedule.count == prompts.count else {
       throw TrainingError.invalidOption(
-        name: "--resume", reason: "the checkpoint was made on \(state.schedule.count) prompts, this run has \(prompts.count)")
+        name: "--resume",
+        reason: "the checkpoint was made on \(state.schedule.count) prompts, this run has \(prompts.count)")
     }
     schedule = state.schedule
     batchIndex = state.batchIndex

@@ -35,7 +35,9 @@ public struct PromptSet: Sendable {
       let messages: [ChatMessage]
       do throws(DataRecordError) {
         if let text = object["prompt"] as? String {
-          guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw DataRecordError("empty prompt") }
+          guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw DataRecordError("empty prompt")
+          }
           messages = [ChatMessage(role: "user", content: text)]
         } else if let list = object["prompt"] ?? object["messages"] {
           messages = try DataRecord.messages(list, key: object["prompt"] != nil ? "prompt" : "messages")
@@ -52,7 +54,9 @@ public struct PromptSet: Sendable {
       }
       let tokens = model.encodePrompt(model.chatTemplate.render(messages, addGenerationPrompt: true))
       guard tokens.count <= maxTokens else {
-        throw fail("the prompt has \(tokens.count) tokens, more than the \(maxTokens) allowed (--seq-len minus --max-new-tokens)")
+        throw fail(
+          "the prompt has \(tokens.count) tokens, more than the \(maxTokens) allowed (--seq-len minus --max-new-tokens)"
+        )
       }
       return Prompt(messages: messages, tokens: tokens, line: line)
     }) {

@@ -30,7 +30,8 @@ public final class ValueHeadPolicy: TrainableMethod {
       throw TrainingError.checkpoint(
         path: directory,
         reason: "LoRA r=\(saved.config.rank) on \(saved.config.targets.map(\.moduleName)); this run has r="
-          + "\(adapters.config.rank) on \(adapters.config.targets.map(\.moduleName)): give the same --rank and --targets")
+          + "\(adapters.config.rank) on \(adapters.config.targets.map(\.moduleName)): give the same --rank and --targets"
+      )
     }
     for (mine, theirs) in zip(loraTensors, saved.parameters.tensors) {
       mine.value.baseAddress!.update(from: theirs.value.baseAddress!, count: mine.count)
@@ -51,7 +52,9 @@ public final class ValueHeadPolicy: TrainableMethod {
     try adapters.save(to: directory, baseModel: baseModel, overwrite: overwrite) { temporary in
       let writer = try SafetensorsWriter(
         path: temporary + "/" + AdapterDirectory.valueHeadFileName,
-        plans: head.map { SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4) },
+        plans: head.map {
+          SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
+        },
         metadata: [("format", "pt")])
       for tensor in head { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
       try writer.finish()

@@ -58,7 +58,8 @@ public final class Trainer {
     self.objective = objective
     self.options = options
     self.graph = try TrainingGraph(
-      model: model, capacity: options.seqLen, maximumRank: max(method.lora?.maximumRank ?? 1, options.minimumRank), logitRows: options.logitRows,
+      model: model, capacity: options.seqLen, maximumRank: max(method.lora?.maximumRank ?? 1, options.minimumRank),
+      logitRows: options.logitRows,
       dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
       scalingVectors: method.scalings != nil, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
