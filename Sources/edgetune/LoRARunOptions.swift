@@ -111,6 +111,12 @@ struct LoRAOptions: ParsableArguments {
   func targetList() throws -> [ProjectionTarget] {
     try LoRAConfig.targets(named: targets.split(separator: ",").map(String.init))
   }
+
+  /// The LoRA configuration these options describe.
+  func config(seed: UInt64) throws -> LoRAConfig {
+    try LoRAConfig(
+      rank: rank, alpha: alpha, dropout: dropout, targets: try targetList(), useRSLoRA: rslora, seed: seed)
+  }
 }
 
 /// The options of a LoRA run, shared by `train lora`, `plan` and `profile` (so a plan or a profile describes exactly
@@ -132,12 +138,19 @@ struct LoRARunOptions: ParsableArguments {
 struct AnyMethodRunOptions: ParsableArguments {
   @OptionGroup var training: TrainingOptions
 
-  @Option(help: "The method: lora, prompt, adapter, ia3 or selective (its options below, as in `train <method>`).")
+  @Option(
+    help:
+      "The method: lora, prompt, adapter, ia3, selective, reward, dpo or ppo (its options below, as in `train <method>`)."
+  )
   var method: String = "lora"
 
   @OptionGroup(title: "LoRA") var lora: LoRAOptions
   @OptionGroup(title: "Soft prompt") var prompt: PromptOptions
   @OptionGroup(title: "Bottleneck adapters") var adapter: BottleneckOptions
+  @OptionGroup(title: "Reward model and DPO") var preference: PreferenceOptions
+  @OptionGroup(title: "PPO") var ppo: PPOCommandOptions
+
+  static let methods = ["lora", "prompt", "adapter", "ia3", "selective", "reward", "dpo", "ppo"]
 
   @Option(help: "Selective: which tensors train (norms).")
   var tensors: String = "norms"
@@ -145,8 +158,8 @@ struct AnyMethodRunOptions: ParsableArguments {
   subscript<T>(dynamicMember path: KeyPath<TrainingOptions, T>) -> T { training[keyPath: path] }
 
   func validate() throws {
-    guard ["lora", "prompt", "adapter", "ia3", "selective"].contains(method) else {
-      throw ValidationError("--method must be lora, prompt, adapter, ia3 or selective, not '\(method)'")
+    guard Self.methods.contains(method) else {
+      throw ValidationError("--method must be one of \(Self.methods.joined(separator: ", ")), not '\(method)'")
     }
     guard tensors == "norms" else { throw ValidationError("--tensors \(tensors): use --tensors norms") }
   }
@@ -158,6 +171,9 @@ struct AnyMethodRunOptions: ParsableArguments {
     case "adapter": try MethodRecipe.adapter(adapter, seed: training.seed)
     case "ia3": MethodRecipe.ia3(seed: training.seed)
     case "selective": MethodRecipe.selectiveNorms()
+    case "reward": try MethodRecipe.reward(lora, preference, seed: training.seed)
+    case "dpo": try MethodRecipe.dpo(lora, preference, seed: training.seed)
+    case "ppo": try MethodRecipe.ppo(lora, ppo, training: training)
     default: try MethodRecipe.lora(lora, seed: training.seed)
     }
   }

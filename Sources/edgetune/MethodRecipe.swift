@@ -26,7 +26,7 @@ struct MethodRecipe {
     case supervised
     /// A reward model's ranking loss with this margin.
     case reward(margin: Double)
-    case dpo(beta: Double, kind: PreferenceLoss.DPOKind)
+    case dpo(beta: Double, kind: PreferenceLoss.DPOKind, chosenNLLWeight: Double)
     /// PPO against a reward model on prompts.
     case ppo(PPOSettings)
 

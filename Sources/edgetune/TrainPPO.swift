@@ -23,110 +23,19 @@ struct TrainPPO: ParsableCommand {
   @OptionGroup var lora: LoRAOptions
   @OptionGroup var output: TrainingOutputOptions
 
-  @Option(help: "The reward model (a directory written by `train reward`).")
-  var reward: String
-
-  @Option(help: "Prompts, JSONL: {\"prompt\": \"text\"}, {\"prompt\": [messages]} or {\"messages\": [...]}.")
-  var prompts: String
-
-  @Option(help: "Held-out prompts: mean score and KL of sampled answers before, during (--eval-every) and after.")
-  var valPrompts: String?
-
-  @Option(help: "Start the policy's LoRA from this adapter (same --rank and --targets).")
-  var initAdapter: String?
-
-  @Option(help: "Rollouts sampled per PPO batch.")
-  var rollouts: Int = 8
-
-  @Option(help: "Rollouts per optimizer step.")
-  var miniBatch: Int = 4
-
-  @Option(help: "Passes over each batch.")
-  var ppoEpochs: Int = 4
-
-  @Option(help: "Per-token KL penalty coefficient β.")
-  var klCoef: Double = 0.05
-
-  @Option(help: "Policy ratio clip ε.")
-  var clip: Double = 0.2
-
-  @Option(help: "Value clip around the old values.")
-  var valueClip: Double = 0.2
-
-  @Option(help: "Weight of the value loss.")
-  var vfCoef: Double = 0.1
-
-  @Option(help: "Discount γ.")
-  var gamma: Double = 1
-
-  @Option(help: "GAE λ.")
-  var lam: Double = 0.95
-
-  @Option(help: "Sampling temperature of rollouts (log-probabilities use the same).")
-  var temperature: Float = 0.7
-
-  @Option(help: "Longest answer in tokens.")
-  var maxNewTokens: Int = 48
-
-  @Option(help: "Subtracted from the score of an answer cut at --max-new-tokens (0: none).")
-  var missingEosPenalty: Double = 0
-
-  func options() throws -> PPOOptions {
-    var p = PPOOptions()
-    p.rollouts = rollouts
-    p.miniBatch = miniBatch
-    p.epochs = ppoEpochs
-    p.klCoefficient = klCoef
-    p.clip = clip
-    p.valueClip = valueClip
-    p.valueCoefficient = vfCoef
-    p.gamma = gamma
-    p.lambda = lam
-    p.temperature = temperature
-    p.maxNewTokens = maxNewTokens
-    p.missingEOSPenalty = missingEosPenalty
-    p.seed = training.seed
-    try p.validate()
-    return p
-  }
+  @OptionGroup var ppo: PPOCommandOptions
 
   func validate() throws {
-    do { _ = try options() } catch { throw ValidationError("\(error)") }
-    guard maxNewTokens < training.seqLen else {
+    guard ppo.reward != nil else { throw ValidationError("give the reward model with --reward") }
+    guard ppo.prompts != nil else { throw ValidationError("give the rollout prompts with --prompts") }
+    do { _ = try ppo.options(seed: training.seed) } catch { throw ValidationError("\(error)") }
+    guard ppo.maxNewTokens < training.seqLen else {
       throw ValidationError(
-        "--max-new-tokens (\(maxNewTokens)) must leave room for the prompt in --seq-len (\(training.seqLen))")
+        "--max-new-tokens (\(ppo.maxNewTokens)) must leave room for the prompt in --seq-len (\(training.seqLen))")
     }
-    guard training.data.isEmpty else { throw ValidationError("PPO samples its own data: give --prompts, not --data") }
   }
 
   func run() throws {
-    let ppo = try options()
-    let config = try LoRAConfig(
-      rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: try lora.targetList(),
-      useRSLoRA: lora.rslora, seed: training.seed)
-    var recipe = try MethodRecipe.lora(lora, seed: training.seed)
-    recipe.name = "ppo"
-    recipe.summary = "PPO of " + recipe.summary + " + value head"
-    recipe.defaultLearningRate = 1e-5
-    recipe.objective = .ppo(
-      MethodRecipe.PPOSettings(
-        prompts: prompts, validationPrompts: valPrompts, rewardModel: reward, options: ppo))
-    // The reward model's size, for the plan (loading it later checks the rest).
-    let rewardConfig = try LoRAAdapterSet.config(in: reward)
-    let plan = recipe.plan
-    recipe.plan = { options in
-      plan(&options)
-      options.valueHead = true
-      options.rollout = (rewardConfig.rank, rewardConfig.targets)
-    }
-    let start = initAdapter
-    recipe.make = { model, ledger in
-      let policy = try ValueHeadPolicy(config: config, model: model.config, ledger: ledger)
-      if let start { try policy.startFrom(adapter: start, ledger: ledger) }
-      return policy
-    }
-    recipe.report["init_adapter"] = initAdapter as Any
-    try output.train(training, recipe)
+    try output.train(training, try MethodRecipe.ppo(lora, ppo, training: training))
   }
-
 }

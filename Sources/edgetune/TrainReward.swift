@@ -23,25 +23,9 @@ struct TrainReward: ParsableCommand {
   var margin: Double = 0
 
   func run() throws {
-    var recipe = try MethodRecipe.lora(lora, seed: training.seed)
-    let config = try LoRAConfig(
-      rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: try lora.targetList(),
-      useRSLoRA: lora.rslora, seed: training.seed)
-    recipe.name = "reward"
-    recipe.summary = "a reward model (" + recipe.summary + " + score head)"
-    recipe.defaultLearningRate = 1e-4
-    recipe.objective = .reward(margin: margin)
-    let plan = recipe.plan
-    recipe.plan = { options in
-      plan(&options)
-      options.pairRows = true
-      options.scoreHead = true
-    }
-    recipe.make = { model, ledger in
-      try RewardModel(
-        config: config, model: model.config, tokenizer: model.tokenizer.fingerprint, ledger: ledger)
-    }
-    try output.train(training, recipe)
+    var preference = PreferenceOptions()
+    preference.margin = margin
+    try output.train(training, try MethodRecipe.reward(lora, preference, seed: training.seed))
   }
 }
 
@@ -62,31 +46,9 @@ struct TrainDPO: ParsableCommand {
   @OptionGroup var lora: LoRAOptions
   @OptionGroup var output: TrainingOutputOptions
 
-  @Option(help: "β: the strength of the pull toward the reference (TRL's default 0.1).")
-  var beta: Double = 0.1
-
-  @Option(help: "Loss: sigmoid (DPO) or ipo.")
-  var lossType: String = "sigmoid"
-
-  func validate() throws {
-    guard PreferenceLoss.DPOKind(rawValue: lossType) != nil else {
-      throw ValidationError("--loss-type must be sigmoid or ipo, not '\(lossType)'")
-    }
-    guard beta > 0, beta.isFinite else { throw ValidationError("--beta must be positive") }
-  }
+  @OptionGroup var preference: PreferenceOptions
 
   func run() throws {
-    var recipe = try MethodRecipe.lora(lora, seed: training.seed)
-    recipe.name = "dpo"
-    recipe.summary = "DPO (β=\(beta), \(lossType)) of " + recipe.summary
-    recipe.defaultLearningRate = 5e-5
-    recipe.objective = .dpo(beta: beta, kind: PreferenceLoss.DPOKind(rawValue: lossType)!)
-    recipe.report["beta"] = beta
-    let plan = recipe.plan
-    recipe.plan = { options in
-      plan(&options)
-      options.pairRows = true
-    }
-    try output.train(training, recipe)
+    try output.train(training, try MethodRecipe.dpo(lora, preference, seed: training.seed))
   }
 }

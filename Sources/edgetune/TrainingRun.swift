@@ -306,11 +306,13 @@ final class TrainingRun {
         objective = try RewardObjective(
           train: train, validation: validation, pairsPerStep: pairsPerStep, margin: margin, seed: o.seed)
         report["margin"] = margin
-      case .dpo(let beta, let kind):
+      case .dpo(let beta, let kind, let alpha):
         objective = try DPOObjective(
-          train: train, validation: validation, pairsPerStep: pairsPerStep, beta: beta, kind: kind, seed: o.seed)
+          train: train, validation: validation, pairsPerStep: pairsPerStep, beta: beta, kind: kind,
+          chosenNLLWeight: alpha, seed: o.seed)
         report["beta"] = beta
         report["loss_type"] = kind.rawValue
+        report["rpo_alpha"] = alpha
       case .supervised, .ppo: fatalError("handled above")
       }
       return PreparedObjective(

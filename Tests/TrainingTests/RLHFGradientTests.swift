@@ -62,37 +62,21 @@ import Testing
     print("RLHFGradientTests reward \(file) margin \(margin): worst relative gradient error \(worst)")
   }
 
+  /// DPOObjective's own step (sigmoid or IPO, with RPO's chosen-NLL term) against finite differences of its own
+  /// held-out loss on the same single pair: the objective's wiring of log-probabilities to gradients, not a copy.
   @Test(arguments: ["llama-mixed.tiny-gguf", "qwen2-hf"], PreferenceLoss.DPOKind.allCases)
-  func dpoLossGradientsMatchFiniteDifferences(file: String, kind: PreferenceLoss.DPOKind) throws {
+  func dpoObjectiveGradientsMatchFiniteDifferences(file: String, kind: PreferenceLoss.DPOKind) throws {
     let model = try LanguageModel(path: Self.tiny.appendingPathComponent(file).path)
     let lora = try LoRAAdapterSet(config: try LoRAConfig(rank: 4, seed: 3), model: model.config, ledger: MemoryLedger())
     Self.randomLoRA(lora)
     let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 4, logitRows: 5, ledger: MemoryLedger())
-    let pair = PairRow(Self.pair())
-    let request = HeadRequest(logProbabilities: true)
-    let reference = try graph.evaluate(pair.row, method: nil, request: request)
-    let (rc, rr) = (
-      pair.sum(reference.logProbabilities, over: pair.chosen), pair.sum(reference.logProbabilities, over: pair.rejected)
-    )
-    let beta = 0.5
-    func h(_ out: HeadOutputs) -> Double {
-      let (pc, pr) = (
-        pair.sum(out.logProbabilities, over: pair.chosen), pair.sum(out.logProbabilities, over: pair.rejected)
-      )
-      return kind == .ipo
-        ? (pc.sum - rc.sum) / Double(pc.count) - (pr.sum - rr.sum) / Double(pr.count)
-        : (pc.sum - rc.sum) - (pr.sum - rr.sum)
-    }
+    let data = PreferenceDataset(path: "pair", pairs: [Self.pair()])
+    let objective = try DPOObjective(
+      train: data, validation: data, pairsPerStep: 1, beta: 0.5, kind: kind, chosenNLLWeight: 0.5, seed: 1)
     lora.parameters.zeroGradients()
-    _ = try graph.evaluate(pair.row, method: lora, request: request) { out in
-      let dh = PreferenceLoss.dpo(kind, h: h(out), beta: beta).gradient
-      var g = [Float](repeating: 0, count: pair.row.tokens.count)
-      for t in pair.chosen where pair.row.targets[t] >= 0 { g[t] = Float(kind == .ipo ? dh / Double(rc.count) : dh) }
-      for t in pair.rejected where pair.row.targets[t] >= 0 {
-        g[t] = Float(kind == .ipo ? -dh / Double(rr.count) : -dh)
-      }
-      return HeadGradients(logProbabilities: g)
-    }
+    let step = try objective.accumulateStep(0, graph: graph, method: lora)
+    let heldOut = try #require(try objective.evaluate(graph: graph, method: lora)?["loss"])
+    #expect(abs(step.loss - heldOut) < 1e-9, "the step's loss is the held-out loss of the same pair")
     var generator = SeededGenerator(seed: 6)
     var worst = 0.0
     for tensor in Self.checkedTensors(lora.parameters) {
@@ -100,11 +84,27 @@ import Testing
         worst,
         try checkGradients(
           tensor.name, values: tensor.value, gradients: tensor.gradient, samples: 3, generator: &generator
-        ) {
-          PreferenceLoss.dpo(kind, h: h(try graph.evaluate(pair.row, method: lora, request: request)), beta: beta).loss
-        })
+        ) { try objective.evaluate(graph: graph, method: lora)!["loss"]! })
     }
     print("RLHFGradientTests dpo \(kind) \(file): worst relative gradient error \(worst)")
+  }
+
+  /// RewardObjective's step against finite differences of its held-out loss on the same pair (margin 0.5).
+  @Test func rewardObjectiveGradientsMatchFiniteDifferences() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("qwen2-hf").path)
+    let reward = try RewardModel(config: try LoRAConfig(rank: 4, seed: 3), model: model.config, ledger: MemoryLedger())
+    Self.randomLoRA(reward.adapters)
+    let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 4, logitRows: 5, ledger: MemoryLedger())
+    let data = PreferenceDataset(path: "pair", pairs: [Self.pair()])
+    let objective = try RewardObjective(train: data, validation: data, pairsPerStep: 1, margin: 0.5, seed: 1)
+    reward.parameters.zeroGradients()
+    _ = try objective.accumulateStep(0, graph: graph, method: reward)
+    var generator = SeededGenerator(seed: 7)
+    for tensor in Self.checkedTensors(reward.parameters) {
+      _ = try checkGradients(
+        tensor.name, values: tensor.value, gradients: tensor.gradient, samples: 3, generator: &generator
+      ) { try objective.evaluate(graph: graph, method: reward)!["loss"]! }
+    }
   }
 
   /// The head's log-probabilities are the cross-entropy path's, token by token: their negated sum is the graph's

@@ -14,6 +14,10 @@ public final class DPOObjective: TrainingObjective {
   public let pairsPerStep: Int
   public let beta: Double
   public let kind: PreferenceLoss.DPOKind
+  /// Weight of the chosen completion's mean next-token loss added to DPO's (TRL's rpo_alpha, Pang et al. 2024):
+  /// with pairs the policy did not write, DPO alone can widen the margin by making both answers unlikely and drift
+  /// away from both; the NLL term keeps the chosen answers likely. 0 turns it off.
+  public let chosenNLLWeight: Double
   var schedule: PairSchedule
   /// Reference (chosen, rejected) log-probability sums and completion lengths by pair index.
   private var trainReferences: [Int: Reference] = [:]
@@ -29,8 +33,12 @@ public final class DPOObjective: TrainingObjective {
 
   public init(
     train: PreferenceDataset, validation: PreferenceDataset?, pairsPerStep: Int, beta: Double,
-    kind: PreferenceLoss.DPOKind, seed: UInt64
+    kind: PreferenceLoss.DPOKind, chosenNLLWeight: Double = 0, seed: UInt64
   ) throws {
+    guard chosenNLLWeight >= 0, chosenNLLWeight.isFinite else {
+      throw TrainingError.invalidOption(name: "--rpo-alpha", reason: "must be 0 or more, not \(chosenNLLWeight)")
+    }
+    self.chosenNLLWeight = chosenNLLWeight
     guard train.count > 0 else {
       throw TrainingError.invalidOption(name: "--data", reason: "\(train.path) has no usable preference pair")
     }
@@ -80,11 +88,13 @@ public final class DPOObjective: TrainingObjective {
         let pc = pair.sum(out.logProbabilities, over: pair.chosen).sum
         let pr = pair.sum(out.logProbabilities, over: pair.rejected).sum
         let h = self.margin(policyChosen: pc, policyRejected: pr, ref)
-        let (loss, dh) = PreferenceLoss.dpo(self.kind, h: h, beta: self.beta)
+        let (dpoLoss, dh) = PreferenceLoss.dpo(self.kind, h: h, beta: self.beta)
+        let nc = Double(max(ref.chosenCount, 1))
+        let loss = dpoLoss - self.chosenNLLWeight * pc / nc
         lossSum += loss
         figures.add(chosen: self.beta * (pc - ref.chosen), rejected: self.beta * (pr - ref.rejected), loss: loss)
-        // d(loss)/dπ_c = dh (per token: / n_c for IPO), d(loss)/dπ_r = −dh.
-        let gc = self.kind == .ipo ? dh / Double(max(ref.chosenCount, 1)) : dh
+        // d(loss)/dπ_c = dh (per token: / n_c for IPO) − α/n_c, d(loss)/dπ_r = −dh.
+        let gc = (self.kind == .ipo ? dh / nc : dh) - self.chosenNLLWeight / nc
         let gr = self.kind == .ipo ? -dh / Double(max(ref.rejectedCount, 1)) : -dh
         var g = [Float](repeating: 0, count: pair.row.tokens.count)
         for t in pair.chosen where pair.row.targets[t] >= 0 { g[t] = Float(gc * scale) }
@@ -111,7 +121,7 @@ public final class DPOObjective: TrainingObjective {
       let h = margin(policyChosen: pc, policyRejected: pr, ref)
       figures.add(
         chosen: beta * (pc - ref.chosen), rejected: beta * (pr - ref.rejected),
-        loss: PreferenceLoss.dpo(kind, h: h, beta: beta).loss)
+        loss: PreferenceLoss.dpo(kind, h: h, beta: beta).loss - chosenNLLWeight * pc / Double(max(ref.chosenCount, 1)))
     }
     return figures.figures
   }

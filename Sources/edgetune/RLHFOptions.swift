@@ -1,0 +1,177 @@
+import ArgumentParser
+import Training
+
+/// The options of preference objectives: the reward model's margin, DPO's β and loss.
+struct PreferenceOptions: ParsableArguments {
+  @Option(help: "Reward model: margin in the ranking loss −log σ(r_c − r_r − margin).")
+  var margin: Double = 0
+
+  @Option(help: "DPO: β, the strength of the pull toward the reference (TRL's default 0.1).")
+  var beta: Double = 0.1
+
+  @Option(help: "DPO loss: sigmoid (DPO) or ipo.")
+  var lossType: String = "sigmoid"
+
+  @Option(
+    help: ArgumentHelp(
+      "DPO: weight of the chosen answers' mean next-token loss added to DPO's (TRL's rpo_alpha; 0: plain DPO).",
+      discussion: "With pairs the base did not write, plain DPO can widen the margin by making both answers "
+        + "unlikely; 1 keeps the chosen ones likely (RPO, Pang et al. 2024)."))
+  var rpoAlpha: Double = 0
+
+  func validate() throws {
+    guard PreferenceLoss.DPOKind(rawValue: lossType) != nil else {
+      throw ValidationError("--loss-type must be sigmoid or ipo, not '\(lossType)'")
+    }
+    guard beta > 0, beta.isFinite else { throw ValidationError("--beta must be positive") }
+    guard margin.isFinite else { throw ValidationError("--margin must be a number") }
+    guard rpoAlpha >= 0, rpoAlpha.isFinite else { throw ValidationError("--rpo-alpha must be 0 or more") }
+  }
+
+  var kind: PreferenceLoss.DPOKind { PreferenceLoss.DPOKind(rawValue: lossType) ?? .sigmoid }
+}
+
+/// PPO's options (`train ppo`, and `plan`/`profile --method ppo`).
+struct PPOCommandOptions: ParsableArguments {
+  @Option(help: "PPO: the reward model (a directory written by `train reward`).")
+  var reward: String?
+
+  @Option(help: "PPO: prompts, JSONL: {\"prompt\": \"text\"}, {\"prompt\": [messages]} or {\"messages\": [...]}.")
+  var prompts: String?
+
+  @Option(help: "PPO: held-out prompts: mean score and KL of sampled answers before, during and after.")
+  var valPrompts: String?
+
+  @Option(help: "PPO: start the policy's LoRA from this adapter (same --rank and --targets).")
+  var initAdapter: String?
+
+  @Option(help: "PPO: rollouts sampled per PPO batch.")
+  var rollouts: Int = 8
+
+  @Option(help: "PPO: rollouts per optimizer step.")
+  var miniBatch: Int = 4
+
+  @Option(help: "PPO: passes over each batch.")
+  var ppoEpochs: Int = 4
+
+  @Option(help: "PPO: per-token KL penalty coefficient β.")
+  var klCoef: Double = 0.05
+
+  @Option(help: "PPO: policy ratio clip ε.")
+  var clip: Double = 0.2
+
+  @Option(help: "PPO: value clip around the old values.")
+  var valueClip: Double = 0.2
+
+  @Option(help: "PPO: weight of the value loss.")
+  var vfCoef: Double = 0.1
+
+  @Option(help: "PPO: discount γ.")
+  var gamma: Double = 1
+
+  @Option(help: "PPO: GAE λ.")
+  var lam: Double = 0.95
+
+  @Option(help: "PPO: sampling temperature of rollouts (log-probabilities use the same).")
+  var temperature: Float = 0.7
+
+  @Option(help: "PPO: longest answer in tokens.")
+  var maxNewTokens: Int = 48
+
+  @Option(help: "PPO: subtracted from the score of an answer cut at --max-new-tokens (0: none).")
+  var missingEosPenalty: Double = 0
+
+  /// The PPO settings, checked.
+  func options(seed: UInt64) throws -> PPOOptions {
+    var p = PPOOptions()
+    p.rollouts = rollouts
+    p.miniBatch = miniBatch
+    p.epochs = ppoEpochs
+    p.klCoefficient = klCoef
+    p.clip = clip
+    p.valueClip = valueClip
+    p.valueCoefficient = vfCoef
+    p.gamma = gamma
+    p.lambda = lam
+    p.temperature = temperature
+    p.maxNewTokens = maxNewTokens
+    p.missingEOSPenalty = missingEosPenalty
+    p.seed = seed
+    try p.validate()
+    return p
+  }
+}
+
+extension MethodRecipe {
+  /// A reward model: LoRA + score head on preference pairs.
+  static func reward(_ o: LoRAOptions, _ preference: PreferenceOptions, seed: UInt64) throws -> MethodRecipe {
+    var recipe = try MethodRecipe.lora(o, seed: seed)
+    let config = try o.config(seed: seed)
+    recipe.name = "reward"
+    recipe.summary = "a reward model (" + recipe.summary + " + score head)"
+    recipe.defaultLearningRate = 1e-4
+    recipe.objective = .reward(margin: preference.margin)
+    let plan = recipe.plan
+    recipe.plan = { options in
+      plan(&options)
+      options.pairRows = true
+      options.scoreHead = true
+    }
+    recipe.make = { model, ledger in
+      try RewardModel(config: config, model: model.config, tokenizer: model.tokenizer.fingerprint, ledger: ledger)
+    }
+    recipe.report["margin"] = preference.margin
+    return recipe
+  }
+
+  /// DPO of a LoRA policy against the adapter-off base.
+  static func dpo(_ o: LoRAOptions, _ preference: PreferenceOptions, seed: UInt64) throws -> MethodRecipe {
+    var recipe = try MethodRecipe.lora(o, seed: seed)
+    recipe.name = "dpo"
+    recipe.summary = "DPO (β=\(preference.beta), \(preference.lossType)) of " + recipe.summary
+    recipe.defaultLearningRate = 5e-4
+    recipe.objective = .dpo(beta: preference.beta, kind: preference.kind, chosenNLLWeight: preference.rpoAlpha)
+    recipe.report["rpo_alpha"] = preference.rpoAlpha
+    let plan = recipe.plan
+    recipe.plan = { options in
+      plan(&options)
+      options.pairRows = true
+    }
+    return recipe
+  }
+
+  /// PPO of a LoRA policy with a value head against a reward model.
+  static func ppo(_ o: LoRAOptions, _ p: PPOCommandOptions, training: TrainingOptions) throws -> MethodRecipe {
+    guard let rewardDirectory = p.reward else { throw ValidationError("PPO needs --reward (a reward model directory)") }
+    guard let prompts = p.prompts else { throw ValidationError("PPO needs --prompts (a JSONL file of prompts)") }
+    guard p.maxNewTokens < training.seqLen else {
+      throw ValidationError(
+        "--max-new-tokens (\(p.maxNewTokens)) must leave room for the prompt in --seq-len (\(training.seqLen))")
+    }
+    guard training.data.isEmpty else { throw ValidationError("PPO samples its own data: give --prompts, not --data") }
+    let ppo = try p.options(seed: training.seed)
+    let config = try o.config(seed: training.seed)
+    var recipe = try MethodRecipe.lora(o, seed: training.seed)
+    recipe.name = "ppo"
+    recipe.summary = "PPO of " + recipe.summary + " + value head"
+    recipe.defaultLearningRate = 1e-5
+    recipe.objective = .ppo(
+      PPOSettings(prompts: prompts, validationPrompts: p.valPrompts, rewardModel: rewardDirectory, options: ppo))
+    // The reward model's size, for the plan (loading it later checks the rest).
+    let rewardConfig = try LoRAAdapterSet.config(in: rewardDirectory)
+    let plan = recipe.plan
+    recipe.plan = { options in
+      plan(&options)
+      options.valueHead = true
+      options.rollout = (rewardConfig.rank, rewardConfig.targets)
+    }
+    let start = p.initAdapter
+    recipe.make = { model, ledger in
+      let policy = try ValueHeadPolicy(config: config, model: model.config, ledger: ledger)
+      if let start { try policy.startFrom(adapter: start, ledger: ledger) }
+      return policy
+    }
+    recipe.report["init_adapter"] = start as Any
+    return recipe
+  }
+}
