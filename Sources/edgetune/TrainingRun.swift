@@ -143,6 +143,8 @@ final class TrainingRun {
           format: "step %d loss %.4f lr %.2e %.0f tok/s", r.step, r.loss, r.learningRate,
           Double(tokens) / max(trainSeconds, 1e-9))
           + (r.metrics["accuracy"].map { String(format: " acc %.2f", $0) } ?? "")
+          + (r.metrics["score"].map { String(format: " score %.2f", $0) } ?? "")
+          + (r.metrics["kl"].map { String(format: " kl %.2f", $0) } ?? "")
           + (r.evalLoss.map { String(format: " eval %.4f", $0) } ?? ""))
       if watchdog.stopRequested {
         bar.finish()
