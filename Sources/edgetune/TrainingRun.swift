@@ -115,7 +115,10 @@ final class TrainingRun {
     Output.diagnostic("optimizer state: \(trainer.optimizer.state.summary)")
     Output.diagnostic(
       "training \(recipe.summary): "
-        + "\(method.parameters.parameterCount) trainable parameters, \(totalSteps) steps of \(prepared.stepUnits); "
+        + "\(method.parameters.parameterCount) trainable parameters, "
+        + (prepared.stepMultiplier > 1
+          ? "\(totalSteps / prepared.stepMultiplier) steps (\(totalSteps) optimizer steps) of \(prepared.stepUnits); "
+          : "\(totalSteps) steps of \(prepared.stepUnits); ")
         + Output.ledgerLine(ledger))
     let evaluationBefore = trainer.step == 0 ? try trainer.evaluate() : nil
     let evalBefore = evaluationBefore?["loss"]
