@@ -41,6 +41,8 @@ public final class InferenceSession {
   public var scalings: (any ScalingVectorProvider)?
   /// Norm weights replacing the frozen ones (selective tuning), or nil.
   public var norms: (any NormOverrideProvider)?
+  /// Trainable copies of projection matrices (selective tuning of layers), or nil.
+  public var matrices: (any MatrixOverrideProvider)?
   private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
@@ -258,7 +260,8 @@ public final class InferenceSession {
     _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafeMutablePointer<Float>,
     output: UnsafeMutablePointer<Float>, tokens T: Int
   ) {
-    let weight = target.matrix(in: layer)
+    let weight: any FrozenMatrix =
+      matrices?.matrix(layer: layerIndex, target: target)?.matrix ?? target.matrix(in: layer)
     frozenLinearForward(input: input, tokens: T, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
     guard let view = adapter?.lora(layer: layerIndex, target: target) else { return }
     loraForward(

@@ -152,7 +152,7 @@ struct AnyMethodRunOptions: ParsableArguments {
 
   static let methods = ["lora", "prompt", "adapter", "ia3", "selective", "reward", "dpo", "ppo"]
 
-  @Option(help: "Selective: which tensors train (norms).")
+  @Option(help: "Selective: which tensors train (norms, or last-layers:K).")
   var tensors: String = "norms"
 
   subscript<T>(dynamicMember path: KeyPath<TrainingOptions, T>) -> T { training[keyPath: path] }
@@ -161,7 +161,7 @@ struct AnyMethodRunOptions: ParsableArguments {
     guard Self.methods.contains(method) else {
       throw ValidationError("--method must be one of \(Self.methods.joined(separator: ", ")), not '\(method)'")
     }
-    guard tensors == "norms" else { throw ValidationError("--tensors \(tensors): use --tensors norms") }
+    _ = try TrainSelective.selection(tensors)
   }
 
   /// The chosen method's recipe.
@@ -170,7 +170,8 @@ struct AnyMethodRunOptions: ParsableArguments {
     case "prompt": try MethodRecipe.prompt(prompt, seed: training.seed)
     case "adapter": try MethodRecipe.adapter(adapter, seed: training.seed)
     case "ia3": MethodRecipe.ia3(seed: training.seed)
-    case "selective": MethodRecipe.selectiveNorms()
+    case "selective":
+      try TrainSelective.selection(tensors).map(MethodRecipe.selectiveLayers) ?? MethodRecipe.selectiveNorms()
     case "reward": try MethodRecipe.reward(lora, preference, seed: training.seed)
     case "dpo": try MethodRecipe.dpo(lora, preference, seed: training.seed)
     case "ppo": try MethodRecipe.ppo(lora, ppo, training: training)

@@ -51,15 +51,20 @@ struct Merge: ParsableCommand {
         "\(adapter) (peft_type \(type)): \(reason); apply it with `generate --adapter` or `eval --adapter`")
     }
     // Selective results replace tensors; LoRA adds its low-rank product to them.
-    let merged =
-      type == "SELECTIVE"
-      ? base.replacingNorms(try SelectiveNorms.load(from: adapter, model: base.config, ledger: ledger))
-      : base.merging(try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger))
+    let merged: LanguageModel
+    let loaded = try AdapterLoader.load(from: adapter, model: base.config, ledger: ledger)
+    if let layers = loaded as? SelectiveLayers {
+      merged = base.replacingNorms(layers).replacingMatrices(layers)
+    } else if let norms = loaded as? SelectiveNorms {
+      merged = base.replacingNorms(norms)
+    } else {
+      merged = base.merging(try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger))
+    }
     let bar = ProgressBar("merge", total: 100)
     let bytes: Int
     if output.hasSuffix(".nf4") {
-      // Norm vectors stay fp32 in an NF4 file; only LoRA's products are re-quantized.
-      if type != "SELECTIVE" {
+      // Norm vectors stay fp32 in an NF4 file; LoRA's products and trained layers' matrices are re-quantized.
+      if !(loaded is SelectiveNorms) {
         Output.diagnostic(
           "note: merging into .nf4 re-quantizes every adapted matrix; a LoRA update smaller than NF4's rounding step "
             + "is lost (measured on the demo: 92% exact match merged to .gguf f16, 0% merged to .nf4). Keep the adapter "

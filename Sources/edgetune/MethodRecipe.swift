@@ -1,3 +1,4 @@
+import ArgumentParser
 import Memory
 import Model
 import Training
@@ -111,6 +112,20 @@ extension MethodRecipe {
 
 extension MethodRecipe {
   /// Selective tuning (`train selective --tensors norms`).
+  static func selectiveLayers(_ count: Int) -> MethodRecipe {
+    MethodRecipe(
+      name: "selective", summary: "the weights of the last \(count) layers (selective tuning)",
+      defaultLearningRate: 1e-4,
+      plan: { $0.selectiveLayers = count },
+      validate: { config in
+        guard count <= config.layerCount else {
+          throw ValidationError("--tensors last-layers:\(count): the model has \(config.layerCount) layers")
+        }
+      },
+      make: { model, ledger in try SelectiveLayers(model: model, count: count, ledger: ledger) },
+      report: ["tensors": "last-layers", "layers": count])
+  }
+
   static func selectiveNorms() -> MethodRecipe {
     MethodRecipe(
       name: "selective", summary: "the norm weights (selective tuning)", defaultLearningRate: 1e-3,

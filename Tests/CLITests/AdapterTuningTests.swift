@@ -115,7 +115,41 @@ import Testing
     #expect(abs(a - b) > 1e-4, "training changed nothing")
     let wrong = try CLI.run(
       ["train", "selective", "--tensors", "head", "--model", nf4, "--data", Self.data, "--steps", "1", "--out", out])
-    #expect(wrong.status != 0 && wrong.stderr.contains("use --tensors norms"), "\(wrong.stderr)")
+    #expect(wrong.status != 0 && wrong.stderr.contains("use norms or last-layers:K"), "\(wrong.stderr)")
+  }
+
+  /// The last two layers' full weights: the plan counts their fp32 copies (about 16 bytes a weight with gradients and
+  /// AdamW moments), the run stays within that larger budget, and an f32 merge equals the applied result.
+  @Test(.enabled(if: CLI.haveModel)) func lastLayersTrainWithinTheirPlanAndMerge() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("layers").path
+    let reportPath = dir.appendingPathComponent("layers.json").path
+    let result = try CLI.run([
+      "train", "selective", "--tensors", "last-layers:2", "--model", nf4, "--data", Self.data, "--val-fraction", "0",
+      "--seq-len", "128", "--steps", "2", "--budget", "280MiB", "--out", out, "--report", reportPath,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try BudgetTests.reportObject(reportPath)
+    // Per layer: q, o 576×576; k, v 192×576; gate, up, down 1536×576; two norms of 576.
+    let perLayer = 2 * 576 * 576 + 2 * 192 * 576 + 3 * 1536 * 576 + 2 * 576
+    #expect(report["trainable_parameters"] as? Int == 2 * perLayer)
+    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 280 << 20)
+    let plan = try #require(report["plan"] as? [[String: Any]])
+    let selective = plan.first { $0["label"] as? String == "selective" }?["bytes"] as? Int ?? 0
+    #expect(selective >= 2 * perLayer * 4, "the plan counts the fp32 copies: \(selective)")
+    let merged = dir.appendingPathComponent("merged.safetensors").path
+    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
+    #expect(merging.status == 0, "\(merging.stderr)")
+    let text = dir.appendingPathComponent("text.txt")
+    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
+    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
+    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
+    #expect(applied.status == 0 && fromMerged.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
+    let a = try #require(try applied.json()["mean_loss"] as? Double)
+    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
+    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
   }
 
   @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {

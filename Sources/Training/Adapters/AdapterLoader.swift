@@ -21,7 +21,11 @@ public enum AdapterLoader {
     switch AdapterDirectory.peftType(in: directory) {
     case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
     case "IA3": return try IA3Set.load(from: directory, model: model, ledger: ledger)
-    case SelectiveNorms.peftType: return try SelectiveNorms.load(from: directory, model: model, ledger: ledger)
+    case SelectiveNorms.peftType:
+      if AdapterDirectory.configObject(in: directory)?["tensors"] as? String == SelectiveLayers.tensorsValue {
+        return try SelectiveLayers.load(from: directory, model: model, ledger: ledger)
+      }
+      return try SelectiveNorms.load(from: directory, model: model, ledger: ledger)
     case BottleneckAdapterSet.peftType:
       return try BottleneckAdapterSet.load(from: directory, model: model, ledger: ledger)
     case "LORA", nil: return try LoRAAdapterSet.load(from: directory, model: model, ledger: ledger)
@@ -44,6 +48,9 @@ extension TrainableMethod {
     }
     if self is IA3Set { return "IA3 scaling vectors on k_proj, v_proj and down_proj's input" }
     if self is SelectiveNorms { return "fine-tuned norm weights (selective)" }
+    if let set = self as? SelectiveLayers {
+      return "fine-tuned weights of the last \(set.count) layers (selective)"
+    }
     if let set = self as? BottleneckAdapterSet {
       return
         "\(set.config.architecture.rawValue) bottleneck adapters (size \(set.size), \(set.config.activation.rawValue))"
@@ -60,5 +67,6 @@ extension InferenceSession {
     bottlenecks = method?.bottlenecks
     scalings = method?.scalings
     norms = method?.norms
+    matrices = method?.matrices
   }
 }

@@ -19,6 +19,8 @@ public protocol TrainableMethod: AnyObject {
   var scalings: (any ScalingVectorProvider)? { get }
   /// Trainable norm weights (selective tuning), or nil.
   var norms: (any NormOverrideProvider)? { get }
+  /// Trainable projection matrices (selective tuning of whole layers), or nil.
+  var matrices: (any MatrixOverrideProvider)? { get }
   /// Seeds per-row randomness (LoRA dropout masks).
   var seed: UInt64 { get }
   /// LoRA's dropout probability on the input of A (0 for methods without it).
@@ -33,6 +35,7 @@ extension TrainableMethod {
   public var bottlenecks: (any BottleneckProvider)? { nil }
   public var scalings: (any ScalingVectorProvider)? { nil }
   public var norms: (any NormOverrideProvider)? { nil }
+  public var matrices: (any MatrixOverrideProvider)? { nil }
   public var loraDropout: Float { 0 }
 }
 

@@ -28,6 +28,8 @@ public enum TrainingPlan {
     public var ia3 = false
     /// Selective tuning of the norm weights (`rank` and `targets` are not used).
     public var selectiveNorms = false
+    /// Selective tuning of the last N layers' matrices and norms (0: not this method).
+    public var selectiveLayers = 0
     /// Preference training: a row holds a pair (chosen and rejected, each up to `seqLen`), so the graph's rows are
     /// twice as long.
     public var pairRows = false
@@ -43,7 +45,9 @@ public enum TrainingPlan {
     public var rowCapacity: Int { pairRows ? 2 * seqLen : seqLen }
 
     /// Whether the method is LoRA (none of the others is chosen).
-    public var isLoRA: Bool { virtualTokens == 0 && bottleneck == nil && !ia3 && !selectiveNorms }
+    public var isLoRA: Bool {
+      virtualTokens == 0 && bottleneck == nil && !ia3 && !selectiveNorms && selectiveLayers == 0
+    }
     public init(
       seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
       dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
@@ -71,6 +75,9 @@ public enum TrainingPlan {
   public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
     if o.ia3 { return IA3Set.tensorShapes(model: c) }
     if o.selectiveNorms { return SelectiveNorms.tensorShapes(model: c) }
+    if o.selectiveLayers > 0 {
+      return SelectiveLayers.tensorShapes(model: c, count: min(o.selectiveLayers, c.layerCount))
+    }
     if let bottleneck = o.bottleneck {
       return (try? BottleneckAdapterSet.plannedShapes(config: bottleneck, model: c)) ?? []
     }
@@ -84,6 +91,9 @@ public enum TrainingPlan {
   /// The ledger label of the method's parameters and the plan's note on them.
   static func methodLine(_ o: Options, _ c: ModelConfig) -> (label: String, note: String) {
     if o.selectiveNorms { return ("selective", "fp32 copies of every norm weight") }
+    if o.selectiveLayers > 0 {
+      return ("selective", "fp32 copies of the last \(o.selectiveLayers) layers' matrices and norms")
+    }
     if o.ia3 { return ("ia3", "IA3 vectors on k, v and down_proj's input") }
     if let b = o.bottleneck {
       return ("adapter", "\(b.architecture.rawValue) bottleneck adapters, reduction \(b.reductionFactor)")

@@ -57,7 +57,10 @@ extension TrainingGraph {
       }
       let result = try headPass(backward)
       model.endHead()
-      guard backward, lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil || rowNorms != nil
+      guard
+        backward,
+        lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil || rowNorms != nil
+          || rowMatrices != nil
       else {
         return result
       }
@@ -282,7 +285,7 @@ extension TrainingGraph {
     _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, tokens n: Int, lora: (any LoRAProvider)?
   ) {
-    let weight = target.matrix(in: layer)
+    let weight = self.weight(layerIndex, target, layer)
     frozenLinearForward(input: input, tokens: n, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
     guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
     loraForward(
@@ -298,11 +301,17 @@ extension TrainingGraph {
     outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>, tokens n: Int,
     lora: (any LoRAProvider)?
   ) {
-    let weight = target.matrix(in: layer)
+    let weight = self.weight(layerIndex, target, layer)
     frozenLinearBackward(
       outputGradient: outputGradient, ldOutputGradient: weight.rows, tokens: n, weight: weight,
       inputGradient: inputGradient,
       tiles: tiles, partials: partials.pointer)
+    if let trainable = rowMatrices?.matrix(layer: layerIndex, target: target) {
+      // dW (out × in) += dyᵀ (out × n) · x (n × in).
+      BLAS.gemm(
+        transposeA: true, transposeB: false, m: weight.rows, n: weight.cols, k: n, a: outputGradient, lda: weight.rows,
+        b: input, ldb: weight.cols, beta: 1, c: trainable.gradient, ldc: weight.cols)
+    }
     guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
     loraBackward(
       input: input, a: view.a, b: view.b, scale: view.scale,
@@ -310,6 +319,11 @@ extension TrainingGraph {
       outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// The matrix a projection uses in this row: the method's trainable copy when it has one, else the frozen one.
+  func weight(_ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights) -> any FrozenMatrix {
+    rowMatrices?.matrix(layer: layerIndex, target: target)?.matrix ?? target.matrix(in: layer)
   }
 
   /// Calls `body` with the norm weight to use (the row's method's trainable copy, or the frozen `frozen`) and, for

@@ -56,6 +56,7 @@ public final class TrainingGraph {
   var rowBottlenecks: (any BottleneckProvider)? { rowMethod?.bottlenecks }
   var rowScalings: (any ScalingVectorProvider)? { rowMethod?.scalings }
   var rowNorms: (any NormOverrideProvider)? { rowMethod?.norms }
+  var rowMatrices: (any MatrixOverrideProvider)? { rowMethod?.matrices }
   let maximumBottleneck: Int
   let adapterInputs: AnonymousBuffer<Float>  // (2, T, d): each placement's adapter input (the sublayer output)
   let adapterPre: AnonymousBuffer<Float>  // (2, T, r) pre-activation
