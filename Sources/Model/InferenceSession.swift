@@ -141,7 +141,7 @@ public final class InferenceSession {
           epsilon: c.rmsNormEpsilon)
       }
       frozenLinearForward(
-        input: normed.pointer, tokens: n, weight: model.headForPass, output: logits.pointer,
+        input: normed.pointer, tokens: n, weight: model.head(with: matrices), output: logits.pointer,
         ldOutput: c.vocabularySize, tiles: tiles)
       for i in 0..<n {
         try body(

@@ -78,10 +78,14 @@ public final class LanguageModel: Sendable {
   }
 
   /// The same model with other frozen weights (a merged adapter, for example); files stay shared and mapped.
-  public init(_ model: LanguageModel, weights: ModelWeights) {
+  /// `untiedHead`: the weights carry their own output head (a trained copy of a tied embedding), written out as
+  /// lm_head.weight.
+  public init(_ model: LanguageModel, weights: ModelWeights, untiedHead: Bool = false) {
     self.path = model.path
     self.format = model.format
-    self.config = model.config
+    var config = model.config
+    if untiedHead { config.tiedEmbeddings = false }
+    self.config = config
     self.weights = weights
     self.tokenizer = model.tokenizer
     self.chatTemplate = model.chatTemplate

@@ -4,6 +4,15 @@ public protocol MatrixOverrideProvider: AnyObject {
   /// The matrix to use for `target` in `layer` (a dense fp32 view of the trainable copy, (out, in) row-major) and its
   /// gradient of the same shape, or nil to keep the frozen one.
   func matrix(layer: Int, target: ProjectionTarget) -> (matrix: DenseMatrix, gradient: UnsafeMutablePointer<Float>)?
+  /// A trainable output head (vocabulary, hidden) used instead of the frozen (possibly tied) one, or nil.
+  var outputHead: (matrix: DenseMatrix, gradient: UnsafeMutablePointer<Float>)? { get }
+  /// Whether any layer matrix is overridden (when only the head is, backward need not go through the layers).
+  var overridesLayers: Bool { get }
+}
+
+extension MatrixOverrideProvider {
+  public var outputHead: (matrix: DenseMatrix, gradient: UnsafeMutablePointer<Float>)? { nil }
+  public var overridesLayers: Bool { true }
 }
 
 extension LayerWeights {
@@ -35,6 +44,15 @@ extension LanguageModel {
         }
       }
     }
-    return LanguageModel(self, weights: weights)
+    if let head = matrices.outputHead {
+      weights.head = DenseMatrix(
+        values: head.matrix.values, rows: head.matrix.rows, cols: head.matrix.cols, name: "lm_head.weight")
+    }
+    return LanguageModel(self, weights: weights, untiedHead: matrices.outputHead != nil)
+  }
+
+  /// The head a pass uses: `matrices`' trainable copy when it has one, else the frozen (streamed) head.
+  public func head(with matrices: (any MatrixOverrideProvider)?) -> any FrozenMatrix {
+    matrices?.outputHead?.matrix ?? headForPass
   }
 }

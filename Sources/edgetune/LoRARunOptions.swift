@@ -152,7 +152,7 @@ struct AnyMethodRunOptions: ParsableArguments {
 
   static let methods = ["lora", "prompt", "adapter", "ia3", "selective", "reward", "dpo", "ppo"]
 
-  @Option(help: "Selective: which tensors train (norms, or last-layers:K).")
+  @Option(help: "Selective: which tensors train (norms, head, or last-layers:K).")
   var tensors: String = "norms"
 
   subscript<T>(dynamicMember path: KeyPath<TrainingOptions, T>) -> T { training[keyPath: path] }
@@ -161,7 +161,7 @@ struct AnyMethodRunOptions: ParsableArguments {
     guard Self.methods.contains(method) else {
       throw ValidationError("--method must be one of \(Self.methods.joined(separator: ", ")), not '\(method)'")
     }
-    _ = try TrainSelective.selection(tensors)
+    _ = try TrainSelective.recipe(tensors)
   }
 
   /// The chosen method's recipe.
@@ -171,7 +171,7 @@ struct AnyMethodRunOptions: ParsableArguments {
     case "adapter": try MethodRecipe.adapter(adapter, seed: training.seed)
     case "ia3": MethodRecipe.ia3(seed: training.seed)
     case "selective":
-      try TrainSelective.selection(tensors).map(MethodRecipe.selectiveLayers) ?? MethodRecipe.selectiveNorms()
+      try TrainSelective.recipe(tensors)
     case "reward": try MethodRecipe.reward(lora, preference, seed: training.seed)
     case "dpo": try MethodRecipe.dpo(lora, preference, seed: training.seed)
     case "ppo": try MethodRecipe.ppo(lora, ppo, training: training)

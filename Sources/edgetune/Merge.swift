@@ -53,7 +53,9 @@ struct Merge: ParsableCommand {
     // Selective results replace tensors; LoRA adds its low-rank product to them.
     let merged: LanguageModel
     let loaded = try AdapterLoader.load(from: adapter, model: base.config, ledger: ledger)
-    if let layers = loaded as? SelectiveLayers {
+    if let head = loaded as? SelectiveHead {
+      merged = base.replacingMatrices(head)
+    } else if let layers = loaded as? SelectiveLayers {
       merged = base.replacingNorms(layers).replacingMatrices(layers)
     } else if let norms = loaded as? SelectiveNorms {
       merged = base.replacingNorms(norms)

@@ -126,6 +126,14 @@ extension MethodRecipe {
       report: ["tensors": "last-layers", "layers": count])
   }
 
+  static func selectiveHead() -> MethodRecipe {
+    MethodRecipe(
+      name: "selective", summary: "the output head (selective tuning, feature extraction)", defaultLearningRate: 1e-4,
+      plan: { $0.selectiveHead = true },
+      make: { model, ledger in try SelectiveHead(model: model, ledger: ledger) },
+      report: ["tensors": "head"])
+  }
+
   static func selectiveNorms() -> MethodRecipe {
     MethodRecipe(
       name: "selective", summary: "the norm weights (selective tuning)", defaultLearningRate: 1e-3,

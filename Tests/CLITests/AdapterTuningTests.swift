@@ -114,8 +114,11 @@ import Testing
     #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
     #expect(abs(a - b) > 1e-4, "training changed nothing")
     let wrong = try CLI.run(
-      ["train", "selective", "--tensors", "head", "--model", nf4, "--data", Self.data, "--steps", "1", "--out", out])
-    #expect(wrong.status != 0 && wrong.stderr.contains("use norms or last-layers:K"), "\(wrong.stderr)")
+      [
+        "train", "selective", "--tensors", "embeddings", "--model", nf4, "--data", Self.data, "--steps", "1", "--out",
+        out,
+      ])
+    #expect(wrong.status != 0 && wrong.stderr.contains("use norms, head or last-layers:K"), "\(wrong.stderr)")
   }
 
   /// The last two layers' full weights: the plan counts their fp32 copies (about 16 bytes a weight with gradients and
@@ -142,6 +145,40 @@ import Testing
     let merged = dir.appendingPathComponent("merged.safetensors").path
     let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
     #expect(merging.status == 0, "\(merging.stderr)")
+    let text = dir.appendingPathComponent("text.txt")
+    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
+    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
+    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
+    #expect(applied.status == 0 && fromMerged.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
+    let a = try #require(try applied.json()["mean_loss"] as? Double)
+    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
+    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
+  }
+
+  /// The output head alone (feature extraction): SmolLM2 ties it to the embedding, so the copy unties it; the plan
+  /// counts the 49152 × 576 fp32 copy with its gradient and moments, and the merged model (with its own lm_head)
+  /// scores text exactly as the result applied.
+  @Test(.enabled(if: CLI.haveModel)) func headOnlyTrainsWithinItsPlanAndMergesUntied() throws {
+    let nf4 = try ConvertTests.converted.get().nf4
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("head").path
+    let reportPath = dir.appendingPathComponent("head.json").path
+    let result = try CLI.run([
+      "train", "selective", "--tensors", "head", "--model", nf4, "--data", Self.data, "--val-fraction", "0",
+      "--seq-len", "128", "--steps", "2", "--budget", "640MiB", "--out", out, "--report", reportPath,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try BudgetTests.reportObject(reportPath)
+    #expect(report["trainable_parameters"] as? Int == 49152 * 576)
+    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 640 << 20)
+    let merged = dir.appendingPathComponent("merged.safetensors").path
+    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
+    #expect(merging.status == 0, "\(merging.stderr)")
+    let config = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json")))
+        as? [String: Any])
+    #expect(config["tie_word_embeddings"] as? Bool == false, "\(config)")
     let text = dir.appendingPathComponent("text.txt")
     try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
     let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])

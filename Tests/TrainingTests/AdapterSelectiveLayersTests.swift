@@ -65,4 +65,45 @@ import Testing
     }
     #expect(throws: TrainingError.self) { _ = try SelectiveLayers(model: model, count: 3, ledger: MemoryLedger()) }
   }
+
+  /// The output head alone: gradients by finite differences through the cross-entropy path and through an
+  /// objective's log-probabilities at a temperature; the copy equals the base; merging unties the head and equals
+  /// applying it.
+  @Test(arguments: ["llama-mixed.tiny-gguf", "qwen2-hf"])
+  func headGradientsMatchFiniteDifferencesAndMergingUnties(file: String) throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent(file).path)
+    let head = try SelectiveHead(model: model, ledger: MemoryLedger())
+    let graph = try TrainingGraph(model: model, capacity: 16, maximumRank: 1, logitRows: 5, ledger: MemoryLedger())
+    let row = TrainingGraphTests.row(model, packed: true)
+    let base = try graph.loss(row, method: nil).lossSum
+    #expect(abs(try graph.loss(row, method: head).lossSum - base) < 1e-5 * abs(base), "the copy equals the base")
+    var random = SeededGenerator(seed: 43)
+    let tensor = head.parameters.tensors[0]
+    for i in 0..<tensor.count { tensor.value[i] *= Float(0.7 + 0.6 * random.nextUnit()) }
+    let worst = try checkMethodGradients(head, graph: graph, row: row, tensors: [tensor], samples: 6, seed: 8)
+    print("AdapterSelectiveLayersTests head \(file): worst relative gradient error \(worst)")
+
+    // Σ log p at temperature 0.7 through the objective head, weighted per position.
+    let request = HeadRequest(logProbabilities: true, temperature: 0.7)
+    let weights = row.targets.indices.map { Float($0 % 3) - 0.5 }
+    func objective(_ out: HeadOutputs) -> Double {
+      zip(out.logProbabilities, weights).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+    }
+    head.parameters.zeroGradients()
+    _ = try graph.evaluate(row, method: head, request: request) { _ in HeadGradients(logProbabilities: weights) }
+    var generator = SeededGenerator(seed: 9)
+    _ = try checkGradients(
+      "head@T", values: tensor.value, gradients: tensor.gradient, samples: 6, generator: &generator
+    ) { objective(try graph.evaluate(row, method: head, request: request)) }
+
+    let merged = model.replacingMatrices(head)
+    #expect(!merged.config.tiedEmbeddings)
+    let applied = try graph.loss(row, method: head).lossSum
+    let mergedGraph = try TrainingGraph(model: merged, capacity: 16, maximumRank: 1, ledger: MemoryLedger())
+    #expect(abs(try mergedGraph.loss(row, method: nil).lossSum - applied) < 1e-5 * abs(applied))
+    // The inference session has no packed rows: compare on a single sequence.
+    let single = TrainingGraphTests.row(model, packed: false)
+    let trained = try graph.loss(single, method: head).lossSum
+    #expect(abs(trained - (try inferenceLossSum(model, single, method: head))) < 1e-4 * abs(trained))
+  }
 }

@@ -22,8 +22,10 @@ public enum AdapterLoader {
     case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
     case "IA3": return try IA3Set.load(from: directory, model: model, ledger: ledger)
     case SelectiveNorms.peftType:
-      if AdapterDirectory.configObject(in: directory)?["tensors"] as? String == SelectiveLayers.tensorsValue {
-        return try SelectiveLayers.load(from: directory, model: model, ledger: ledger)
+      switch AdapterDirectory.configObject(in: directory)?["tensors"] as? String {
+      case SelectiveLayers.tensorsValue: return try SelectiveLayers.load(from: directory, model: model, ledger: ledger)
+      case SelectiveHead.tensorsValue: return try SelectiveHead.load(from: directory, model: model, ledger: ledger)
+      default: break
       }
       return try SelectiveNorms.load(from: directory, model: model, ledger: ledger)
     case BottleneckAdapterSet.peftType:
@@ -48,6 +50,7 @@ extension TrainableMethod {
     }
     if self is IA3Set { return "IA3 scaling vectors on k_proj, v_proj and down_proj's input" }
     if self is SelectiveNorms { return "fine-tuned norm weights (selective)" }
+    if self is SelectiveHead { return "fine-tuned output head (selective)" }
     if let set = self as? SelectiveLayers {
       return "fine-tuned weights of the last \(set.count) layers (selective)"
     }

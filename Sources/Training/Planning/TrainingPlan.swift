@@ -30,6 +30,8 @@ public enum TrainingPlan {
     public var selectiveNorms = false
     /// Selective tuning of the last N layers' matrices and norms (0: not this method).
     public var selectiveLayers = 0
+    /// Selective tuning of the output head alone.
+    public var selectiveHead = false
     /// Preference training: a row holds a pair (chosen and rejected, each up to `seqLen`), so the graph's rows are
     /// twice as long.
     public var pairRows = false
@@ -75,6 +77,7 @@ public enum TrainingPlan {
   public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
     if o.ia3 { return IA3Set.tensorShapes(model: c) }
     if o.selectiveNorms { return SelectiveNorms.tensorShapes(model: c) }
+    if o.selectiveHead { return SelectiveHead.tensorShapes(model: c) }
     if o.selectiveLayers > 0 {
       return SelectiveLayers.tensorShapes(model: c, count: min(o.selectiveLayers, c.layerCount))
     }
@@ -91,6 +94,9 @@ public enum TrainingPlan {
   /// The ledger label of the method's parameters and the plan's note on them.
   static func methodLine(_ o: Options, _ c: ModelConfig) -> (label: String, note: String) {
     if o.selectiveNorms { return ("selective", "fp32 copies of every norm weight") }
+    if o.selectiveHead {
+      return ("selective", "an fp32 copy of the output head (\(c.vocabularySize) × \(c.hiddenSize)), untied")
+    }
     if o.selectiveLayers > 0 {
       return ("selective", "fp32 copies of the last \(o.selectiveLayers) layers' matrices and norms")
     }

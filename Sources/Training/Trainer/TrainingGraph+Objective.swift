@@ -146,6 +146,7 @@ extension TrainingGraph {
     start = 0
     while start < active.count {
       let chunk = active[start..<min(active.count, start + logitRows)]
+      // A chunk still in `logits` from the first phase has its states in `gatheredHidden` too.
       if !chunk.elementsEqual(logitsHold) { computeLogits(chunk, temperature: request.temperature) }
       logitsHold = []
       let targets = chunk.map { row.targets[$0] }
@@ -156,9 +157,11 @@ extension TrainingGraph {
           logits: logits.pointer, targets: t.baseAddress!, rows: chunk.count, vocab: V, lossScales: scales,
           workers: workers)
       }
+      // The rows' scales already carry 1/T: the chunk now holds d(loss)/d(h·Wᵀ), for dW and dh alike.
+      accumulateHeadGradient(rows: chunk.count)
       gatheredGradient.pointer.initialize(repeating: 0, count: chunk.count * d)
       frozenLinearBackward(
-        outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: model.headForPass,
+        outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: model.head(with: rowMatrices),
         inputGradient: gatheredGradient.pointer, tiles: tiles, partials: partials.pointer)
       for (i, p) in chunk.enumerated() {
         addInPlace(gradNormed.pointer + p * d, gatheredGradient.pointer + i * d, count: d)
@@ -193,7 +196,8 @@ extension TrainingGraph {
       (gatheredHidden.pointer + i * d).update(from: normed1.pointer + p * d, count: d)
     }
     frozenLinearForward(
-      input: gatheredHidden.pointer, tokens: positions.count, weight: model.headForPass, output: logits.pointer,
+      input: gatheredHidden.pointer, tokens: positions.count, weight: model.head(with: rowMatrices),
+      output: logits.pointer,
       ldOutput: model.config.vocabularySize, tiles: tiles)
     if temperature != 1 {
       let inverse = 1 / temperature

@@ -60,7 +60,7 @@ extension TrainingGraph {
       guard
         backward,
         lora != nil || virtual != nil || rowBottlenecks != nil || rowScalings != nil || rowNorms != nil
-          || rowMatrices != nil
+          || rowMatrices?.overridesLayers == true
       else {
         return result
       }
@@ -248,8 +248,9 @@ extension TrainingGraph {
         (gatheredHidden.pointer + i * d).update(from: normed1.pointer + p * d, count: d)
       }
       let targets = chunk.map { row.targets[$0] }
+      let headWeight = model.head(with: rowMatrices)
       frozenLinearForward(
-        input: gatheredHidden.pointer, tokens: chunk.count, weight: model.headForPass, output: logits.pointer,
+        input: gatheredHidden.pointer, tokens: chunk.count, weight: headWeight, output: logits.pointer,
         ldOutput: V, tiles: tiles)
       let (chunkLoss, chunkCount) = targets.withUnsafeBufferPointer {
         crossEntropyForwardBackward(
@@ -259,9 +260,10 @@ extension TrainingGraph {
       lossSum += chunkLoss
       counted += chunkCount
       if backward {
+        accumulateHeadGradient(rows: chunk.count)
         gatheredGradient.pointer.initialize(repeating: 0, count: chunk.count * d)
         frozenLinearBackward(
-          outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: model.headForPass,
+          outputGradient: logits.pointer, ldOutputGradient: V, tokens: chunk.count, weight: headWeight,
           inputGradient: gatheredGradient.pointer, tiles: tiles, partials: partials.pointer)
         for (i, p) in chunk.enumerated() {
           addInPlace(gradNormed.pointer + p * d, gatheredGradient.pointer + i * d, count: d)
@@ -319,6 +321,17 @@ extension TrainingGraph {
       outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
+  }
+
+  /// With a trainable head: dW_head (V × d) += dlogitsᵀ (V × rows) · h (rows × d), from the gradient chunk in
+  /// `logits` and the gathered states in `gatheredHidden`.
+  func accumulateHeadGradient(rows: Int) {
+    guard let head = rowMatrices?.outputHead else { return }
+    let d = model.config.hiddenSize
+    let V = model.config.vocabularySize
+    BLAS.gemm(
+      transposeA: true, transposeB: false, m: V, n: d, k: rows, a: logits.pointer, lda: V, b: gatheredHidden.pointer,
+      ldb: d, beta: 1, c: head.gradient, ldc: d)
   }
 
   /// The matrix a projection uses in this row: the method's trainable copy when it has one, else the frozen one.
