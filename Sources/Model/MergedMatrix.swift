@@ -54,15 +54,7 @@ extension LanguageModel {
           base: base, a: Array(UnsafeBufferPointer(start: view.a, count: view.rank * base.cols)),
           b: Array(UnsafeBufferPointer(start: view.b, count: base.rows * view.rank)), rank: view.rank, scale: view.scale
         )
-        switch target {
-        case .q: merged.query = matrix
-        case .k: merged.key = matrix
-        case .v: merged.value = matrix
-        case .o: merged.output = matrix
-        case .gate: merged.gate = matrix
-        case .up: merged.up = matrix
-        case .down: merged.down = matrix
-        }
+        merged.setMatrix(target, matrix)
       }
       weights.layers[index] = merged
     }

@@ -7,7 +7,7 @@ import Training
 /// `edgetune merge`: fold a LoRA adapter into the weights and write a standalone model.
 struct Merge: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Merge a LoRA adapter or selective result into its base; write it as .nf4, .safetensors or .gguf.",
+    abstract: "Merge a LoRA, IA3 or selective result into its base; write it as .nf4, .safetensors or .gguf.",
     discussion: """
       .safetensors and .gguf write the merged weights dequantized (--dtype f16 or f32), so the merged model runs in
       Hugging Face tools or llama.cpp / Ollama. .nf4 re-quantizes them, which can erase a small LoRA update.
@@ -16,7 +16,7 @@ struct Merge: ParsableCommand {
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
 
-  @Option(help: "The adapter directory: LoRA (PEFT format) or a `train selective` result.")
+  @Option(help: "The adapter directory: LoRA or IA3 (PEFT format), or a `train selective` result.")
   var adapter: String
 
   @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf.")
@@ -38,13 +38,12 @@ struct Merge: ParsableCommand {
     let base = try ModelLoader.load(path: model.model)
     let ledger = MemoryLedger()
     let type = AdapterLoader.peftType(in: adapter)
-    if let type, type != "LORA", type != "SELECTIVE" {
+    if let type, type != "LORA", type != "SELECTIVE", type != "IA3" {
       let reason =
         switch type {
         case "PROMPT_TUNING": "a soft prompt adds inputs, not weight changes, so it cannot be merged into the weights"
         case "BOTTLENECK":
           "bottleneck adapters add layers, not weight changes, so they cannot be merged into the weights"
-        case "IA3": "merging IA3 vectors into the weights is not supported yet"
         default: "only LoRA adapters can be merged"
         }
       throw InputError(
@@ -53,7 +52,9 @@ struct Merge: ParsableCommand {
     // Selective results replace tensors; LoRA adds its low-rank product to them.
     let merged: LanguageModel
     let loaded = try AdapterLoader.load(from: adapter, model: base.config, ledger: ledger)
-    if let head = loaded as? SelectiveHead {
+    if let ia3 = loaded as? IA3Set {
+      merged = base.mergingScalings(ia3)
+    } else if let head = loaded as? SelectiveHead {
       merged = base.replacingMatrices(head)
     } else if let layers = loaded as? SelectiveLayers {
       merged = base.replacingNorms(layers).replacingMatrices(layers)

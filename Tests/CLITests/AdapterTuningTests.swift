@@ -76,10 +76,17 @@ import Testing
       BudgetTests.repository.appendingPathComponent("Tools/data/dates/heldout.jsonl").path, "--limit", "2", "--json",
     ])
     #expect(evaluated.status == 0 && evaluated.stderr.contains("IA3"), "\(evaluated.stderr)")
-    let merged = try CLI.run([
-      "merge", "--model", nf4, "--adapter", out, "-o", dir.appendingPathComponent("m.nf4").path,
-    ])
-    #expect(merged.status != 0 && merged.stderr.contains("not supported yet"), "\(merged.stderr)")
+    // Merged into f32 weights (keys and values scaled by row, down_proj by column) it scores as applied.
+    let mergedPath = dir.appendingPathComponent("m.safetensors").path
+    let merged = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", mergedPath, "--dtype", "f32"])
+    #expect(merged.status == 0, "\(merged.stderr)")
+    let text = dir.appendingPathComponent("text.txt")
+    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
+    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
+    let fromMerged = try CLI.run(["eval", "--model", mergedPath, "--text", text.path, "--json"])
+    let a = try #require(try applied.json()["mean_loss"] as? Double)
+    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
+    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
   }
 
   /// Selective norms: trained within the budget, merged into a new model file (f32 safetensors: the base's decoded

@@ -45,6 +45,20 @@ import Testing
     #expect(abs(trained - base) > 1e-3)
   }
 
+  /// Folding the vectors into the weights (rows of k and v with their biases, columns of down_proj) computes what
+  /// applying them computes, on the model with q/k/v biases.
+  @Test func mergingEqualsApplying() throws {
+    let model = try LanguageModel(path: Self.tiny.appendingPathComponent("qwen2-hf").path)
+    let row = TrainingGraphTests.row(model, packed: false)
+    let graph = try TrainingGraph(
+      model: model, capacity: 16, maximumRank: 1, scalingVectors: true, ledger: MemoryLedger())
+    let set = try Self.randomSet(model)
+    let applied = try graph.loss(row, method: set).lossSum
+    let merged = model.mergingScalings(set)
+    let mergedGraph = try TrainingGraph(model: merged, capacity: 16, maximumRank: 1, ledger: MemoryLedger())
+    #expect(abs(try mergedGraph.loss(row, method: nil).lossSum - applied) < 1e-5 * abs(applied))
+  }
+
   @Test func savedVectorsLoadBackInPEFTShapes() throws {
     let model = try LanguageModel(path: Self.tiny.appendingPathComponent("llama-mixed.tiny-gguf").path)
     let directory = try AdapterTestSupport.scratchDirectory("ia3")
