@@ -99,18 +99,9 @@ struct Generate: ParsableCommand {
     guard promptIDs.count < capacity else {
       throw ModelError.contextExceeded(tokens: promptIDs.count + maxTokens, limit: lm.config.contextLength)
     }
-    let ledger = try budget.apply(
-      InferencePlan.session(
-        model: lm, capacity: capacity, chunk: 256, adapterBytes: adapterOptions.plannedBytes, budget: budget.bytes),
-      to: lm, what: "generation")
-    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
-    let session = try InferenceSession(
-      model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
-    session.apply(adapter)
-    let stops = ignoreEOS ? [] : lm.stopTokenIDs
-    var generator = TextGenerator(
-      session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
-      stopTokens: stops)
+    let made = try makeGenerator(lm, capacity: capacity)
+    let (ledger, stops) = (made.ledger, made.stops)
+    var generator = made.generator
     var stream = UTF8Stream()
     let (ids, stats) = try generator.generate(prompt: promptIDs, maxTokens: min(maxTokens, capacity - promptIDs.count))
     { id in
@@ -214,18 +205,9 @@ extension Generate {
       encoded.append(ids)
     }
     let capacity = min(lm.config.contextLength, encoded.map(\.count).max()! + maxTokens)
-    let ledger = try budget.apply(
-      InferencePlan.session(
-        model: lm, capacity: capacity, chunk: 256, adapterBytes: adapterOptions.plannedBytes, budget: budget.bytes),
-      to: lm, what: "generation")
-    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
-    let session = try InferenceSession(
-      model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
-    session.apply(adapter)
-    let stops = ignoreEOS ? [] : lm.stopTokenIDs
-    var generator = TextGenerator(
-      session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
-      stopTokens: stops)
+    let made = try makeGenerator(lm, capacity: capacity)
+    let (ledger, stops) = (made.ledger, made.stops)
+    var generator = made.generator
     let writer = try output.map { try AtomicFileWriter(path: $0) }
     let start = ContinuousClock.now
     let bar = ProgressBar("generate", total: records.count)
@@ -233,7 +215,7 @@ extension Generate {
     var generated = 0
     var promptTokens = 0
     for (index, (record, ids)) in zip(records, encoded).enumerated() {
-      session.reset()
+      generator.session.reset()
       generator.sampler = Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed &+ UInt64(index))
       let (tokens, _) = try generator.generate(prompt: ids, maxTokens: min(maxTokens, capacity - ids.count))
       let visible = tokens.filter { !stops.contains($0) }
@@ -292,5 +274,27 @@ struct UTF8Stream {
   mutating func finish() -> String {
     defer { pending = [] }
     return String(decoding: pending, as: UTF8.self)
+  }
+}
+
+extension Generate {
+  /// The planned ledger, the adapter applied to a fresh session of `capacity` tokens, and a generator over it with
+  /// the sampling options: shared by one prompt and by --prompts.
+  func makeGenerator(_ lm: LanguageModel, capacity: Int) throws -> (
+    ledger: MemoryLedger, stops: Set<Int32>, generator: TextGenerator
+  ) {
+    let ledger = try budget.apply(
+      InferencePlan.session(
+        model: lm, capacity: capacity, chunk: 256, adapterBytes: adapterOptions.plannedBytes, budget: budget.bytes),
+      to: lm, what: "generation")
+    let adapter = try adapterOptions.load(for: lm, ledger: ledger)
+    let session = try InferenceSession(
+      model: lm, capacity: capacity, chunk: 256, adapter: adapter?.lora, ledger: ledger)
+    session.apply(adapter)
+    let stops = ignoreEOS ? [] : lm.stopTokenIDs
+    let generator = TextGenerator(
+      session: session, sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
+      stopTokens: stops)
+    return (ledger, stops, generator)
   }
 }

@@ -18,6 +18,24 @@ import Testing
     return (result, out, report)
   }
 
+  /// Merges `out` into f32 safetensors and checks that the merged model scores a short text exactly as the base with
+  /// `out` applied; returns that loss.
+  @discardableResult
+  static func expectMergeEqualsApplied(_ nf4: String, _ out: String, in dir: URL) throws -> Double {
+    let merged = dir.appendingPathComponent("merged-\(UUID().uuidString).safetensors").path
+    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
+    #expect(merging.status == 0, "\(merging.stderr)")
+    let text = dir.appendingPathComponent("text.txt")
+    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
+    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
+    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
+    #expect(applied.status == 0 && fromMerged.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
+    let a = try #require(try applied.json()["mean_loss"] as? Double)
+    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
+    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
+    return a
+  }
+
   @Test(.enabled(if: CLI.haveModel)) func trainsWithinTheBudgetResumesAndApplies() throws {
     let nf4 = try ConvertTests.converted.get().nf4
     let dir = try CLI.temporaryDirectory()
@@ -77,16 +95,7 @@ import Testing
     ])
     #expect(evaluated.status == 0 && evaluated.stderr.contains("IA3"), "\(evaluated.stderr)")
     // Merged into f32 weights (keys and values scaled by row, down_proj by column) it scores as applied.
-    let mergedPath = dir.appendingPathComponent("m.safetensors").path
-    let merged = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", mergedPath, "--dtype", "f32"])
-    #expect(merged.status == 0, "\(merged.stderr)")
-    let text = dir.appendingPathComponent("text.txt")
-    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
-    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
-    let fromMerged = try CLI.run(["eval", "--model", mergedPath, "--text", text.path, "--json"])
-    let a = try #require(try applied.json()["mean_loss"] as? Double)
-    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
-    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
+    try Self.expectMergeEqualsApplied(nf4, out, in: dir)
   }
 
   /// Selective norms: trained within the budget, merged into a new model file (f32 safetensors: the base's decoded
@@ -106,19 +115,10 @@ import Testing
     let report = try BudgetTests.reportObject(reportPath)
     #expect(report["method"] as? String == "selective" && report["trainable_parameters"] as? Int == (2 * 30 + 1) * 576)
     #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 160 << 20)
-    let merged = dir.appendingPathComponent("merged.safetensors").path
-    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
-    #expect(merging.status == 0, "\(merging.stderr)")
+    let a = try Self.expectMergeEqualsApplied(nf4, out, in: dir)
     let text = dir.appendingPathComponent("text.txt")
-    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
-    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
-    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
     let base = try CLI.run(["eval", "--model", nf4, "--text", text.path, "--json"])
-    #expect(applied.status == 0 && fromMerged.status == 0 && base.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
-    let a = try #require(try applied.json()["mean_loss"] as? Double)
-    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
     let b = try #require(try base.json()["mean_loss"] as? Double)
-    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
     #expect(abs(a - b) > 1e-4, "training changed nothing")
     let wrong = try CLI.run(
       [
@@ -149,17 +149,7 @@ import Testing
     let plan = try #require(report["plan"] as? [[String: Any]])
     let selective = plan.first { $0["label"] as? String == "selective" }?["bytes"] as? Int ?? 0
     #expect(selective >= 2 * perLayer * 4, "the plan counts the fp32 copies: \(selective)")
-    let merged = dir.appendingPathComponent("merged.safetensors").path
-    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
-    #expect(merging.status == 0, "\(merging.stderr)")
-    let text = dir.appendingPathComponent("text.txt")
-    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
-    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
-    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
-    #expect(applied.status == 0 && fromMerged.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
-    let a = try #require(try applied.json()["mean_loss"] as? Double)
-    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
-    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
+    try Self.expectMergeEqualsApplied(nf4, out, in: dir)
   }
 
   /// The output head alone (feature extraction): SmolLM2 ties it to the embedding, so the copy unties it; the plan
@@ -179,21 +169,11 @@ import Testing
     let report = try BudgetTests.reportObject(reportPath)
     #expect(report["trainable_parameters"] as? Int == 49152 * 576)
     #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 640 << 20)
-    let merged = dir.appendingPathComponent("merged.safetensors").path
-    let merging = try CLI.run(["merge", "--model", nf4, "--adapter", out, "-o", merged, "--dtype", "f32"])
-    #expect(merging.status == 0, "\(merging.stderr)")
+    try Self.expectMergeEqualsApplied(nf4, out, in: dir)
     let config = try #require(
       try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json")))
         as? [String: Any])
     #expect(config["tie_word_embeddings"] as? Bool == false, "\(config)")
-    let text = dir.appendingPathComponent("text.txt")
-    try Data("The first of March 2021 is written 2021-03-01 in ISO 8601.".utf8).write(to: text)
-    let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
-    let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
-    #expect(applied.status == 0 && fromMerged.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
-    let a = try #require(try applied.json()["mean_loss"] as? Double)
-    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
-    #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
   }
 
   @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {

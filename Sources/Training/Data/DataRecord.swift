@@ -37,6 +37,11 @@ public enum DataRecord: Sendable, Equatable {
 
   /// Parses one line (without its line terminator): UTF-8, then JSON, then the shape and the types of its fields.
   public init(jsonLine bytes: UnsafeRawBufferPointer) throws(DataRecordError) {
+    self = try Self.record(try Self.jsonObject(line: bytes))
+  }
+
+  /// One JSONL line as a JSON object: UTF-8 first (naming the first bad byte), then JSON, then the object shape.
+  static func jsonObject(line bytes: UnsafeRawBufferPointer) throws(DataRecordError) -> [String: Any] {
     guard String(validating: bytes, as: UTF8.self) != nil else {
       throw DataRecordError("invalid UTF-8 at byte \(Self.firstInvalidUTF8Offset(bytes))")
     }
@@ -50,7 +55,7 @@ public enum DataRecord: Sendable, Equatable {
     guard let object = parsed as? [String: Any] else {
       throw DataRecordError("a record must be a JSON object, not \(Self.typeName(parsed))")
     }
-    self = try Self.record(object)
+    return object
   }
 
   /// The record a parsed JSON object holds.

@@ -29,19 +29,7 @@ public enum PreferenceRecord {
   /// Parses one line (without its line terminator) into its pairs: UTF-8, then JSON (errors worded as
   /// `DataRecord` words them), then the shape, the types of its fields and whether each pair can teach anything.
   public static func pairs(jsonLine bytes: UnsafeRawBufferPointer) throws(DataRecordError) -> [PreferencePairRecord] {
-    guard String(validating: bytes, as: UTF8.self) != nil else {
-      throw DataRecordError("invalid UTF-8 at byte \(DataRecord.firstInvalidUTF8Offset(bytes))")
-    }
-    let parsed: Any
-    do {
-      parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
-    } catch {
-      let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-      throw DataRecordError("invalid JSON: \(detail)")
-    }
-    guard let object = parsed as? [String: Any] else {
-      throw DataRecordError("a record must be a JSON object, not \(DataRecord.typeName(parsed))")
-    }
+    let object = try DataRecord.jsonObject(line: bytes)
     return try pairs(object)
   }
 

@@ -129,11 +129,6 @@ public final class DPOObjective: TrainingObjective {
   public func checkpointState() throws -> Data { try JSONEncoder().encode(schedule) }
 
   public func restore(checkpointState: Data) throws {
-    let restored = try JSONDecoder().decode(PairSchedule.self, from: checkpointState)
-    guard restored.count == train.count else {
-      throw TrainingError.invalidOption(
-        name: "--resume", reason: "the checkpoint was made on \(restored.count) pairs, this data has \(train.count)")
-    }
-    schedule = restored
+    schedule = try PairSchedule.restored(from: checkpointState, pairs: train.count)
   }
 }

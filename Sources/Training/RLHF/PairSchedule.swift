@@ -1,3 +1,5 @@
+import Foundation
+
 /// The order in which an objective visits its pairs: every pair once per epoch, in a seeded shuffle drawn anew
 /// each epoch. Its state is two integers, so a checkpoint resumes at the very next pair.
 struct PairSchedule: Codable, Equatable {
@@ -44,5 +46,15 @@ struct PairSchedule: Codable, Equatable {
     }
     defer { position += 1 }
     return order[position]
+  }
+
+  /// A schedule saved by a checkpoint, checked against the data it is to continue over.
+  static func restored(from data: Data, pairs: Int) throws -> PairSchedule {
+    let restored = try JSONDecoder().decode(PairSchedule.self, from: data)
+    guard restored.count == pairs else {
+      throw TrainingError.invalidOption(
+        name: "--resume", reason: "the checkpoint was made on \(restored.count) pairs, this data has \(pairs)")
+    }
+    return restored
   }
 }
