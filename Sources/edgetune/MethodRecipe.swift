@@ -128,7 +128,7 @@ extension MethodRecipe {
 
   static func selectiveHead() -> MethodRecipe {
     MethodRecipe(
-      name: "selective", summary: "the output head (selective tuning, feature extraction)", defaultLearningRate: 1e-4,
+      name: "selective", summary: "the output head (selective tuning, feature extraction)", defaultLearningRate: 1e-3,
       plan: { $0.selectiveHead = true },
       make: { model, ledger in try SelectiveHead(model: model, ledger: ledger) },
       report: ["tensors": "head"])
