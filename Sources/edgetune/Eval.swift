@@ -10,11 +10,13 @@ struct Eval: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Perplexity over a text file (--text), or exact-match accuracy and mean loss over JSONL data (--data).",
     discussion: """
-      --reward RM --data pairs.jsonl: a reward model's pairwise accuracy (r_chosen > r_rejected) and mean margin
+      --reward RM --data pairs.jsonl: a reward model's pairwise accuracy (r_chosen > r_rejected) and mean margin \
       on preference pairs (the formats `train reward` reads).
+
       --text: mean cross-entropy and perplexity, in windows of the context length.
-      --data: for every prompt/completion record or conversation ending in an assistant turn, a greedy answer is
-      compared with the reference after trimming whitespace (exact_match); mean_loss is the loss of the reference
+
+      --data: for every prompt/completion record or conversation ending in an assistant turn, a greedy answer is \
+      compared with the reference after trimming whitespace (exact_match); mean_loss is the loss of the reference \
       tokens, as in training.
       """)
 

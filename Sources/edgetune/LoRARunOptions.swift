@@ -147,7 +147,10 @@ struct AnyMethodRunOptions: ParsableArguments {
   @OptionGroup(title: "LoRA") var lora: LoRAOptions
   @OptionGroup(title: "Soft prompt") var prompt: PromptOptions
   @OptionGroup(title: "Bottleneck adapters") var adapter: BottleneckOptions
-  @OptionGroup(title: "Reward model and DPO") var preference: PreferenceOptions
+  @OptionGroup(title: "DPO") var preference: DPOOptions
+
+  @Option(help: "Reward model: margin in the ranking loss −log σ(r_c − r_r − margin).")
+  var margin: Double = 0
   @OptionGroup(title: "PPO") var ppo: PPOCommandOptions
 
   static let methods = ["lora", "prompt", "adapter", "ia3", "selective", "reward", "dpo", "ppo"]
@@ -172,7 +175,7 @@ struct AnyMethodRunOptions: ParsableArguments {
     case "ia3": MethodRecipe.ia3(seed: training.seed)
     case "selective":
       try TrainSelective.recipe(tensors)
-    case "reward": try MethodRecipe.reward(lora, preference, seed: training.seed)
+    case "reward": try MethodRecipe.reward(lora, margin: margin, seed: training.seed)
     case "dpo": try MethodRecipe.dpo(lora, preference, seed: training.seed)
     case "ppo": try MethodRecipe.ppo(lora, ppo, training: training)
     default: try MethodRecipe.lora(lora, seed: training.seed)

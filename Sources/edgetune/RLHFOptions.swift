@@ -1,11 +1,8 @@
 import ArgumentParser
 import Training
 
-/// The options of preference objectives: the reward model's margin, DPO's β and loss.
-struct PreferenceOptions: ParsableArguments {
-  @Option(help: "Reward model: margin in the ranking loss −log σ(r_c − r_r − margin).")
-  var margin: Double = 0
-
+/// DPO's options (`train dpo`, and `plan`/`profile --method dpo`).
+struct DPOOptions: ParsableArguments {
   @Option(help: "DPO: β, the strength of the pull toward the reference (TRL's default 0.1).")
   var beta: Double = 0.1
 
@@ -24,7 +21,6 @@ struct PreferenceOptions: ParsableArguments {
       throw ValidationError("--loss-type must be sigmoid or ipo, not '\(lossType)'")
     }
     guard beta > 0, beta.isFinite else { throw ValidationError("--beta must be positive") }
-    guard margin.isFinite else { throw ValidationError("--margin must be a number") }
     guard rpoAlpha >= 0, rpoAlpha.isFinite else { throw ValidationError("--rpo-alpha must be 0 or more") }
   }
 
@@ -104,13 +100,14 @@ struct PPOCommandOptions: ParsableArguments {
 
 extension MethodRecipe {
   /// A reward model: LoRA + score head on preference pairs.
-  static func reward(_ o: LoRAOptions, _ preference: PreferenceOptions, seed: UInt64) throws -> MethodRecipe {
+  static func reward(_ o: LoRAOptions, margin: Double, seed: UInt64) throws -> MethodRecipe {
+    guard margin.isFinite else { throw ValidationError("--margin must be a number") }
     var recipe = try MethodRecipe.lora(o, seed: seed)
     let config = try o.config(seed: seed)
     recipe.name = "reward"
     recipe.summary = "a reward model (" + recipe.summary + " + score head)"
     recipe.defaultLearningRate = 1e-4
-    recipe.objective = .reward(margin: preference.margin)
+    recipe.objective = .reward(margin: margin)
     let plan = recipe.plan
     recipe.plan = { options in
       plan(&options)
@@ -120,12 +117,12 @@ extension MethodRecipe {
     recipe.make = { model, ledger in
       try RewardModel(config: config, model: model.config, tokenizer: model.tokenizer.fingerprint, ledger: ledger)
     }
-    recipe.report["margin"] = preference.margin
+    recipe.report["margin"] = margin
     return recipe
   }
 
   /// DPO of a LoRA policy against the adapter-off base.
-  static func dpo(_ o: LoRAOptions, _ preference: PreferenceOptions, seed: UInt64) throws -> MethodRecipe {
+  static func dpo(_ o: LoRAOptions, _ preference: DPOOptions, seed: UInt64) throws -> MethodRecipe {
     var recipe = try MethodRecipe.lora(o, seed: seed)
     recipe.name = "dpo"
     recipe.summary = "DPO (β=\(preference.beta), \(preference.lossType)) of " + recipe.summary

@@ -9,8 +9,8 @@ struct Score: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Print a reward model's score of a completion to a prompt.",
     discussion: """
-      The prompt and completion are rendered as a user turn and an assistant turn with the model's chat template
-      (as conversational preference data is), or concatenated as they are with --raw (as string-format data is);
+      The prompt and completion are rendered as a user turn and an assistant turn with the model's chat template \
+      (as conversational preference data is), or concatenated as they are with --raw (as string-format data is); \
       the score is the reward model's output at the last token.
       """)
 
