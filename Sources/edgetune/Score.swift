@@ -33,7 +33,7 @@ struct Score: ParsableCommand {
   @Option(help: "Longest sequence in tokens (longer ones are truncated, as in training).")
   var seqLen: Int = 512
 
-  @Flag(help: "Print JSON ({\"score\", \"tokens\"}).")
+  @Flag(help: "Print JSON ({\"score\", \"tokens\", \"ids\"}: the scored token ids too).")
   var json = false
 
   func validate() throws {
@@ -57,7 +57,7 @@ struct Score: ParsableCommand {
     let tokens = try session.encoder.encode(record).tokens
     let score = try session.reward.score(Array(tokens.prefix(seqLen)), graph: session.graph)
     if json {
-      try Output.json(["score": score, "tokens": min(tokens.count, seqLen)])
+      try Output.json(["score": score, "tokens": min(tokens.count, seqLen), "ids": tokens.prefix(seqLen).map(Int.init)])
     } else {
       Output.result(String(format: "%.6f", score))
     }
