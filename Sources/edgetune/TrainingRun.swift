@@ -288,42 +288,41 @@ final class TrainingRun {
           "temperature": Double(p.temperature), "max_new_tokens": p.maxNewTokens,
           "missing_eos_penalty": p.missingEOSPenalty,
         ], stepMultiplier: p.optimizerStepsPerBatch, graphRank: reward.adapters.config.rank)
-    case .reward, .dpo:
-      guard o.data.count == 1, (try? DataSourceSpec.parse(o.data[0]))?.weight ?? 1 == 1 else {
-        throw TrainingError.invalidOption(
-          name: "--data", reason: "preference training takes one file of pairs (no mixing weights)")
+    case .reward(let margin):
+      let (train, validation) = try preferencePairs(encoder: encoder)
+      return try PreparedObjective(
+        pairs: train, validation: validation, pairsPerStep: o.batch * o.gradAccum, report: ["margin": margin]
+      ) {
+        try RewardObjective(train: train, validation: validation, pairsPerStep: $0, margin: margin, seed: o.seed)
       }
-      var train = try PreferenceDataset.load(path: o.data[0], encoder: encoder)
-      Output.diagnostic("data \(o.data[0]): \(train.report.summary)")
-      var validation: PreferenceDataset?
-      if let val = o.val {
-        validation = try PreferenceDataset.load(path: val, encoder: encoder)
-      } else if o.valFraction > 0 && train.count >= 20 {
-        let parts = try train.split(fraction: o.valFraction, seed: o.seed)
-        train = parts.train
-        validation = parts.validation
+    case .dpo(let beta, let kind, let alpha):
+      let (train, validation) = try preferencePairs(encoder: encoder)
+      return try PreparedObjective(
+        pairs: train, validation: validation, pairsPerStep: o.batch * o.gradAccum,
+        report: ["beta": beta, "loss_type": kind.rawValue, "rpo_alpha": alpha]
+      ) {
+        try DPOObjective(
+          train: train, validation: validation, pairsPerStep: $0, beta: beta, kind: kind, chosenNLLWeight: alpha,
+          seed: o.seed)
       }
-      let pairsPerStep = o.batch * o.gradAccum
-      let objective: any TrainingObjective
-      var report: [String: Any] = ["pairs": train.count, "validation_pairs": validation?.count ?? 0]
-      switch recipe.objective {
-      case .reward(let margin):
-        objective = try RewardObjective(
-          train: train, validation: validation, pairsPerStep: pairsPerStep, margin: margin, seed: o.seed)
-        report["margin"] = margin
-      case .dpo(let beta, let kind, let alpha):
-        objective = try DPOObjective(
-          train: train, validation: validation, pairsPerStep: pairsPerStep, beta: beta, kind: kind,
-          chosenNLLWeight: alpha, seed: o.seed)
-        report["beta"] = beta
-        report["loss_type"] = kind.rawValue
-        report["rpo_alpha"] = alpha
-      case .supervised, .ppo: fatalError("handled above")
-      }
-      return PreparedObjective(
-        objective: objective, stepsPerEpoch: Double(train.count) / Double(pairsPerStep),
-        stepUnits: "\(pairsPerStep) pairs", report: report)
     }
+  }
+
+  /// The preference pairs of a reward or DPO run: one --data file, and a validation set from --val or split off.
+  func preferencePairs(encoder: ExampleEncoder) throws -> (train: PreferenceDataset, validation: PreferenceDataset?) {
+    let o = options
+    guard o.data.count == 1, (try? DataSourceSpec.parse(o.data[0]))?.weight ?? 1 == 1 else {
+      throw TrainingError.invalidOption(
+        name: "--data", reason: "preference training takes one file of pairs (no mixing weights)")
+    }
+    let train = try PreferenceDataset.load(path: o.data[0], encoder: encoder)
+    Output.diagnostic("data \(o.data[0]): \(train.report.summary)")
+    if let val = o.val { return (train, try PreferenceDataset.load(path: val, encoder: encoder)) }
+    if o.valFraction > 0 && train.count >= 20 {
+      let parts = try train.split(fraction: o.valFraction, seed: o.seed)
+      return (parts.train, parts.validation)
+    }
+    return (train, nil)
   }
 
   static func isSupervised(_ recipe: MethodRecipe) -> Bool {
@@ -363,5 +362,18 @@ final class TrainingRun {
       "kernel_above_plan_exceeded": watchdog.driftExceeded,
       "budget_reliefs": watchdog.reliefs,
     ]
+  }
+}
+
+extension TrainingRun.PreparedObjective {
+  /// A pair objective made by `make(pairsPerStep)`, with the pair counts in the report and epochs counted in pairs.
+  init(
+    pairs train: PreferenceDataset, validation: PreferenceDataset?, pairsPerStep: Int, report: [String: Any],
+    make: (Int) throws -> any TrainingObjective
+  ) throws {
+    self.init(
+      objective: try make(pairsPerStep), stepsPerEpoch: Double(train.count) / Double(pairsPerStep),
+      stepUnits: "\(pairsPerStep) pairs",
+      report: report.merging(["pairs": train.count, "validation_pairs": validation?.count ?? 0]) { $1 })
   }
 }

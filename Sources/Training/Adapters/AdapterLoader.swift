@@ -21,7 +21,7 @@ public enum AdapterLoader {
     switch AdapterDirectory.peftType(in: directory) {
     case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
     case "IA3": return try IA3Set.load(from: directory, model: model, ledger: ledger)
-    case SelectiveNorms.peftType:
+    case SelectiveFiles.peftType:
       switch AdapterDirectory.configObject(in: directory)?["tensors"] as? String {
       case SelectiveLayers.tensorsValue: return try SelectiveLayers.load(from: directory, model: model, ledger: ledger)
       case SelectiveHead.tensorsValue: return try SelectiveHead.load(from: directory, model: model, ledger: ledger)

@@ -55,27 +55,16 @@ public final class SelectiveHead: TrainableMethod, MatrixOverrideProvider {
   public var matrices: (any MatrixOverrideProvider)? { self }
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
-    let fields: [(String, String)] = [
-      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("hidden_size", String(model.hiddenSize)),
-      ("peft_type", "\"\(SelectiveNorms.peftType)\""), ("tensors", "\"\(Self.tensorsValue)\""),
-      ("vocab_size", String(model.vocabularySize)),
-    ]
-    try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      try AdapterDirectory.writeFiles(in: temporary, config: fields, parameters: parameters)
-    }
+    try SelectiveFiles.save(
+      parameters, to: directory, baseModel: baseModel, overwrite: overwrite, tensors: Self.tensorsValue,
+      fields: [("hidden_size", String(model.hiddenSize)), ("vocab_size", String(model.vocabularySize))])
   }
 
   /// Reads a head saved by `save`, refusing another model's shape.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SelectiveHead {
-    let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
-    let json = try AdapterDirectory.readConfig(configPath)
-    guard try json.optionalString("peft_type") == SelectiveNorms.peftType,
-      try json.optionalString("tensors") == tensorsValue
-    else {
-      throw TrainingError.checkpoint(path: configPath, reason: "not a selective (head) result")
-    }
+    _ = try SelectiveFiles.config(in: directory, tensors: tensorsValue)
     let set = try SelectiveHead(config: model, ledger: ledger)
-    try AdapterDirectory.readTensors(into: set.parameters, from: try SafetensorsFile(path: weightsPath))
+    try SelectiveFiles.readTensors(from: directory, into: set.parameters)
     return set
   }
 

@@ -100,33 +100,23 @@ public final class SelectiveLayers: TrainableMethod, MatrixOverrideProvider, Nor
   public var matrices: (any MatrixOverrideProvider)? { self }
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
-    let fields: [(String, String)] = [
-      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("hidden_size", String(model.hiddenSize)),
-      ("layers", String(count)), ("num_layers", String(model.layerCount)),
-      ("peft_type", "\"\(SelectiveNorms.peftType)\""), ("tensors", "\"\(Self.tensorsValue)\""),
-    ]
-    try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      try AdapterDirectory.writeFiles(in: temporary, config: fields, parameters: parameters)
-    }
+    try SelectiveFiles.save(
+      parameters, to: directory, baseModel: baseModel, overwrite: overwrite, tensors: Self.tensorsValue,
+      fields: [
+        ("hidden_size", String(model.hiddenSize)), ("layers", String(count)), ("num_layers", String(model.layerCount)),
+      ])
   }
 
   /// Reads layers saved by `save`, refusing another model's shape and missing or unknown tensors.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SelectiveLayers {
-    let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
-    let json = try AdapterDirectory.readConfig(configPath)
-    guard try json.optionalString("peft_type") == SelectiveNorms.peftType,
-      try json.optionalString("tensors") == tensorsValue
-    else {
-      throw TrainingError.checkpoint(path: configPath, reason: "not a selective (last-layers) result")
-    }
-    let count = try json.int("layers")
+    let (json, configPath) = try SelectiveFiles.config(in: directory, tensors: tensorsValue)
     guard try json.int("num_layers") == model.layerCount else {
       throw TrainingError.checkpoint(
         path: configPath,
         reason: "made for a model of \(try json.int("num_layers")) layers, this one has \(model.layerCount)")
     }
-    let set = try SelectiveLayers(config: model, count: count, ledger: ledger)
-    try AdapterDirectory.readTensors(into: set.parameters, from: try SafetensorsFile(path: weightsPath))
+    let set = try SelectiveLayers(config: model, count: try json.int("layers"), ledger: ledger)
+    try SelectiveFiles.readTensors(from: directory, into: set.parameters)
     return set
   }
 

@@ -9,7 +9,7 @@ public import Model
 /// names (`model.layers.{i}.input_layernorm.weight`, …, `model.norm.weight`), which `merge` writes into a new model
 /// file. ref: Zhao et al. 2023, "Tuning LayerNorm in Attention: Towards Efficient Multi-Modal LLM Finetuning".
 public final class SelectiveNorms: TrainableMethod, NormOverrideProvider {
-  static let peftType = "SELECTIVE"
+  static let peftType = SelectiveFiles.peftType
   public let model: ModelConfig
   public let parameters: ParameterStore
   public let seed: UInt64 = 0
@@ -60,24 +60,16 @@ public final class SelectiveNorms: TrainableMethod, NormOverrideProvider {
   public var norms: (any NormOverrideProvider)? { self }
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
-    let fields: [(String, String)] = [
-      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("num_layers", String(model.layerCount)),
-      ("hidden_size", String(model.hiddenSize)), ("peft_type", "\"\(Self.peftType)\""), ("tensors", "\"norms\""),
-    ]
-    try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      try AdapterDirectory.writeFiles(in: temporary, config: fields, parameters: parameters)
-    }
+    try SelectiveFiles.save(
+      parameters, to: directory, baseModel: baseModel, overwrite: overwrite, tensors: "norms",
+      fields: [("hidden_size", String(model.hiddenSize)), ("num_layers", String(model.layerCount))])
   }
 
   /// Reads changed norm weights saved by `save`, refusing another model's shape and missing or unknown tensors.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SelectiveNorms {
-    let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
-    let json = try AdapterDirectory.readConfig(configPath)
-    guard try json.optionalString("peft_type") == peftType, try json.optionalString("tensors") == "norms" else {
-      throw TrainingError.checkpoint(path: configPath, reason: "not a selective (norms) result")
-    }
+    _ = try SelectiveFiles.config(in: directory, tensors: "norms")
     let set = try SelectiveNorms(config: model, ledger: ledger)
-    try AdapterDirectory.readTensors(into: set.parameters, from: try SafetensorsFile(path: weightsPath))
+    try SelectiveFiles.readTensors(from: directory, into: set.parameters)
     return set
   }
 

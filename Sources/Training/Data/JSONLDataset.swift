@@ -115,65 +115,41 @@ public struct JSONLDataset: Sendable {
       throw .invalidOption(name: "seqLen", reason: "must be at least 2 tokens, not \(seqLen)")
     }
     var dataset = JSONLDataset(path: path, examples: [])
-    var reader = try LineReader(path: path)
     var report = DataLoadReport()
-    while let outcome = try reader.nextLine({ bytes, lineNumber throws(TrainingError) -> LineOutcome in
-      if bytes.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) { return .blank }
-      do throws(DataRecordError) {
+    let counts = try LineReader.forEachRecord(
+      path: path, skipBadLines: options.skipBadLines,
+      parse: { bytes throws(DataRecordError) in
         let record = try DataRecord(jsonLine: bytes)
-        return .example(try encoder.encode(record), record.shape)
-      } catch {
-        guard options.skipBadLines else { throw .badLine(path: path, line: lineNumber, reason: error.reason) }
-        return .bad(line: lineNumber, reason: error.reason)
-      }
-    }) {
-      switch outcome {
-      case .blank:
-        report.blankLines += 1
-      case .bad(let line, let reason):
-        report.records += 1
-        report.skippedLines += 1
-        if report.skipped.count < DataLoadReport.maxSkippedKept {
-          report.skipped.append(.init(line: line, reason: reason))
-        }
-      case .example(var example, let shape):
-        report.records += 1
+        return (try encoder.encode(record), record.shape)
+      },
+      body: { encoded, line in
+        var (example, shape) = encoded
         report.longest = max(report.longest, example.count)
         if let seqLen = options.seqLen, example.truncate(to: seqLen) { report.truncated += 1 }
         guard example.targetCount > 0 else {
           report.droppedWithoutTargets += 1
-          continue
+          return
         }
         report.shapes[shape, default: 0] += 1
-        dataset.append(example, line: reader.lineNumber)
-      }
-    }
+        dataset.append(example, line: line)
+      })
+    report.records = counts.records
+    report.blankLines = counts.blankLines
+    report.skippedLines = counts.skippedLines
+    report.skipped = counts.skipped
     report.examples = dataset.report.examples
     report.tokens = dataset.report.tokens
     report.targetTokens = dataset.report.targetTokens
     dataset.report = report
     guard !dataset.isEmpty else {
-      let reason: String
-      if report.records == 0 {
-        reason = "the file has no records (\(report.blankLines) blank lines)"
-      } else if report.skippedLines == report.records {
-        reason =
-          "all \(report.records) records are bad lines (first: \(report.skipped.first.map { "line \($0.line): \($0.reason)" } ?? "?"))"
-      } else {
-        reason =
-          "none of the \(report.records) records has a token to train on (\(report.skippedLines) bad lines, "
-          + "\(report.droppedWithoutTargets) without trained tokens after truncation to "
-          + "\(options.seqLen.map(String.init) ?? "no limit"))"
-      }
+      let reason =
+        counts.emptyReason
+        ?? "none of the \(report.records) records has a token to train on (\(report.skippedLines) bad lines, "
+        + "\(report.droppedWithoutTargets) without trained tokens after truncation to "
+        + "\(options.seqLen.map(String.init) ?? "no limit"))"
       throw .emptyDataset(path: path, reason: reason)
     }
     return dataset
-  }
-
-  private enum LineOutcome {
-    case blank
-    case bad(line: Int, reason: String)
-    case example(TrainingExample, DataRecord.Shape)
   }
 
   /// The examples at `indices`, in that order; the report keeps the file's load counts, with its example, token

@@ -50,3 +50,67 @@ struct LineReader: ~Copyable {
     return try body(UnsafeRawBufferPointer(start: buffer + start, count: end - start), lineNumber)
   }
 }
+
+/// What reading a JSONL file met besides its records' contents: how many lines held records, were blank, or were
+/// bad and skipped (the first `DataLoadReport.maxSkippedKept` kept with their reasons).
+struct JSONLLineCounts {
+  var records = 0
+  var blankLines = 0
+  var skippedLines = 0
+  var skipped: [DataLoadReport.SkippedLine] = []
+
+  /// Why a file gave nothing when that is about its lines (none, or all bad); nil when the records themselves were
+  /// unusable, which only the caller can say.
+  var emptyReason: String? {
+    if records == 0 { return "the file has no records (\(blankLines) blank lines)" }
+    if skippedLines == records {
+      return "all \(records) records are bad lines (first: "
+        + (skipped.first.map { "line \($0.line): \($0.reason)" } ?? "?") + ")"
+    }
+    return nil
+  }
+}
+
+private enum RecordLine<Record> {
+  case blank
+  case bad(line: Int, reason: String)
+  case record(Record, line: Int)
+}
+
+extension LineReader {
+  /// Reads every line of a JSONL file: blank lines are counted; every other line goes through `parse`, and `body`
+  /// gets each parsed record with its 1-based line number. A line `parse` rejects throws `TrainingError.badLine`
+  /// naming the file and line, or with `skipBadLines` is counted and skipped. One reading loop for SFT data,
+  /// preference pairs and prompts.
+  static func forEachRecord<Record>(
+    path: String, skipBadLines: Bool, parse: (UnsafeRawBufferPointer) throws(DataRecordError) -> Record,
+    body: (Record, Int) throws(TrainingError) -> Void
+  ) throws(TrainingError) -> JSONLLineCounts {
+    var reader = try LineReader(path: path)
+    var counts = JSONLLineCounts()
+    while let outcome = try reader.nextLine({ bytes, line throws(TrainingError) -> RecordLine<Record> in
+      if bytes.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) { return .blank }
+      do throws(DataRecordError) {
+        return .record(try parse(bytes), line: line)
+      } catch {
+        guard skipBadLines else { throw .badLine(path: path, line: line, reason: error.reason) }
+        return .bad(line: line, reason: error.reason)
+      }
+    }) {
+      switch outcome {
+      case .blank:
+        counts.blankLines += 1
+      case .bad(let line, let reason):
+        counts.records += 1
+        counts.skippedLines += 1
+        if counts.skipped.count < DataLoadReport.maxSkippedKept {
+          counts.skipped.append(.init(line: line, reason: reason))
+        }
+      case .record(let record, let line):
+        counts.records += 1
+        try body(record, line)
+      }
+    }
+    return counts
+  }
+}

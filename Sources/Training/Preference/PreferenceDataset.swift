@@ -96,29 +96,12 @@ public struct PreferenceDataset: Sendable {
     if let seqLen = options.seqLen, seqLen < 2 {
       throw .invalidOption(name: "seqLen", reason: "must be at least 2 tokens, not \(seqLen)")
     }
-    var reader = try LineReader(path: path)
     var report = PreferenceLoadReport()
     var pairs: [PreferencePair] = []
-    while let outcome = try reader.nextLine({ bytes, lineNumber throws(TrainingError) -> LineOutcome in
-      if bytes.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) { return .blank }
-      do throws(DataRecordError) {
-        return .pairs(try encode(PreferenceRecord.pairs(jsonLine: bytes), encoder: encoder), line: lineNumber)
-      } catch {
-        guard options.skipBadLines else { throw .badLine(path: path, line: lineNumber, reason: error.reason) }
-        return .bad(line: lineNumber, reason: error.reason)
-      }
-    }) {
-      switch outcome {
-      case .blank:
-        report.blankLines += 1
-      case .bad(let line, let reason):
-        report.records += 1
-        report.skippedLines += 1
-        if report.skipped.count < DataLoadReport.maxSkippedKept {
-          report.skipped.append(.init(line: line, reason: reason))
-        }
-      case .pairs(let encoded, let line):
-        report.records += 1
+    let counts = try LineReader.forEachRecord(
+      path: path, skipBadLines: options.skipBadLines,
+      parse: { bytes throws(DataRecordError) in try encode(PreferenceRecord.pairs(jsonLine: bytes), encoder: encoder) },
+      body: { encoded, line in
         for pair in encoded {
           var chosen = pair.chosen
           var rejected = pair.rejected
@@ -139,23 +122,19 @@ public struct PreferenceDataset: Sendable {
           pairs.append(PreferencePair(chosen: chosen, rejected: rejected, line: line))
           report.tokens += chosen.count + rejected.count
         }
-      }
-    }
+      })
+    report.records = counts.records
+    report.blankLines = counts.blankLines
+    report.skippedLines = counts.skippedLines
+    report.skipped = counts.skipped
     report.pairs = pairs.count
     guard !pairs.isEmpty else {
-      let reason: String
-      if report.records == 0 {
-        reason = "the file has no records (\(report.blankLines) blank lines)"
-      } else if report.skippedLines == report.records {
-        reason =
-          "all \(report.records) records are bad lines (first: \(report.skipped.first.map { "line \($0.line): \($0.reason)" } ?? "?"))"
-      } else {
-        reason =
-          "none of the \(report.records) records has a usable chosen/rejected pair (\(report.skippedLines) bad lines, "
-          + "\(report.droppedWithoutTargets) pairs without trained tokens and "
-          + "\(report.droppedIdenticalAfterTruncation) identical after truncation to "
-          + "\(options.seqLen.map(String.init) ?? "no limit"))"
-      }
+      let reason =
+        counts.emptyReason
+        ?? "none of the \(report.records) records has a usable chosen/rejected pair (\(report.skippedLines) bad lines, "
+        + "\(report.droppedWithoutTargets) pairs without trained tokens and "
+        + "\(report.droppedIdenticalAfterTruncation) identical after truncation to "
+        + "\(options.seqLen.map(String.init) ?? "no limit"))"
       throw .emptyDataset(path: path, reason: reason)
     }
     var dataset = PreferenceDataset(path: path, pairs: pairs)
@@ -178,12 +157,6 @@ public struct PreferenceDataset: Sendable {
     encoded.reserveCapacity(records.count)
     for pair in records { encoded.append((try example(pair.chosen), try example(pair.rejected))) }
     return encoded
-  }
-
-  private enum LineOutcome {
-    case blank
-    case bad(line: Int, reason: String)
-    case pairs([(chosen: TrainingExample, rejected: TrainingExample)], line: Int)
   }
 
   /// Splits off a validation set by line, so every pair of a ranked line lands on the same side (a model must not

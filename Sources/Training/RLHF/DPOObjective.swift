@@ -61,19 +61,27 @@ public final class DPOObjective: TrainingObjective {
     return Reference(chosen: c.sum, rejected: r.sum, chosenCount: c.count, rejectedCount: r.count)
   }
 
-  /// h from the policy's sums and the reference; with IPO both are per-token means.
-  private func margin(policyChosen: Double, policyRejected: Double, _ ref: Reference) -> Double {
-    switch kind {
-    case .sigmoid: return (policyChosen - ref.chosen) - (policyRejected - ref.rejected)
-    case .ipo:
-      let nc = Double(max(ref.chosenCount, 1))
-      let nr = Double(max(ref.rejectedCount, 1))
-      return (policyChosen - ref.chosen) / nc - (policyRejected - ref.rejected) / nr
-    }
+  /// One pair's loss from the policy's log-probabilities and the reference, added to `figures` with the implicit
+  /// rewards β(π − ρ), and its derivatives with respect to each chosen and each rejected token's log-probability:
+  /// h = (π_c − ρ_c) − (π_r − ρ_r) (IPO: per-token means), loss = DPO(h) − α·π_c/n_c; d/dπ_c = dh (IPO: / n_c) − α/n_c,
+  /// d/dπ_r = −dh (IPO: / n_r). The training step and the held-out evaluation share it.
+  private func pairLoss(_ out: HeadOutputs, _ pair: PairRow, _ ref: Reference, into figures: inout PairwiseFigures)
+    -> (loss: Double, chosenGradient: Double, rejectedGradient: Double)
+  {
+    let pc = pair.sum(out.logProbabilities, over: pair.chosen).sum
+    let pr = pair.sum(out.logProbabilities, over: pair.rejected).sum
+    let nc = Double(max(ref.chosenCount, 1))
+    let nr = Double(max(ref.rejectedCount, 1))
+    let h =
+      kind == .ipo
+      ? (pc - ref.chosen) / nc - (pr - ref.rejected) / nr : (pc - ref.chosen) - (pr - ref.rejected)
+    let (dpoLoss, dh) = PreferenceLoss.dpo(kind, h: h, beta: beta)
+    let loss = dpoLoss - chosenNLLWeight * pc / nc
+    figures.add(chosen: beta * (pc - ref.chosen), rejected: beta * (pr - ref.rejected), loss: loss)
+    return (loss, (kind == .ipo ? dh / nc : dh) - chosenNLLWeight / nc, kind == .ipo ? -dh / nr : -dh)
   }
 
   public func accumulateStep(_ step: Int, graph: TrainingGraph, method: any TrainableMethod) throws -> ObjectiveStep {
-    var lossSum = 0.0
     var figures = PairwiseFigures()
     var tokens = 0
     let scale = 1 / Double(pairsPerStep)
@@ -85,17 +93,7 @@ public final class DPOObjective: TrainingObjective {
       let ref = try trainReferences[index] ?? reference(pair, graph: graph)
       trainReferences[index] = ref
       _ = try graph.evaluate(pair.row, method: method, request: HeadRequest(logProbabilities: true)) { out in
-        let pc = pair.sum(out.logProbabilities, over: pair.chosen).sum
-        let pr = pair.sum(out.logProbabilities, over: pair.rejected).sum
-        let h = self.margin(policyChosen: pc, policyRejected: pr, ref)
-        let (dpoLoss, dh) = PreferenceLoss.dpo(self.kind, h: h, beta: self.beta)
-        let nc = Double(max(ref.chosenCount, 1))
-        let loss = dpoLoss - self.chosenNLLWeight * pc / nc
-        lossSum += loss
-        figures.add(chosen: self.beta * (pc - ref.chosen), rejected: self.beta * (pr - ref.rejected), loss: loss)
-        // d(loss)/dπ_c = dh (per token: / n_c for IPO) − α/n_c, d(loss)/dπ_r = −dh.
-        let gc = (self.kind == .ipo ? dh / nc : dh) - self.chosenNLLWeight / nc
-        let gr = self.kind == .ipo ? -dh / Double(max(ref.rejectedCount, 1)) : -dh
+        let (_, gc, gr) = self.pairLoss(out, pair, ref, into: &figures)
         var g = [Float](repeating: 0, count: pair.row.tokens.count)
         for t in pair.chosen where pair.row.targets[t] >= 0 { g[t] = Float(gc * scale) }
         for t in pair.rejected where pair.row.targets[t] >= 0 { g[t] = Float(gr * scale) }
@@ -105,7 +103,8 @@ public final class DPOObjective: TrainingObjective {
     var metrics = figures.figures
     metrics.removeValue(forKey: "loss")
     metrics.removeValue(forKey: "pairs")
-    return ObjectiveStep(loss: lossSum / Double(pairsPerStep), counted: pairsPerStep, tokens: tokens, metrics: metrics)
+    return ObjectiveStep(
+      loss: figures.lossSum / Double(pairsPerStep), counted: pairsPerStep, tokens: tokens, metrics: metrics)
   }
 
   public func evaluate(graph: TrainingGraph, method: any TrainableMethod) throws -> [String: Double]? {
@@ -116,12 +115,7 @@ public final class DPOObjective: TrainingObjective {
       let ref = try validationReferences[i] ?? reference(pair, graph: graph)
       validationReferences[i] = ref
       let out = try graph.evaluate(pair.row, method: method, request: HeadRequest(logProbabilities: true))
-      let pc = pair.sum(out.logProbabilities, over: pair.chosen).sum
-      let pr = pair.sum(out.logProbabilities, over: pair.rejected).sum
-      let h = margin(policyChosen: pc, policyRejected: pr, ref)
-      figures.add(
-        chosen: beta * (pc - ref.chosen), rejected: beta * (pr - ref.rejected),
-        loss: PreferenceLoss.dpo(kind, h: h, beta: beta).loss - chosenNLLWeight * pc / Double(max(ref.chosenCount, 1)))
+      _ = pairLoss(out, pair, ref, into: &figures)
     }
     return figures.figures
   }

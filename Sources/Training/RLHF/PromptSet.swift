@@ -24,16 +24,12 @@ public struct PromptSet: Sendable {
   /// Reads every line; a bad line (not JSON, no prompt, an empty prompt, a conversation ending with the assistant,
   /// a prompt longer than `maxTokens`) is an error naming the line. An empty file is an error too.
   public static func load(path: String, model: LanguageModel, maxTokens: Int) throws(TrainingError) -> PromptSet {
-    var reader = try LineReader(path: path)
     var prompts: [Prompt] = []
-    while let prompt = try reader.nextLine({ bytes, line throws(TrainingError) -> Prompt? in
-      if bytes.allSatisfy({ $0 == 0x20 || (0x09...0x0D).contains($0) }) { return nil }
-      func fail(_ reason: String) -> TrainingError { .badLine(path: path, line: line, reason: reason) }
-      guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-        throw fail("not a JSON object")
-      }
-      let messages: [ChatMessage]
-      do throws(DataRecordError) {
+    _ = try LineReader.forEachRecord(
+      path: path, skipBadLines: false,
+      parse: { bytes throws(DataRecordError) -> (messages: [ChatMessage], tokens: [Int32]) in
+        let object = try DataRecord.jsonObject(line: bytes)
+        let messages: [ChatMessage]
         if let text = object["prompt"] as? String {
           guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw DataRecordError("empty prompt")
@@ -46,22 +42,18 @@ public struct PromptSet: Sendable {
             "no \"prompt\" (a string or a list of messages) or \"messages\" (found keys: "
               + object.keys.sorted().joined(separator: ", ") + ")")
         }
-      } catch {
-        throw fail(error.reason)
-      }
-      guard messages.last?.role != "assistant" else {
-        throw fail("the conversation ends with the assistant: nothing is left to answer")
-      }
-      let tokens = model.encodePrompt(model.chatTemplate.render(messages, addGenerationPrompt: true))
-      guard tokens.count <= maxTokens else {
-        throw fail(
-          "the prompt has \(tokens.count) tokens, more than the \(maxTokens) allowed (--seq-len minus --max-new-tokens)"
-        )
-      }
-      return Prompt(messages: messages, tokens: tokens, line: line)
-    }) {
-      if let prompt { prompts.append(prompt) }
-    }
+        guard messages.last?.role != "assistant" else {
+          throw DataRecordError("the conversation ends with the assistant: nothing is left to answer")
+        }
+        let tokens = model.encodePrompt(model.chatTemplate.render(messages, addGenerationPrompt: true))
+        guard tokens.count <= maxTokens else {
+          throw DataRecordError(
+            "the prompt has \(tokens.count) tokens, more than the \(maxTokens) allowed (--seq-len minus "
+              + "--max-new-tokens)")
+        }
+        return (messages, tokens)
+      },
+      body: { parsed, line in prompts.append(Prompt(messages: parsed.messages, tokens: parsed.tokens, line: line)) })
     guard !prompts.isEmpty else { throw .emptyDataset(path: path, reason: "no prompt lines") }
     return PromptSet(path: path, prompts: prompts)
   }
