@@ -33,6 +33,7 @@ struct PlanCommand: ParsableCommand {
         "budget_bytes": options.budget.bytes as Any, "planned_peak_bytes": plan.total, "fits": plan.fits,
         "smallest_budget_bytes": plan.smallestBudget, "choices": plan.choices,
         "weights_streamed": planned.residency != .resident, "logit_rows": planned.logitRows,
+        "gradient_checkpointing": planned.checkpointing,
         "lines": plan.linesJSON,
       ])
     } else {

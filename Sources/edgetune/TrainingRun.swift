@@ -69,6 +69,7 @@ final class TrainingRun {
       seqLen: options.seqLen, rank: 1, targets: [], dataFileBytes: dataBytes, optimizerState: placement)
     recipe.plan(&planOptions)
     planOptions.pagedPlacement = options.optimizer.pagedPlacement
+    planOptions.checkpointing = options.checkpointingChoice
     return TrainingPlan.make(model: model, options: planOptions, budget: options.budget.bytes)
   }
 
@@ -104,6 +105,7 @@ final class TrainingRun {
     trainerOptions.saveEvery = o.saveEvery * prepared.stepMultiplier
     trainerOptions.minimumRank = prepared.graphRank
     trainerOptions.logitRows = planned.logitRows
+    trainerOptions.checkpointing = planned.checkpointing
     trainerOptions.optimizerState = planned.optimizerState
     let method = try recipe.make(model, ledger)
     let trainer = try Trainer(
@@ -357,6 +359,7 @@ final class TrainingRun {
       "plan": plan.linesJSON,
       "plan_choices": plan.choices,
       "weights_streamed": model.residency.isStreaming,
+      "gradient_checkpointing": planned.checkpointing,
       "kernel_above_plan_max_bytes": watchdog.maxDrift,
       "kernel_above_plan_margin_bytes": watchdog.driftMargin,
       "kernel_above_plan_exceeded": watchdog.driftExceeded,

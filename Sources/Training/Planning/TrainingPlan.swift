@@ -12,6 +12,9 @@ public enum TrainingPlan {
     public var targets: [ProjectionTarget]
     public var logitRows: Int
     public var dropout: Bool
+    /// Per-layer gradient checkpointing (true), every layer's activations kept (false), or nil: the plan chooses
+    /// (without checkpointing only when a budget is given and the whole run then fits with every weight resident).
+    public var checkpointing: Bool? = true
     /// Bytes of the JSONL sources (tokenized data is held in memory; ~2 bytes per source byte, measured).
     public var dataFileBytes: Int
     public var workers: Int
@@ -71,6 +74,7 @@ public enum TrainingPlan {
     public var residency: WeightResidency.Policy
     public var logitRows: Int
     public var optimizerState: OptimizerStatePlacement
+    public var checkpointing: Bool
   }
 
   /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
@@ -114,7 +118,8 @@ public enum TrainingPlan {
     let graph = TrainingGraph.plannedBytes(
       config: c, capacity: o.rowCapacity, rank: o.isLoRA ? o.rank : 1,
       logitRows: o.logitRows, workers: o.workers,
-      bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3)
+      bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3,
+      storesActivations: o.checkpointing == false)
     let dropoutBytes = o.dropout ? o.rowCapacity * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let shapes = trainableShapes(config: c, options: o)
     let counts = shapes.map { $0.shape.reduce(1, *) }
@@ -124,7 +129,9 @@ public enum TrainingPlan {
       "checkpoints":
         "one layer input per layer + final state (\(c.layerCount + 1) × \(o.rowCapacity) × \(c.hiddenSize) fp32"
         + (o.pairRows ? ": a row holds a preference pair)" : ")"),
-      "activations": "one layer's activations, recomputed in backward",
+      "activations": o.checkpointing == false
+        ? "every layer's activations, kept from the forward (no checkpointing)"
+        : "one layer's activations, recomputed in backward",
       "gradients": "one layer's activation gradients",
       "scratch": "attention scores, per-worker partial sums and decode tiles (\(o.workers) workers)",
       "logits": "\(o.logitRows) positions × \(c.vocabularySize) vocabulary at a time",
@@ -167,13 +174,36 @@ public enum TrainingPlan {
 
   /// Plans the run and, with a budget, chooses: optimizer state paged to disk when its placement is left to the plan
   /// (the cheapest saving: I/O overlaps compute), then weight residency (all resident, or streamed with as many
-  /// resident layers as fit) and, if still short, fewer logit rows. Checkpointing is always on (the trainer's only
-  /// mode).
+  /// resident layers as fit) and, if still short, fewer logit rows. When checkpointing is left to the plan, the
+  /// run goes without it (a third less compute) if a budget is given and everything then fits with every weight
+  /// resident and the optimizer state in RAM; otherwise with it, before any other saving.
   public static func make(model: LanguageModel, options: Options, budget: Int?) -> Result {
     let weights = WeightPlan(model: model, workers: options.workers)
     var chosen = options
     chosen.optimizerState = options.optimizerState ?? OptimizerStatePlacement(.ram, bits: options.pagedPlacement.bits)
-    var choices = ["gradient checkpointing per layer (the only mode)"]
+    chosen.checkpointing = options.checkpointing ?? true
+    var choices = [
+      options.checkpointing == false
+        ? "no gradient checkpointing: every layer's activations kept"
+        : "gradient checkpointing per layer" + (options.checkpointing == nil ? "" : " (asked for)")
+    ]
+    if options.checkpointing == nil, let budget {
+      var without = chosen
+      without.checkpointing = false
+      let fixed = fixedLines(model: model, weights: weights, options: without)
+      let (plan, policy) = MemoryPlan.fitting(fixed: fixed, weights: weights, budget: budget)
+      if plan.fits && policy == .resident {
+        chosen.checkpointing = false
+        choices = [
+          "no gradient checkpointing: every layer's activations kept (they fit in \(ByteCount.format(budget)))"
+        ]
+      } else {
+        choices = [
+          "gradient checkpointing per layer (without it the run needs "
+            + "\(ByteCount.format(MemoryPlan.fitting(fixed: fixed, weights: weights, budget: nil).plan.total)))"
+        ]
+      }
+    }
     var (plan, policy) = MemoryPlan.fitting(
       fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
       choices: choices)
@@ -200,6 +230,7 @@ public enum TrainingPlan {
     }
     // The smallest budget for these options is the leanest configuration's: streamed weights and 4 logit rows.
     var leanest = chosen
+    leanest.checkpointing = options.checkpointing ?? true
     leanest.logitRows = min(4, options.logitRows)
     if options.optimizerState == nil && pagingSaves {
       var lean = paged
@@ -211,6 +242,7 @@ public enum TrainingPlan {
         fixed: fixedLines(model: model, weights: weights, options: leanest), weights: weights, budget: nil
       ).plan.leanestBudget
     return Result(
-      plan: plan, residency: policy, logitRows: chosen.logitRows, optimizerState: chosen.optimizerState!)
+      plan: plan, residency: policy, logitRows: chosen.logitRows, optimizerState: chosen.optimizerState!,
+      checkpointing: chosen.checkpointing!)
   }
 }

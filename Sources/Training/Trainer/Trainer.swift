@@ -19,6 +19,8 @@ public final class Trainer {
     public var evalEvery = 0
     public var saveEvery = 0
     public var logitRows = 16
+    /// Per-layer gradient checkpointing; false keeps every layer's activations (more memory, no recompute).
+    public var checkpointing = true
     public var optimizerState = OptimizerStatePlacement.ram
     /// LoRA rank the graph must hold besides the method's (PPO's reward model runs its own LoRA on the same graph).
     public var minimumRank = 1
@@ -61,7 +63,7 @@ public final class Trainer {
       model: model, capacity: options.seqLen, maximumRank: max(method.lora?.maximumRank ?? 1, options.minimumRank),
       logitRows: options.logitRows,
       dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
-      scalingVectors: method.scalings != nil, ledger: ledger)
+      scalingVectors: method.scalings != nil, storesActivations: !options.checkpointing, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(

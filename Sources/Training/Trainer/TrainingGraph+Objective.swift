@@ -102,7 +102,7 @@ extension TrainingGraph {
     let V = c.vocabularySize
     let final = checkpoints.pointer + c.layerCount * capacity * d
     withNorm(nil, .attention, model.weights.finalNorm) { weight, _ in
-      rmsNormForward(input: final, weight: weight, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+      rmsNormForward(input: final, weight: weight, output: finalNormed, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
     }
     var outputs = HeadOutputs(
       logProbabilities: [Float](repeating: 0, count: n),
@@ -110,7 +110,7 @@ extension TrainingGraph {
       scalars: [])
     if let head = request.scalarHead {
       outputs.scalars = request.scalarPositions.map { p in
-        dot(normed1.pointer + p * d, head.weight, count: d) + (head.bias?.pointee ?? 0)
+        dot(finalNormed + p * d, head.weight, count: d) + (head.bias?.pointee ?? 0)
       }
     }
     let positions = request.logProbabilities ? (0..<n).filter { row.targets[$0] >= 0 } : []
@@ -172,7 +172,7 @@ extension TrainingGraph {
       for (i, p) in request.scalarPositions.enumerated() {
         let gs = g.scalars[i]
         guard gs != 0 else { continue }
-        let h = normed1.pointer + p * d
+        let h = finalNormed + p * d
         for j in 0..<d {
           gradNormed.pointer[p * d + j] += gs * head.weight[j]
           head.weightGradient[j] += gs * h[j]
@@ -193,7 +193,7 @@ extension TrainingGraph {
   private func computeLogits(_ positions: ArraySlice<Int>, temperature: Float) {
     let d = model.config.hiddenSize
     for (i, p) in positions.enumerated() {
-      (gatheredHidden.pointer + i * d).update(from: normed1.pointer + p * d, count: d)
+      (gatheredHidden.pointer + i * d).update(from: finalNormed + p * d, count: d)
     }
     frozenLinearForward(
       input: gatheredHidden.pointer, tokens: positions.count, weight: model.head(with: rowMatrices),

@@ -67,7 +67,9 @@ extension TrainingGraph {
       RunPhase.enter(.backward)
       for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
         model.beginLayer(layer, next: layer - 1)
-        layerForward(layer, tokens: n, segments: segments, lora: lora)  // recompute this layer's activations
+        if !storesActivations {
+          layerForward(layer, tokens: n, segments: segments, lora: lora)  // recompute this layer's activations
+        }
         layerBackward(layer, tokens: n, segments: segments, lora: lora)
         model.endLayer(layer)
       }
@@ -116,44 +118,45 @@ extension TrainingGraph {
     let kv = c.kvDim
     let f = c.intermediateSize
     let layer = model.weights.layers[index]
+    let a = activations(index)
     let x = checkpoints.pointer + index * capacity * d
     let out = checkpoints.pointer + (index + 1) * capacity * d
     withNorm(index, .attention, layer.attentionNorm) { weight, _ in
-      rmsNormForward(input: x, weight: weight, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+      rmsNormForward(input: x, weight: weight, output: a.normed1, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
     }
-    linearForward(index, .q, layer, input: normed1.pointer, output: query.pointer, tokens: n, lora: lora)
-    linearForward(index, .k, layer, input: normed1.pointer, output: keys.pointer, tokens: n, lora: lora)
-    linearForward(index, .v, layer, input: normed1.pointer, output: values.pointer, tokens: n, lora: lora)
-    if let bias = layer.queryBias { addRows(bias, to: query.pointer, rows: n) }
-    if let bias = layer.keyBias { addRows(bias, to: keys.pointer, rows: n) }
-    if let bias = layer.valueBias { addRows(bias, to: values.pointer, rows: n) }
-    scaleForward(index, .k, keys.pointer, saving: unscaledKeys.pointer, tokens: n, width: kv)
-    scaleForward(index, .v, values.pointer, saving: unscaledValues.pointer, tokens: n, width: kv)
+    linearForward(index, .q, layer, input: a.normed1, output: a.query, tokens: n, lora: lora, saved: a)
+    linearForward(index, .k, layer, input: a.normed1, output: a.keys, tokens: n, lora: lora, saved: a)
+    linearForward(index, .v, layer, input: a.normed1, output: a.values, tokens: n, lora: lora, saved: a)
+    if let bias = layer.queryBias { addRows(bias, to: a.query, rows: n) }
+    if let bias = layer.keyBias { addRows(bias, to: a.keys, rows: n) }
+    if let bias = layer.valueBias { addRows(bias, to: a.values, rows: n) }
+    scaleForward(index, .k, a.keys, saving: a.unscaledKeys, tokens: n, width: kv)
+    scaleForward(index, .v, a.values, saving: a.unscaledValues, tokens: n, width: kv)
     rotaryForward(
-      query.pointer, tokens: n, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
+      a.query, tokens: n, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
       cos: rotaryCos.pointer, sin: rotarySin.pointer)
     rotaryForward(
-      keys.pointer, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
+      a.keys, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
       cos: rotaryCos.pointer, sin: rotarySin.pointer)
     causalAttentionTrainingForward(
-      query: query.pointer, keys: keys.pointer, values: values.pointer, output: attention.pointer, tokens: n,
+      query: a.query, keys: a.keys, values: a.values, output: a.attention, tokens: n,
       heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, segmentStarts: segments,
       scores: attentionScratch.pointer, scoresPerWorker: 2 * capacity * capacity, workers: workers)
-    linearForward(index, .o, layer, input: attention.pointer, output: projected.pointer, tokens: n, lora: lora)
-    bottleneckForward(index, .attention, on: projected.pointer, tokens: n)
-    middle.pointer.update(from: x, count: n * d)
-    addInPlace(middle.pointer, projected.pointer, count: n * d)
+    linearForward(index, .o, layer, input: a.attention, output: projected.pointer, tokens: n, lora: lora, saved: a)
+    bottleneckForward(index, .attention, on: projected.pointer, tokens: n, saved: a)
+    a.middle.update(from: x, count: n * d)
+    addInPlace(a.middle, projected.pointer, count: n * d)
     withNorm(index, .mlp, layer.mlpNorm) { weight, _ in
       rmsNormForward(
-        input: middle.pointer, weight: weight, output: normed2.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+        input: a.middle, weight: weight, output: a.normed2, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
     }
-    linearForward(index, .gate, layer, input: normed2.pointer, output: gate.pointer, tokens: n, lora: lora)
-    linearForward(index, .up, layer, input: normed2.pointer, output: up.pointer, tokens: n, lora: lora)
-    swigluForward(gate: gate.pointer, up: up.pointer, output: activated.pointer, count: n * f)
-    scaleForward(index, .down, activated.pointer, saving: unscaledActivated.pointer, tokens: n, width: f)
-    linearForward(index, .down, layer, input: activated.pointer, output: projected.pointer, tokens: n, lora: lora)
-    bottleneckForward(index, .mlp, on: projected.pointer, tokens: n)
-    out.update(from: middle.pointer, count: n * d)
+    linearForward(index, .gate, layer, input: a.normed2, output: a.gate, tokens: n, lora: lora, saved: a)
+    linearForward(index, .up, layer, input: a.normed2, output: a.up, tokens: n, lora: lora, saved: a)
+    swigluForward(gate: a.gate, up: a.up, output: a.activated, count: n * f)
+    scaleForward(index, .down, a.activated, saving: a.unscaledActivated, tokens: n, width: f)
+    linearForward(index, .down, layer, input: a.activated, output: projected.pointer, tokens: n, lora: lora, saved: a)
+    bottleneckForward(index, .mlp, on: projected.pointer, tokens: n, saved: a)
+    out.update(from: a.middle, count: n * d)
     addInPlace(out, projected.pointer, count: n * d)
   }
 
@@ -165,37 +168,38 @@ extension TrainingGraph {
     let kv = c.kvDim
     let f = c.intermediateSize
     let layer = model.weights.layers[index]
+    let a = activations(index)
     let x = checkpoints.pointer + index * capacity * d
     // MLP: out = middle + down(silu(gate)·up), gate/up from rmsnorm(middle).
     gradGate.pointer.initialize(repeating: 0, count: n * f)  // d(activated), then d(gate) in place
     linearBackward(
-      index, .down, layer, input: activated.pointer,
-      outputGradient: bottleneckBackward(index, .mlp, outputGradient: gradResidual.pointer, tokens: n),
-      inputGradient: gradGate.pointer, tokens: n, lora: lora)
-    scaleBackward(index, .down, gradGate.pointer, unscaled: unscaledActivated.pointer, tokens: n, width: f)
+      index, .down, layer, input: a.activated,
+      outputGradient: bottleneckBackward(index, .mlp, outputGradient: gradResidual.pointer, tokens: n, saved: a),
+      inputGradient: gradGate.pointer, tokens: n, lora: lora, saved: a)
+    scaleBackward(index, .down, gradGate.pointer, unscaled: a.unscaledActivated, tokens: n, width: f)
     swigluBackward(
-      gate: gate.pointer, up: up.pointer, outputGradient: gradGate.pointer, gateGradient: gradGate.pointer,
+      gate: a.gate, up: a.up, outputGradient: gradGate.pointer, gateGradient: gradGate.pointer,
       upGradient: gradUp.pointer, count: n * f)
     gradNormed.pointer.initialize(repeating: 0, count: n * d)
     linearBackward(
-      index, .gate, layer, input: normed2.pointer, outputGradient: gradGate.pointer,
-      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+      index, .gate, layer, input: a.normed2, outputGradient: gradGate.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora, saved: a)
     linearBackward(
-      index, .up, layer, input: normed2.pointer, outputGradient: gradUp.pointer,
-      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+      index, .up, layer, input: a.normed2, outputGradient: gradUp.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora, saved: a)
     withNorm(index, .mlp, layer.mlpNorm) { weight, weightGradient in
       rmsNormBackward(
-        input: middle.pointer, weight: weight, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
+        input: a.middle, weight: weight, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
         weightGradient: weightGradient, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
     }
     // Attention: middle = x + o(attention(rope(q(h)), rope(k(h)), v(h))), h = rmsnorm(x).
     gradAttention.pointer.initialize(repeating: 0, count: n * q)
     linearBackward(
-      index, .o, layer, input: attention.pointer,
-      outputGradient: bottleneckBackward(index, .attention, outputGradient: gradResidual.pointer, tokens: n),
-      inputGradient: gradAttention.pointer, tokens: n, lora: lora)
+      index, .o, layer, input: a.attention,
+      outputGradient: bottleneckBackward(index, .attention, outputGradient: gradResidual.pointer, tokens: n, saved: a),
+      inputGradient: gradAttention.pointer, tokens: n, lora: lora, saved: a)
     causalAttentionBackward(
-      query: query.pointer, keys: keys.pointer, values: values.pointer, outputGradient: gradAttention.pointer,
+      query: a.query, keys: a.keys, values: a.values, outputGradient: gradAttention.pointer,
       queryGradient: gradQuery.pointer, keysGradient: gradKeys.pointer, valuesGradient: gradValues.pointer, tokens: n,
       heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, segmentStarts: segments,
       scratch: attentionScratch.pointer, scratchPerWorker: 2 * capacity * capacity, workers: workers)
@@ -205,18 +209,18 @@ extension TrainingGraph {
     rotaryBackward(
       gradKeys.pointer, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
       cos: rotaryCos.pointer, sin: rotarySin.pointer)
-    scaleBackward(index, .k, gradKeys.pointer, unscaled: unscaledKeys.pointer, tokens: n, width: kv)
-    scaleBackward(index, .v, gradValues.pointer, unscaled: unscaledValues.pointer, tokens: n, width: kv)
+    scaleBackward(index, .k, gradKeys.pointer, unscaled: a.unscaledKeys, tokens: n, width: kv)
+    scaleBackward(index, .v, gradValues.pointer, unscaled: a.unscaledValues, tokens: n, width: kv)
     gradNormed.pointer.initialize(repeating: 0, count: n * d)
     linearBackward(
-      index, .q, layer, input: normed1.pointer, outputGradient: gradQuery.pointer,
-      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+      index, .q, layer, input: a.normed1, outputGradient: gradQuery.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora, saved: a)
     linearBackward(
-      index, .k, layer, input: normed1.pointer, outputGradient: gradKeys.pointer,
-      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+      index, .k, layer, input: a.normed1, outputGradient: gradKeys.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora, saved: a)
     linearBackward(
-      index, .v, layer, input: normed1.pointer, outputGradient: gradValues.pointer,
-      inputGradient: gradNormed.pointer, tokens: n, lora: lora)
+      index, .v, layer, input: a.normed1, outputGradient: gradValues.pointer,
+      inputGradient: gradNormed.pointer, tokens: n, lora: lora, saved: a)
     withNorm(index, .attention, layer.attentionNorm) { weight, weightGradient in
       rmsNormBackward(
         input: x, weight: weight, outputGradient: gradNormed.pointer, inputGradient: gradResidual.pointer,
@@ -233,7 +237,7 @@ extension TrainingGraph {
     let V = c.vocabularySize
     let final = checkpoints.pointer + c.layerCount * capacity * d
     withNorm(nil, .attention, model.weights.finalNorm) { weight, _ in
-      rmsNormForward(input: final, weight: weight, output: normed1.pointer, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
+      rmsNormForward(input: final, weight: weight, output: finalNormed, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
     }
     if backward { gradNormed.pointer.initialize(repeating: 0, count: n * d) }
     // Only positions with a target need logits: gather their states `logitRows` at a time (chat data trains on a
@@ -245,7 +249,7 @@ extension TrainingGraph {
     while start < positions.count {
       let chunk = positions[start..<min(positions.count, start + logitRows)]
       for (i, p) in chunk.enumerated() {
-        (gatheredHidden.pointer + i * d).update(from: normed1.pointer + p * d, count: d)
+        (gatheredHidden.pointer + i * d).update(from: finalNormed + p * d, count: d)
       }
       let targets = chunk.map { row.targets[$0] }
       let headWeight = model.head(with: rowMatrices)
@@ -285,7 +289,7 @@ extension TrainingGraph {
   /// output = input · Wᵀ (+ scale · (input · Aᵀ) · Bᵀ when the projection has LoRA).
   func linearForward(
     _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
-    output: UnsafeMutablePointer<Float>, tokens n: Int, lora: (any LoRAProvider)?
+    output: UnsafeMutablePointer<Float>, tokens n: Int, lora: (any LoRAProvider)?, saved: LayerActivations
   ) {
     let weight = self.weight(layerIndex, target, layer)
     frozenLinearForward(input: input, tokens: n, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
@@ -293,7 +297,7 @@ extension TrainingGraph {
     loraForward(
       input: input, a: view.a, b: view.b, scale: view.scale,
       dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols),
-      output: output, hidden: hidden(target), tokens: n, inFeatures: weight.cols, outFeatures: weight.rows,
+      output: output, hidden: hidden(target, saved), tokens: n, inFeatures: weight.cols, outFeatures: weight.rows,
       rank: view.rank)
   }
 
@@ -301,7 +305,7 @@ extension TrainingGraph {
   func linearBackward(
     _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
     outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>, tokens n: Int,
-    lora: (any LoRAProvider)?
+    lora: (any LoRAProvider)?, saved: LayerActivations
   ) {
     let weight = self.weight(layerIndex, target, layer)
     frozenLinearBackward(
@@ -317,7 +321,7 @@ extension TrainingGraph {
     guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
     loraBackward(
       input: input, a: view.a, b: view.b, scale: view.scale,
-      dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols), hidden: hidden(target),
+      dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols), hidden: hidden(target, saved),
       outputGradient: outputGradient,
       inputGradient: inputGradient, aGradient: view.gradA, bGradient: view.gradB, tokens: n, inFeatures: weight.cols,
       outFeatures: weight.rows, rank: view.rank)
@@ -381,33 +385,35 @@ extension TrainingGraph {
   /// y ← y + adapter(y) on a sublayer's output when the row's method has an adapter there, saving the adapter's
   /// input and hidden states for the backward.
   func bottleneckForward(
-    _ layerIndex: Int, _ placement: AdapterPlacement, on y: UnsafeMutablePointer<Float>, tokens n: Int
+    _ layerIndex: Int, _ placement: AdapterPlacement, on y: UnsafeMutablePointer<Float>, tokens n: Int,
+    saved a: LayerActivations
   ) {
     guard let view = rowBottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return }
     let d = model.config.hiddenSize
     let slot = placement.rawValue
-    let input = adapterInputs.pointer + slot * capacity * d
+    let input = a.adapterInputs + slot * capacity * d
     input.update(from: y, count: n * d)
     Tensor.bottleneckForward(
       input: input, down: view.down, downBias: view.downBias, up: view.up, upBias: view.upBias,
-      activation: view.activation, preActivation: adapterPre.pointer + slot * capacity * maximumBottleneck,
-      activated: adapterActivated.pointer + slot * capacity * maximumBottleneck, output: y, tokens: n, dim: d,
+      activation: view.activation, preActivation: a.adapterPre + slot * capacity * maximumBottleneck,
+      activated: a.adapterActivated + slot * capacity * maximumBottleneck, output: y, tokens: n, dim: d,
       bottleneck: view.size)
   }
 
   /// The gradient of the sublayer's output before its adapter: dy itself without an adapter there, else
   /// dy + the branch's input gradient (in `gradAdapter`), with the adapter's parameter gradients accumulated.
   func bottleneckBackward(
-    _ layerIndex: Int, _ placement: AdapterPlacement, outputGradient dy: UnsafePointer<Float>, tokens n: Int
+    _ layerIndex: Int, _ placement: AdapterPlacement, outputGradient dy: UnsafePointer<Float>, tokens n: Int,
+    saved a: LayerActivations
   ) -> UnsafePointer<Float> {
     guard let view = rowBottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return dy }
     let d = model.config.hiddenSize
     let slot = placement.rawValue
     gradAdapter.pointer.update(from: dy, count: n * d)
     Tensor.bottleneckBackward(
-      input: adapterInputs.pointer + slot * capacity * d, down: view.down, up: view.up, activation: view.activation,
-      preActivation: adapterPre.pointer + slot * capacity * maximumBottleneck,
-      activated: adapterActivated.pointer + slot * capacity * maximumBottleneck, outputGradient: dy,
+      input: a.adapterInputs + slot * capacity * d, down: view.down, up: view.up, activation: view.activation,
+      preActivation: a.adapterPre + slot * capacity * maximumBottleneck,
+      activated: a.adapterActivated + slot * capacity * maximumBottleneck, outputGradient: dy,
       inputGradient: gradAdapter.pointer, downGradient: view.downGradient, downBiasGradient: view.downBiasGradient,
       upGradient: view.upGradient, upBiasGradient: view.upBiasGradient, tokens: n, dim: d, bottleneck: view.size)
     return UnsafePointer(gradAdapter.pointer)
@@ -426,9 +432,9 @@ extension TrainingGraph {
     return UnsafePointer(dropoutMask.pointer)
   }
 
-  /// This target's saved (T, r) LoRA hidden state.
-  func hidden(_ target: ProjectionTarget) -> UnsafeMutablePointer<Float> {
-    loraHidden.pointer + ProjectionTarget.allCases.firstIndex(of: target)! * capacity * maximumRank
+  /// This target's saved (T, r) LoRA hidden state in a layer's activation set.
+  func hidden(_ target: ProjectionTarget, _ saved: LayerActivations) -> UnsafeMutablePointer<Float> {
+    saved.loraHidden + ProjectionTarget.allCases.firstIndex(of: target)! * capacity * maximumRank
   }
 
   func addRows(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {

@@ -3,8 +3,10 @@ public import Model
 import Tensor
 
 /// The forward and backward pass of a frozen Llama-family model with trainable LoRA parts, for one sequence row of up
-/// to `capacity` tokens at a time, with per-layer gradient checkpointing: only each layer's input is kept; backward
-/// recomputes one layer's activations from it and then differentiates that layer. Frozen matrices are decoded tile by
+/// to `capacity` tokens at a time. With per-layer gradient checkpointing (the default) only each layer's input is
+/// kept, and backward recomputes one layer's activations from it before differentiating that layer; without it
+/// (`storesActivations`) every layer keeps its own activations from the forward, trading memory for a third less
+/// compute. Frozen matrices are decoded tile by
 /// tile in both directions and get no weight gradient; the loss head works on `logitRows` positions at a time, so the
 /// (tokens × vocabulary) logits are never held whole.
 /// Shapes: d hidden, q heads·headDim, kv kvHeads·headDim, f intermediate, T tokens, V vocabulary, r LoRA rank.
@@ -16,7 +18,12 @@ public final class TrainingGraph {
   let workers: Int
   let maximumRank: Int
   let tiles: DecodeTiles
+  /// Every layer keeps its activations (no recompute in backward); false: one layer's set, recomputed.
+  public let storesActivations: Bool
+  /// How many layers' activation sets the per-layer buffers hold (1, or every layer).
+  let activationSets: Int
   let checkpoints: AnonymousBuffer<Float>  // (layers + 1, T, d): each layer's input, then the final hidden state
+  // Per-layer activations: (activationSets, …) each; `activations(layer)` gives one layer's set.
   let normed1: AnonymousBuffer<Float>  // (T, d)
   let query: AnonymousBuffer<Float>  // (T, q) rotated
   let keys: AnonymousBuffer<Float>  // (T, kv) rotated
@@ -27,8 +34,9 @@ public final class TrainingGraph {
   let gate: AnonymousBuffer<Float>  // (T, f) pre-activation
   let up: AnonymousBuffer<Float>  // (T, f)
   let activated: AnonymousBuffer<Float>  // (T, f) silu(gate)·up
-  let projected: AnonymousBuffer<Float>  // (T, d) o_proj / down_proj outputs
   let loraHidden: AnonymousBuffer<Float>  // (7, T, r)
+  let projected: AnonymousBuffer<Float>  // (T, d) o_proj / down_proj outputs (forward only, one set)
+  let finalNormedStore: AnonymousBuffer<Float>  // (T, d) when storesActivations, else empty (normed1 serves)
   let gradResidual: AnonymousBuffer<Float>  // (T, d)
   let gradNormed: AnonymousBuffer<Float>  // (T, d)
   let gradQuery: AnonymousBuffer<Float>  // (T, q)
@@ -70,7 +78,7 @@ public final class TrainingGraph {
   /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
   public static func plannedBytes(
     config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int, bottleneck: Int = 0,
-    scalingVectors: Bool = false
+    scalingVectors: Bool = false, storesActivations: Bool = false
   ) -> [String: Int] {
     let f4 = MemoryLayout<Float>.stride
     let d = c.hiddenSize
@@ -78,11 +86,14 @@ public final class TrainingGraph {
     let kv = c.kvDim
     let f = c.intermediateSize
     let widest = max(d, q, f)
+    let perLayer =
+      T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * max(1, rank))
+      + (bottleneck > 0 ? 2 * T * (d + 2 * bottleneck) : 0) + (scalingVectors ? T * (2 * kv + f) : 0)
+    let shared = T * (d + c.rotaryDim) + logitRows * d + (storesActivations ? T * d : 0)
     return [
       "checkpoints": (c.layerCount + 1) * T * d * f4,
-      "activations": T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * rank + c.rotaryDim) * f4
-        + (bottleneck > 0 ? 2 * T * (d + 2 * bottleneck) * f4 : 0) + (scalingVectors ? T * (2 * kv + f) * f4 : 0),
-      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4 + (bottleneck > 0 ? T * d * f4 : 0),
+      "activations": (perLayer * (storesActivations ? c.layerCount : 1) + shared) * f4,
+      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4 + logitRows * d * f4 + (bottleneck > 0 ? T * d * f4 : 0),
       "scratch": (workers * 2 * T * T + workers * T * widest + workers * DecodeTiles.defaultTileFloats) * f4,
       "logits": logitRows * c.vocabularySize * f4,
     ]
@@ -90,7 +101,7 @@ public final class TrainingGraph {
 
   public init(
     model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, dropout: Float = 0,
-    maximumBottleneck: Int = 0, scalingVectors: Bool = false, ledger: MemoryLedger
+    maximumBottleneck: Int = 0, scalingVectors: Bool = false, storesActivations: Bool = false, ledger: MemoryLedger
   ) throws {
     guard dropout >= 0, dropout < 1 else {
       throw TrainingError.invalidOption(name: "--dropout", reason: "must be at least 0 and below 1, not \(dropout)")
@@ -113,20 +124,26 @@ public final class TrainingGraph {
     func buffer(_ count: Int, _ label: String) throws -> AnonymousBuffer<Float> {
       try AnonymousBuffer(count: count, label: label, ledger: ledger)
     }
+    self.storesActivations = storesActivations
+    let sets = storesActivations ? c.layerCount : 1
+    activationSets = sets
+    /// One layer's activation buffer, `sets` times.
+    func perLayer(_ count: Int) throws -> AnonymousBuffer<Float> { try buffer(sets * count, "activations") }
     tiles = try DecodeTiles(workers: workers, ledger: ledger)
     checkpoints = try buffer((c.layerCount + 1) * T * d, "checkpoints")
-    normed1 = try buffer(T * d, "activations")
-    query = try buffer(T * q, "activations")
-    keys = try buffer(T * kv, "activations")
-    values = try buffer(T * kv, "activations")
-    attention = try buffer(T * q, "activations")
-    middle = try buffer(T * d, "activations")
-    normed2 = try buffer(T * d, "activations")
-    gate = try buffer(T * f, "activations")
-    up = try buffer(T * f, "activations")
-    activated = try buffer(T * f, "activations")
+    normed1 = try perLayer(T * d)
+    query = try perLayer(T * q)
+    keys = try perLayer(T * kv)
+    values = try perLayer(T * kv)
+    attention = try perLayer(T * q)
+    middle = try perLayer(T * d)
+    normed2 = try perLayer(T * d)
+    gate = try perLayer(T * f)
+    up = try perLayer(T * f)
+    activated = try perLayer(T * f)
     projected = try buffer(T * d, "activations")
-    loraHidden = try buffer(7 * T * self.maximumRank, "activations")
+    loraHidden = try perLayer(7 * T * self.maximumRank)
+    finalNormedStore = try buffer(storesActivations ? T * d : 0, "activations")
     gradResidual = try buffer(T * d, "gradients")
     gradNormed = try buffer(T * d, "gradients")
     gradQuery = try buffer(T * q, "gradients")
@@ -147,14 +164,14 @@ public final class TrainingGraph {
     dropoutMask = try buffer(dropout > 0 ? T * max(d, q, f) : 0, "activations")
     self.maximumBottleneck = maximumBottleneck
     let r = maximumBottleneck
-    adapterInputs = try buffer(r > 0 ? 2 * T * d : 0, "activations")
-    adapterPre = try buffer(2 * T * r, "activations")
-    adapterActivated = try buffer(2 * T * r, "activations")
+    adapterInputs = try perLayer(r > 0 ? 2 * T * d : 0)
+    adapterPre = try perLayer(2 * T * r)
+    adapterActivated = try perLayer(2 * T * r)
     gradAdapter = try buffer(r > 0 ? T * d : 0, "gradients")
     hasScalings = scalingVectors
-    unscaledKeys = try buffer(scalingVectors ? T * kv : 0, "activations")
-    unscaledValues = try buffer(scalingVectors ? T * kv : 0, "activations")
-    unscaledActivated = try buffer(scalingVectors ? T * f : 0, "activations")
+    unscaledKeys = try perLayer(scalingVectors ? T * kv : 0)
+    unscaledValues = try perLayer(scalingVectors ? T * kv : 0)
+    unscaledActivated = try perLayer(scalingVectors ? T * f : 0)
   }
 
   /// A row of training data: token ids, next-token targets (−1 = no loss) and, for packed rows, each token's
