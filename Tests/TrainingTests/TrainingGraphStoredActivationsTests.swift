@@ -49,9 +49,9 @@ import Testing
       try Self.graphs(model, dropout: 0.3),
       gradients: { pairs.flatMap { Array($0.gradA) + Array($0.gradB) } },
       zero: {
-        pairs.forEach {
-          $0.gradA.update(repeating: 0)
-          $0.gradB.update(repeating: 0)
+        for pair in pairs {
+          pair.gradA.update(repeating: 0)
+          pair.gradB.update(repeating: 0)
         }
       },
       accumulate: { try $0.accumulateGradients(row, lora: lora, lossScale: 1).lossSum })
