@@ -31,7 +31,6 @@ public final class NF4ModelFile: @unchecked Sendable {
   public let path: String
   public let file: SafetensorsFile
   public let config: JSONObject
-  public let tokenizerJSON: [UInt8]
   public let chatTemplate: String?
 
   public init(path: String) throws {
@@ -48,15 +47,18 @@ public final class NF4ModelFile: @unchecked Sendable {
     guard let configText = file.metadata["edgetune.config"] else {
       throw FormatError.missingMetadata(path: path, key: "edgetune.config")
     }
-    guard let tokenizer = file.metadata["edgetune.tokenizer"] else {
+    guard file.metadata["edgetune.tokenizer"] != nil else {
       throw FormatError.missingMetadata(path: path, key: "edgetune.tokenizer")
     }
     self.path = path
     self.file = file
     self.config = try JSONObject(text: configText, path: path + " (edgetune.config)")
-    self.tokenizerJSON = Array(tokenizer.utf8)
     self.chatTemplate = file.metadata["edgetune.chat_template"]
   }
+
+  /// `edgetune.tokenizer` (tokenizer.json) as UTF-8, copied on each call: the header's metadata already holds the
+  /// text for the life of the file, and a stored copy kept another 2 MB (SmolLM2) resident after the tokenizer loaded.
+  public var tokenizerJSON: [UInt8] { Array((file.metadata["edgetune.tokenizer"] ?? "").utf8) }
 
   /// `edgetune.special_tokens`: ids tokenizer.json has no place for ("bos", "eos", "padding", "unknown").
   public var specialTokenIDs: [String: Int32] {

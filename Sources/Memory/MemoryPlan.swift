@@ -72,7 +72,7 @@ public struct MemoryPlan: Sendable, Equatable {
     if loadPeak > 0 {
       out +=
         pad("load (transient)", width) + "  " + right(ByteCount.format(loadPeak), 10)
-        + "  peak      while the tokenizer's JSON is parsed, before the run's buffers exist\n"
+        + "  peak      while the model loads (header, tokenizer, quant states), before the run's buffers exist\n"
     }
     out += pad("total (peak)", width) + "  " + right(ByteCount.format(total), 10) + "\n"
     if let budget {

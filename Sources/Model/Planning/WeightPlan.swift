@@ -72,23 +72,48 @@ public struct WeightPlan: Sendable {
   }
 
   /// What the process holds besides the ledger and the weights: libraries and runtime (measured on Debian 12 with
-  /// Swift 6.3: ~26 MiB of library pages and runtime heap), the tokenizer's tables (~240 B per vocabulary entry,
-  /// measured with SmolLM2's 49,152), and `extra` (the data, for training).
+  /// Swift 6.3: ~26 MiB of library pages and runtime heap), the tokenizer's tables (`tokenizerBytes`), and `extra`
+  /// (the data, for training).
   public func runtimeLines(extra: [MemoryPlan.Line] = []) -> [MemoryPlan.Line] {
     [
       MemoryPlan.Line("runtime", 26 << 20, .runtime, "libraries, Swift runtime, threads"),
-      MemoryPlan.Line("tokenizer", vocabularySize * 240, .runtime, "\(vocabularySize) tokens and merges"),
+      MemoryPlan.Line(
+        "tokenizer", Self.tokenizerBytes(vocabularySize), .runtime, "\(vocabularySize) tokens and merges"),
     ] + extra
+  }
+
+  /// The tokenizer's tables as it lays them out (`BPETokenizer.tableBytes`): per token an offset, two flags and a
+  /// GGUF type (10 B) and its text (8 B on average here; SmolLM2's is 6.8 B), an id index of the power of two at
+  /// least 2V slots of 4 B, and a merge table for up to V rules (byte-level BPE has V - 256 - specials) at most 3/4
+  /// full, 16 B a slot. SmolLM2 (49,152): 2.40 MB counted, 2.0 MiB of RssAnon kept after the load
+  /// (TokenizerMemoryTests); this gives 2.46 MB.
+  public static func tokenizerBytes(_ vocabularySize: Int) -> Int {
+    func powerOfTwo(atLeast n: Int) -> Int {
+      var size = 16
+      while size < n { size *= 2 }
+      return size
+    }
+    let v = vocabularySize
+    return v * 18 + powerOfTwo(atLeast: 2 * v) * 4 + powerOfTwo(atLeast: (4 * v + 2) / 3) * 16
   }
 }
 
 extension WeightPlan {
-  /// The peak while loading: runtime plus the tokenizer's JSON being parsed into Foundation objects, about 3.3 times
-  /// the tables that remain (measured with SmolLM2: 64 MiB VmHWM for `plan`, 38 MiB above the runtime).
+  /// The peak while loading (VmHWM of `edgetune plan` or `tokenize`, which only load the model): the runtime lines,
+  /// plus two transients measured with SmolLM2's .nf4 on Debian 12 (process at start 23.5 MB):
+  /// - the tokenizer.json text: the .nf4 header is parsed with Foundation with the text inside (+11.9 MB VmHWM,
+  ///   1.56 MB of text), then copied for the tokenizer, which walks it in place (+1.4 MB more, its 2.4 MB of tables
+  ///   included): 10.4 MiB above the tables, ~222 B per vocabulary entry, planned as 230;
+  /// - reading each quantized matrix's small parts (quant state, scales) faults in the file pages around them (the
+  ///   kernel's fault-around, 64 KiB): +13.8 MB for 30 layers of 7 matrices, planned as 64 KiB a matrix.
+  /// SmolLM2: 52.3 MiB planned, 48.4 MiB measured (50.5–50.7 MB over 8 runs; with the JSONSerialization tokenizer
+  /// loader it was 62.8–73.6 MB). The runtime line's 26 MiB holds ~3.6 MiB more than the process has at this point:
+  /// that is the margin.
   public var loadPeakBytes: Int {
     let runtime = runtimeLines().reduce(0) { $0 + $1.bytes }
-    let transient = (vocabularySize * 240) * 23 / 10
-    return (runtime + transient) * 20 / 19
+    let tokenizerText = vocabularySize * 230
+    let faultAround = layerBytes.count * 7 * (64 << 10)
+    return runtime + tokenizerText + faultAround
   }
 }
 

@@ -3,9 +3,9 @@ extension BPETokenizer {
   public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(ids.count * 4)
-    tokenBytes.withUnsafeBufferPointer { all in
-      tokenOffsets.withUnsafeBufferPointer { offsets in
-        for id in ids where id >= 0 && Int(id) < tokens.count {
+    vocabulary.bytes.withUnsafeBufferPointer { all in
+      vocabulary.offsets.withUnsafeBufferPointer { offsets in
+        for id in ids where id >= 0 && Int(id) < offsets.count - 1 {
           let lower = Int(offsets[Int(id)])
           let upper = Int(offsets[Int(id) + 1])
           bytes.append(contentsOf: UnsafeBufferPointer(rebasing: all[lower..<upper]))

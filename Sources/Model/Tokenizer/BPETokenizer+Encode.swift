@@ -91,7 +91,7 @@ extension BPETokenizer {
       if id >= 0 { output.append(id) }
       return
     }
-    if ignoreMerges, let id = idsByToken[ByteLevel.encode(word)] {
+    if ignoreMerges, let id = vocabulary.id(ofWordBytes: word) {
       output.append(id)
       return
     }
@@ -151,17 +151,28 @@ extension BPETokenizer {
       next.append(i + 1 < n ? Int32(i + 1) : -1)
       previous.append(Int32(i - 1))
     }
-    @inline(__always) func rule(_ left: Int32, _ right: Int32) -> UInt64? {
-      merges[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))]
+    merges.withView { Self.mergeAll($0, n, &symbols, &next, &previous, &heap) }
+    var i: Int32 = 0
+    while i >= 0 {
+      scratch.merged.append(symbols[Int(i)])
+      i = next[Int(i)]
     }
+  }
+
+  /// The merge loop of `bytePairMerge`, apart so that its arrays are plain `inout` parameters rather than variables
+  /// captured by the `withView` closure (which kept them boxed and cost ~40% of the loop).
+  static func mergeAll(
+    _ table: MergeTable.View, _ n: Int, _ symbols: inout [Int32], _ next: inout [Int32], _ previous: inout [Int32],
+    _ heap: inout [UInt64]
+  ) {
     for i in 0..<(n - 1) {
-      if let found = rule(symbols[i], symbols[i + 1]) { Self.heapPush(&heap, found & ~0xFFFF_FFFF | UInt64(i)) }
+      if let found = table.rule(symbols[i], symbols[i + 1]) { Self.heapPush(&heap, found & ~0xFFFF_FFFF | UInt64(i)) }
     }
     while let top = Self.heapPop(&heap) {
       let position = Int(top & 0xFFFF_FFFF)
       let rank = top >> 32
       let right = Int(next[position])
-      guard symbols[position] >= 0, right >= 0, let found = rule(symbols[position], symbols[right]),
+      guard symbols[position] >= 0, right >= 0, let found = table.rule(symbols[position], symbols[right]),
         found >> 32 == rank
       else { continue }
       symbols[position] = Int32(truncatingIfNeeded: found & 0xFFFF_FFFF)
@@ -170,17 +181,12 @@ extension BPETokenizer {
       next[position] = after
       if after >= 0 { previous[Int(after)] = Int32(position) }
       let before = previous[position]
-      if before >= 0, let left = rule(symbols[Int(before)], symbols[position]) {
+      if before >= 0, let left = table.rule(symbols[Int(before)], symbols[position]) {
         Self.heapPush(&heap, left & ~0xFFFF_FFFF | UInt64(before))
       }
-      if after >= 0, let rightRule = rule(symbols[position], symbols[Int(after)]) {
+      if after >= 0, let rightRule = table.rule(symbols[position], symbols[Int(after)]) {
         Self.heapPush(&heap, rightRule & ~0xFFFF_FFFF | UInt64(position))
       }
-    }
-    var i: Int32 = 0
-    while i >= 0 {
-      scratch.merged.append(symbols[Int(i)])
-      i = next[Int(i)]
     }
   }
 

@@ -15,15 +15,16 @@ extension BPETokenizer {
   /// written. Throws when a token string repeats (a JSON vocabulary maps each string to one id).
   /// ref: huggingface/tokenizers `tokenizer/serialization.rs`, `models/bpe/serialization.rs`.
   public func tokenizerJSON() throws -> [UInt8] {
-    guard idsByToken.count == tokens.count else {
-      let duplicate = tokens.enumerated().first { idsByToken[$0.element] != Int32($0.offset) }
+    if let duplicate = vocabulary.firstRepeatedID() {
       throw TokenizerError(
         .unsupported, source: source, location: "vocabulary",
-        "token \(duplicate.map { "\"\($0.element)\" (id \($0.offset))" } ?? "") repeats an earlier token; "
+        "token \"\(vocabulary.tokenString(Int32(duplicate)))\" (id \(duplicate)) repeats an earlier token; "
           + "a tokenizer.json vocabulary cannot hold the same string twice")
     }
+    let tokens = self.tokens
+    let mergeRules = self.mergeRules
     var json = ""
-    json.reserveCapacity(tokenBytes.count * 3 + mergeRules.count * 24 + 4096)
+    json.reserveCapacity(vocabulary.bytes.count * 3 + mergeRules.count * 24 + 4096)
     json += "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":["
     for (index, token) in addedTokens.enumerated() {
       if index > 0 { json += "," }
@@ -64,6 +65,7 @@ extension BPETokenizer {
       case .qwen2: "qwen2"
       case .llama3: "llama-bpe"
       }
+    let mergeRules = self.mergeRules
     var metadata: [(String, GGUFValue)] = [
       ("tokenizer.ggml.model", .string("gpt2")),
       ("tokenizer.ggml.pre", .string(pre)),
@@ -104,7 +106,7 @@ extension BPETokenizer {
   func postProcessorJSON() -> String {
     let byteLevel = "{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":false,\"use_regex\":true}"
     guard addBOS, let bosID else { return byteLevel }
-    let bos = Self.quoted(tokens[Int(bosID)])
+    let bos = Self.quoted(vocabulary.tokenString(bosID))
     func special(_ typeID: Int) -> String { "{\"SpecialToken\":{\"id\":\(bos),\"type_id\":\(typeID)}}" }
     func sequence(_ name: String, _ typeID: Int) -> String {
       "{\"Sequence\":{\"id\":\"\(name)\",\"type_id\":\(typeID)}}"

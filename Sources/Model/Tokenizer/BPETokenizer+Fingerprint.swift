@@ -5,8 +5,8 @@ extension BPETokenizer {
   public var fingerprint: String {
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
     for id in 0..<vocabularySize {
-      for byte in (token(of: Int32(id)) ?? "").utf8 {
-        hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+      vocabulary.withTokenUTF8(Int32(id)) { text in
+        for byte in text { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
       }
       hash = (hash ^ 0xFF) &* 0x100_0000_01B3  // a separator no UTF-8 text contains
     }

@@ -7,19 +7,14 @@
 /// ref: Sennrich et al. 2016, "Neural Machine Translation of Rare Words with Subword Units";
 ///      huggingface/tokenizers `models/bpe/{model,word}.rs`; llama.cpp `llama-vocab.cpp` (GGUF token types).
 public final class BPETokenizer: Sendable {
-  /// Token strings as stored (byte-level mapped, specials raw), indexed by id.
-  let tokens: [String]
-  /// Token string → id (the first id when a string repeats).
-  let idsByToken: [String: Int32]
-  /// Concatenated bytes of every token, and `tokenOffsets[id]..<tokenOffsets[id + 1]` into it, (V + 1).
-  let tokenBytes: [UInt8]
-  let tokenOffsets: [Int32]
+  /// Every token's bytes and the index from strings to ids: `vocabulary.bytes[offsets[id]..<offsets[id + 1]]`.
+  let vocabulary: TokenVocabulary
   /// Whether each id is a special (control or user-defined) token, (V).
   let specialFlags: [Bool]
   /// Token id of each single byte, -1 where the vocabulary has none (such bytes are dropped, as HF does), (256).
   let byteTokenIDs: [Int32]
   /// Merge table: `left << 32 | right` → `rank << 32 | merged id`.
-  let merges: [UInt64: UInt64]
+  let merges: MergeTable
   /// Specials matched in text, longest first within each first byte: `specialsByFirstByte[b]` indexes `specials`.
   let specials: [SpecialToken]
   let specialsByFirstByte: [[Int32]]
@@ -31,8 +26,6 @@ public final class BPETokenizer: Sendable {
   let ignoreMerges: Bool
   /// HF `normalizer: NFC` (Qwen2's tokenizer.json); applied to text outside special tokens.
   let normalizeNFC: Bool
-  /// The merge rules in rank order, as loaded: kept so the tokenizer can be exported (`tokenizerJSON()`).
-  let mergeRules: [(left: String, right: String)]
   /// GGUF token type of each id (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), (V): the GGUF's
   /// own `tokenizer.ggml.token_type`, or for tokenizer.json 3 for special added tokens, 4 for other added tokens.
   let tokenTypes: [Int32]
@@ -75,16 +68,10 @@ public final class BPETokenizer: Sendable {
         .invalidValue, source: source, location: "tokenizer.ggml.token_type",
         "has \(tokenTypes.count) entries but tokenizer.ggml.tokens has \(tokens.count)")
     }
-    var pairs: [(String, String)] = []
-    pairs.reserveCapacity(merges.count)
-    for (index, merge) in merges.enumerated() {
-      let parts = merge.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw TokenizerError(
-          .invalidValue, source: source, location: "tokenizer.ggml.merges[\(index)]",
-          "merge \"\(merge)\" is not two tokens separated by one space")
-      }
-      pairs.append((String(parts[0]), String(parts[1])))
+    for (index, merge) in merges.enumerated() where Self.splitMerge(merge) == nil {
+      throw TokenizerError(
+        .invalidValue, source: source, location: "tokenizer.ggml.merges[\(index)]",
+        "merge \"\(merge)\" is not two tokens separated by one space")
     }
     var specials: [SpecialToken] = []
     var flags = [Bool](repeating: false, count: tokens.count)
@@ -92,84 +79,58 @@ public final class BPETokenizer: Sendable {
       flags[id] = true
       specials.append(SpecialToken(bytes: Array(tokens[id].utf8), id: Int32(id)))
     }
-    try self.init(
-      tokens: tokens, mergePairs: pairs, mergeLocation: "tokenizer.ggml.merges", special: flags,
-      matchable: specials, preTokenizer: preTokenizer, ignoreMerges: preTokenizer == .llama3,
-      normalizeNFC: false, bosID: bosID, eosID: eosID, unknownID: unknownID, paddingID: paddingID,
-      addBOS: addBOS, source: source, tokenTypes: tokenTypes)
+    var builder = TokenVocabulary.Builder(capacity: tokens.count)
+    for (id, token) in tokens.enumerated() { try builder.append(token, special: flags[id], source: source) }
+    let vocabulary = builder.finish()
+    try Self.checkVocabulary(
+      vocabulary.count, [("bos", bosID), ("eos", eosID), ("unknown", unknownID), ("padding", paddingID)], source)
+    var table = MergeTable.Builder(capacity: merges.count)
+    for (rank, merge) in merges.enumerated() {
+      var text = merge
+      try text.withUTF8 { utf8 in
+        let (left, right) = Self.splitMerge(utf8)!
+        try Self.addMerge(&table, left, right, vocabulary, "tokenizer.ggml.merges", rank, source)
+      }
+    }
+    self.init(
+      vocabulary: vocabulary, merges: table.finish(), special: flags, matchable: specials,
+      preTokenizer: preTokenizer, ignoreMerges: preTokenizer == .llama3, normalizeNFC: false, bosID: bosID,
+      eosID: eosID, unknownID: unknownID, paddingID: paddingID, addBOS: addBOS, source: source,
+      tokenTypes: tokenTypes)
   }
 
-  /// The designated initializer both front ends (GGUF arrays, tokenizer.json) reduce to.
+  /// The designated initializer both front ends (GGUF arrays, tokenizer.json) reduce to, once they have checked
+  /// the vocabulary (`checkVocabulary`) and resolved the merges (`addMerge`).
   init(
-    tokens: [String], mergePairs: [(String, String)], mergeLocation: String, special: [Bool],
-    matchable: [SpecialToken], preTokenizer: PreTokenizerKind, ignoreMerges: Bool, normalizeNFC: Bool,
-    bosID: Int32?, eosID: Int32?, unknownID: Int32?, paddingID: Int32?, addBOS: Bool, source: String,
-    tokenTypes: [Int32]? = nil
-  ) throws {
-    guard !tokens.isEmpty, tokens.count < Int(Int32.max) else {
-      throw TokenizerError(.invalidValue, source: source, location: "vocabulary", "has \(tokens.count) tokens")
-    }
-    for (name, id) in [("bos", bosID), ("eos", eosID), ("unknown", unknownID), ("padding", paddingID)] {
-      if let id, id < 0 || Int(id) >= tokens.count {
-        throw TokenizerError(
-          .idOutOfRange, source: source, location: "\(name) token id",
-          "\(id) is outside the vocabulary of \(tokens.count) tokens")
-      }
-    }
-    var ids: [String: Int32] = [:]
-    ids.reserveCapacity(tokens.count)
-    var bytes: [UInt8] = []
-    var offsets: [Int32] = [0]
-    offsets.reserveCapacity(tokens.count + 1)
+    vocabulary: TokenVocabulary, merges: MergeTable, special: [Bool], matchable: [SpecialToken],
+    preTokenizer: PreTokenizerKind, ignoreMerges: Bool, normalizeNFC: Bool, bosID: Int32?, eosID: Int32?,
+    unknownID: Int32?, paddingID: Int32?, addBOS: Bool, source: String, tokenTypes: [Int32]? = nil
+  ) {
     var byteIDs = [Int32](repeating: -1, count: 256)
-    for (id, token) in tokens.enumerated() {
-      if ids[token] == nil { ids[token] = Int32(id) }
-      // Specials are raw text; others byte-level mapped, raw if unmappable (HF ByteLevel decoder does so).
-      let raw = special[id] ? Array(token.utf8) : (ByteLevel.decode(token) ?? Array(token.utf8))
-      bytes.append(contentsOf: raw)
-      offsets.append(Int32(bytes.count))
-      if !special[id], raw.count == 1, byteIDs[Int(raw[0])] < 0, ByteLevel.decode(token) != nil {
-        byteIDs[Int(raw[0])] = Int32(id)
+    for id in 0..<vocabulary.count where !vocabulary.rawText[id] {
+      let lower = Int(vocabulary.offsets[id])
+      if vocabulary.offsets[id + 1] - vocabulary.offsets[id] == 1, byteIDs[Int(vocabulary.bytes[lower])] < 0 {
+        byteIDs[Int(vocabulary.bytes[lower])] = Int32(id)
       }
-    }
-    var table: [UInt64: UInt64] = [:]
-    table.reserveCapacity(mergePairs.count)
-    for (rank, (left, right)) in mergePairs.enumerated() {
-      guard let l = ids[left], let r = ids[right] else {
-        throw TokenizerError(
-          .unknownToken, source: source, location: "\(mergeLocation)[\(rank)]",
-          "merge \"\(left) \(right)\" names \"\(ids[left] == nil ? left : right)\", which is not in the vocabulary")
-      }
-      guard let merged = ids[left + right] else {
-        throw TokenizerError(
-          .unknownToken, source: source, location: "\(mergeLocation)[\(rank)]",
-          "merge \"\(left) \(right)\" yields \"\(left + right)\", which is not in the vocabulary")
-      }
-      let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
-      if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(UInt32(merged)) }
     }
     let ordered = matchable.filter { !$0.bytes.isEmpty }.sorted { $0.bytes.count > $1.bytes.count }
     var byFirst = [[Int32]](repeating: [], count: 256)
     for (index, token) in ordered.enumerated() { byFirst[Int(token.bytes[0])].append(Int32(index)) }
 
-    self.tokens = tokens
-    self.idsByToken = ids
-    self.tokenBytes = bytes
-    self.tokenOffsets = offsets
+    self.vocabulary = vocabulary
     self.specialFlags = special
     self.byteTokenIDs = byteIDs
-    self.merges = table
+    self.merges = merges
     self.specials = ordered
     self.specialsByFirstByte = byFirst
     self.specialFirstBytes = byFirst.map { !$0.isEmpty }
     self.preTokenizer = preTokenizer
     self.ignoreMerges = ignoreMerges
     self.normalizeNFC = normalizeNFC
-    self.mergeRules = mergePairs.map { (left: $0.0, right: $0.1) }
     let matchedIDs = Set(matchable.map(\.id))
     self.tokenTypes =
       tokenTypes
-      ?? (0..<tokens.count).map { id in special[id] ? 3 : matchedIDs.contains(Int32(id)) ? 4 : 1 }
+      ?? (0..<vocabulary.count).map { id in special[id] ? 3 : matchedIDs.contains(Int32(id)) ? 4 : 1 }
     self.addedTokens = matchable.sorted { $0.id < $1.id }
     self.bosID = bosID
     self.eosID = eosID
@@ -179,15 +140,87 @@ public final class BPETokenizer: Sendable {
     self.source = source
   }
 
-  /// Number of token ids (the embedding table's row count).
-  public var vocabularySize: Int { tokens.count }
+  /// Refuses an empty or oversized vocabulary and special ids outside it.
+  static func checkVocabulary(_ count: Int, _ ids: [(String, Int32?)], _ source: String) throws {
+    guard count > 0, count < Int(Int32.max) else {
+      throw TokenizerError(.invalidValue, source: source, location: "vocabulary", "has \(count) tokens")
+    }
+    for (name, id) in ids {
+      if let id, id < 0 || Int(id) >= count {
+        throw TokenizerError(
+          .idOutOfRange, source: source, location: "\(name) token id",
+          "\(id) is outside the vocabulary of \(count) tokens")
+      }
+    }
+  }
 
-  /// The id of a token string exactly as the vocabulary stores it (`"<|im_end|>"`, `"Ġthe"`).
-  public func id(of token: String) -> Int32? { idsByToken[token] }
+  /// `"left right"` split at its first space, nil unless both sides are non-empty.
+  static func splitMerge(_ utf8: UnsafeBufferPointer<UInt8>) -> (
+    UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>
+  )? {
+    guard let space = utf8.firstIndex(of: 0x20), space > 0, space + 1 < utf8.count else { return nil }
+    return (UnsafeBufferPointer(rebasing: utf8[..<space]), UnsafeBufferPointer(rebasing: utf8[(space + 1)...]))
+  }
+
+  static func splitMerge(_ merge: String) -> (String, String)? {
+    var text = merge
+    return text.withUTF8 { utf8 in
+      splitMerge(utf8).map { (String(decoding: $0.0, as: UTF8.self), String(decoding: $0.1, as: UTF8.self)) }
+    }
+  }
+
+  /// Adds rule `rank` (the strings' UTF-8), naming the token that is not in the vocabulary when one is missing.
+  static func addMerge(
+    _ table: inout MergeTable.Builder, _ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>,
+    _ vocabulary: TokenVocabulary, _ location: String, _ rank: Int, _ source: String
+  ) throws {
+    let l = vocabulary.id(ofUTF8: left)
+    let r = vocabulary.id(ofUTF8: right)
+    let merged = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: left.count + right.count) { joined in
+      _ = joined.initialize(fromContentsOf: left)
+      _ = UnsafeMutableBufferPointer(rebasing: joined[left.count...]).initialize(fromContentsOf: right)
+      return vocabulary.id(ofUTF8: UnsafeBufferPointer(joined))
+    }
+    guard let l, let r, let merged else {
+      let leftText = String(decoding: left, as: UTF8.self)
+      let rightText = String(decoding: right, as: UTF8.self)
+      let message =
+        l == nil || r == nil
+        ? "names \"\(l == nil ? leftText : rightText)\", which is not in the vocabulary"
+        : "yields \"\(leftText + rightText)\", which is not in the vocabulary"
+      throw TokenizerError(
+        .unknownToken, source: source, location: "\(location)[\(rank)]", "merge \"\(leftText) \(rightText)\" " + message
+      )
+    }
+    table.add(left: l, right: r, merged: merged)
+  }
+
+  /// Number of token ids (the embedding table's row count).
+  public var vocabularySize: Int { vocabulary.count }
+
+  /// The id of a token string exactly as the vocabulary stores it (`"<|im_end|>"`, `"Ġthe"`); the first id when the
+  /// string repeats. Strings compare byte for byte, as in HF `tokenizers`.
+  public func id(of token: String) -> Int32? { vocabulary.id(of: token) }
 
   /// The vocabulary string of an id, nil when out of range.
   public func token(of id: Int32) -> String? {
-    id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil
+    id >= 0 && Int(id) < vocabulary.count ? vocabulary.tokenString(id) : nil
+  }
+
+  /// Bytes of the tables the tokenizer keeps (array payloads; ~44 B per entry for SmolLM2's 49,152), for plans and
+  /// the memory test.
+  var tableBytes: Int {
+    vocabulary.bytes.count + vocabulary.offsets.count * 4 + vocabulary.rawText.count + vocabulary.slots.count * 4
+      + merges.slots.count * 8 + specialFlags.count + tokenTypes.count * 4 + byteTokenIDs.count * 4
+      + specials.reduce(0) { $0 + $1.bytes.count + 16 } * 2
+  }
+
+  /// Every token string in id order (export and tests; built on demand, the tokenizer keeps bytes only).
+  var tokens: [String] { (0..<vocabulary.count).map { vocabulary.tokenString(Int32($0)) } }
+
+  /// The merge rules in rank order, read back from the merge table (export and tests).
+  var mergeRules: [(left: String, right: String)] {
+    merges.rulesByRank().map { (vocabulary.tokenString($0.left), vocabulary.tokenString($0.right)) }
   }
 
   /// Whether an id is a control or user-defined token (those `encode` matches verbatim).

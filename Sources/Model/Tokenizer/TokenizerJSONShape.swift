@@ -1,6 +1,4 @@
-import Foundation  // NSNull, NSNumber from JSONSerialization
-
-/// Typed reads from a parsed tokenizer.json, each failing with a `TokenizerError` that names the key path,
+/// Typed reads from tokenizer.json's small parts (`JSONValue`), each failing with a `TokenizerError` that names the key path,
 /// and the recognizers for the pre-tokenizer, normalizer, decoder and post-processor shapes EdgeTune supports.
 /// ref: huggingface/tokenizers `tokenizer/serialization.rs` and the `#[serde(tag = "type")]` component enums.
 struct JSONShape {
@@ -16,87 +14,72 @@ struct JSONShape {
     TokenizerError(kind, source: source, location: location, message)
   }
 
-  func object(_ value: Any?, _ location: String) throws -> [String: Any] {
+  func object(_ value: JSONValue?, _ location: String) throws -> [String: JSONValue] {
     guard let value else { throw fail(.missingKey, location, "is missing") }
-    guard let object = value as? [String: Any] else { throw fail(.invalidValue, location, "is not an object") }
+    guard let object = value.object else { throw fail(.invalidValue, location, "is not an object") }
     return object
   }
 
-  func array(_ value: Any?, _ location: String) throws -> [Any] {
+  func array(_ value: JSONValue?, _ location: String) throws -> [JSONValue] {
     guard let value else { throw fail(.missingKey, location, "is missing") }
-    guard let array = value as? [Any] else { throw fail(.invalidValue, location, "is not an array") }
+    guard let array = value.array else { throw fail(.invalidValue, location, "is not an array") }
     return array
   }
 
-  func string(_ value: Any?, _ location: String) throws -> String {
+  func string(_ value: JSONValue?, _ location: String) throws -> String {
     guard let value else { throw fail(.missingKey, location, "is missing") }
-    guard let string = value as? String else { throw fail(.invalidValue, location, "is not a string") }
+    guard let string = value.string else { throw fail(.invalidValue, location, "is not a string") }
     return string
   }
 
-  func bool(_ value: Any?, _ location: String, default fallback: Bool) throws -> Bool {
-    guard let value, !(value is NSNull) else { return fallback }
-    guard let flag = value as? Bool else { throw fail(.invalidValue, location, "is not true or false") }
+  func bool(_ value: JSONValue?, _ location: String, default fallback: Bool) throws -> Bool {
+    guard let value, !value.isNull else { return fallback }
+    guard let flag = value.bool else { throw fail(.invalidValue, location, "is not true or false") }
     return flag
   }
 
-  func tokenID(_ value: Any?, _ location: String) throws -> Int {
+  func tokenID(_ value: JSONValue?, _ location: String) throws -> Int {
     guard let value else { throw fail(.missingKey, location, "is missing") }
-    guard let id = value as? Int, id >= 0, id < Int(Int32.max) else {
+    guard let id = Self.tokenID(value.number) else {
       throw fail(.invalidValue, location, "is not a token id (a non-negative integer)")
     }
     return id
   }
 
-  /// `model.merges` as `"a b"` strings (tokenizers < 0.20) or `["a", "b"]` pairs.
-  func mergePairs(_ value: Any?) throws -> [(String, String)] {
-    let merges = try array(value, "model.merges")
-    var pairs: [(String, String)] = []
-    pairs.reserveCapacity(merges.count)
-    for (index, merge) in merges.enumerated() {
-      if let text = merge as? String {
-        let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-          throw fail(.invalidValue, "model.merges[\(index)]", "\"\(text)\" is not two tokens separated by a space")
-        }
-        pairs.append((String(parts[0]), String(parts[1])))
-      } else if let pair = merge as? [Any], pair.count == 2, let left = pair[0] as? String,
-        let right = pair[1] as? String
-      {
-        pairs.append((left, right))
-      } else {
-        throw fail(.invalidValue, "model.merges[\(index)]", "is neither \"a b\" nor a pair of strings")
-      }
+  /// A number that is a token id: integral (as Foundation's `as? Int` accepted, `5.0` included), in 0..<2^31-1.
+  static func tokenID(_ number: Double?) -> Int? {
+    guard let number, number >= 0, number < Double(Int32.max), number == number.rounded(.towardZero) else {
+      return nil
     }
-    return pairs
+    return Int(number)
   }
 
   /// Rejects BPE options that change the algorithm (byte fallback, subword affixes, dropout).
-  func checkBPEOptions(_ model: [String: Any]) throws {
+  func checkBPEOptions(_ model: [String: JSONValue]) throws {
     if try bool(model["byte_fallback"], "model.byte_fallback", default: false) {
       throw fail(.unsupported, "model.byte_fallback", "byte fallback (SentencePiece-style BPE) is not supported")
     }
     for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
-      if let affix = model[key] as? String, !affix.isEmpty {
+      if let affix = model[key]?.string, !affix.isEmpty {
         throw fail(.unsupported, "model.\(key)", "\"\(affix)\" is not supported; byte-level BPE has none")
       }
     }
-    if let dropout = model["dropout"] as? Double, dropout > 0 {
+    if let dropout = model["dropout"]?.number, dropout > 0 {
       throw fail(.unsupported, "model.dropout", "BPE dropout \(dropout) is not supported")
     }
   }
 
   /// A short description of a JSON component, for "unsupported" messages: `Sequence[Digits, ByteLevel]`.
-  func describe(_ value: Any?) -> String {
-    guard let object = value as? [String: Any] else { return value is NSNull ? "null" : "\(value ?? "nothing")" }
-    let type = object["type"] as? String ?? "untyped"
-    let children = (object["pretokenizers"] ?? object["normalizers"] ?? object["decoders"]) as? [Any]
+  func describe(_ value: JSONValue?) -> String {
+    guard let object = value?.object else { return value?.description ?? "nothing" }
+    let type = object["type"]?.string ?? "untyped"
+    let children = (object["pretokenizers"] ?? object["normalizers"] ?? object["decoders"])?.array
     return children.map { "\(type)[\($0.map { describe($0) }.joined(separator: ", "))]" } ?? type
   }
 
   /// `(isByteLevel, addPrefixSpace, useRegex)` of a component.
-  func byteLevel(_ object: [String: Any], _ location: String) throws -> (Bool, Bool, Bool) {
-    guard object["type"] as? String == "ByteLevel" else { return (false, false, false) }
+  func byteLevel(_ object: [String: JSONValue], _ location: String) throws -> (Bool, Bool, Bool) {
+    guard object["type"]?.string == "ByteLevel" else { return (false, false, false) }
     return (
       true, try bool(object["add_prefix_space"], "\(location).add_prefix_space", default: false),
       try bool(object["use_regex"], "\(location).use_regex", default: true)
@@ -105,7 +88,7 @@ struct JSONShape {
 
   /// Recognizes GPT-2 `ByteLevel`, SmolLM2 `Sequence[Digits, ByteLevel]` and Qwen2 / Llama 3
   /// `Sequence[Split(regex), ByteLevel(use_regex: false)]`.
-  func preTokenizer(_ value: Any?) throws -> PreTokenizerKind {
+  func preTokenizer(_ value: JSONValue?) throws -> PreTokenizerKind {
     let unsupported = fail(
       .unsupported, "pre_tokenizer",
       "pre-tokenizer \(describe(value)) is not supported (known: GPT-2 ByteLevel, SmolLM2 Digits+ByteLevel, "
@@ -119,19 +102,19 @@ struct JSONShape {
       guard regex else { throw unsupported }
       return .gpt2
     }
-    guard root["type"] as? String == "Sequence", let steps = root["pretokenizers"] as? [Any], steps.count == 2,
-      let first = steps[0] as? [String: Any], let second = steps[1] as? [String: Any]
+    guard root["type"]?.string == "Sequence", let steps = root["pretokenizers"]?.array, steps.count == 2,
+      let first = steps[0].object, let second = steps[1].object
     else { throw unsupported }
     let (secondIsByteLevel, secondPrefix, secondRegex) = try byteLevel(second, "pre_tokenizer.pretokenizers[1]")
     guard secondIsByteLevel, !secondPrefix else { throw unsupported }
-    switch first["type"] as? String {
+    switch first["type"]?.string {
     case "Digits":
       guard secondRegex, try bool(first["individual_digits"], "pre_tokenizer.pretokenizers[0]", default: false)
       else { throw unsupported }
       return .smollm
     case "Split":
-      let pattern = (first["pattern"] as? [String: Any])?["Regex"] as? String
-      let behavior = first["behavior"] as? String
+      let pattern = first["pattern"]?["Regex"]?.string
+      let behavior = first["behavior"]?.string
       let invert = try bool(first["invert"], "pre_tokenizer.pretokenizers[0].invert", default: false)
       guard !secondRegex, behavior == "Isolated", !invert else { throw unsupported }
       switch pattern {
@@ -150,30 +133,30 @@ struct JSONShape {
   }
 
   /// Whether the normalizer is NFC; null means none; anything else is unsupported.
-  func normalizerIsNFC(_ value: Any?) throws -> Bool {
-    guard let value, !(value is NSNull) else { return false }
-    if let object = value as? [String: Any], object["type"] as? String == "NFC" { return true }
+  func normalizerIsNFC(_ value: JSONValue?) throws -> Bool {
+    guard let value, !value.isNull else { return false }
+    if value["type"]?.string == "NFC" { return true }
     throw fail(.unsupported, "normalizer", "normalizer \(describe(value)) is not supported (only NFC or null)")
   }
 
   /// The decoder must undo byte-level mapping (or be absent).
-  func checkDecoder(_ value: Any?) throws {
-    guard let value, !(value is NSNull) else { return }
-    if let object = value as? [String: Any], object["type"] as? String == "ByteLevel" { return }
+  func checkDecoder(_ value: JSONValue?) throws {
+    guard let value, !value.isNull else { return }
+    if value["type"]?.string == "ByteLevel" { return }
     throw fail(.unsupported, "decoder", "decoder \(describe(value)) is not supported (only ByteLevel)")
   }
 
   /// The special token a `TemplateProcessing` post-processor puts before single sequences (Llama 3's BOS).
-  func leadingSpecial(_ value: Any?) throws -> String? {
-    guard let object = value as? [String: Any] else { return nil }
-    if object["type"] as? String == "Sequence", let processors = object["processors"] as? [Any] {
+  func leadingSpecial(_ value: JSONValue?) throws -> String? {
+    guard let object = value?.object else { return nil }
+    if object["type"]?.string == "Sequence", let processors = object["processors"]?.array {
       for processor in processors {
         if let token = try leadingSpecial(processor) { return token }
       }
       return nil
     }
-    guard object["type"] as? String == "TemplateProcessing", let single = object["single"] as? [Any],
-      let first = single.first as? [String: Any], let special = first["SpecialToken"] as? [String: Any]
+    guard object["type"]?.string == "TemplateProcessing", let single = object["single"]?.array,
+      let special = single.first?["SpecialToken"]?.object
     else { return nil }
     return try string(special["id"], "post_processor.single[0].SpecialToken.id")
   }
