@@ -221,17 +221,20 @@ public enum TrainingPlan {
         fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
         choices: choices)
     }
-    if !plan.fits && chosen.logitRows > 4 {
-      chosen.logitRows = 4
-      choices.append("logits 4 positions at a time (instead of \(options.logitRows))")
+    // Fewer logit rows: 4 costs little speed; 1 (a vector-matrix product per targeted position) only as the last
+    // resort, for budgets at the floor.
+    for rows in [4, 1] where !plan.fits && chosen.logitRows > rows {
+      chosen.logitRows = rows
+      choices.removeAll { $0.hasPrefix("logits ") }
+      choices.append("logits \(rows) position\(rows == 1 ? "" : "s") at a time (instead of \(options.logitRows))")
       (plan, policy) = MemoryPlan.fitting(
         fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
         choices: choices)
     }
-    // The smallest budget for these options is the leanest configuration's: streamed weights and 4 logit rows.
+    // The smallest budget for these options is the leanest configuration's: streamed weights and 1 logit row.
     var leanest = chosen
     leanest.checkpointing = options.checkpointing ?? true
-    leanest.logitRows = min(4, options.logitRows)
+    leanest.logitRows = 1
     if options.optimizerState == nil && pagingSaves {
       var lean = paged
       lean.residentBytes = 0  // the minimum: three pages resident
