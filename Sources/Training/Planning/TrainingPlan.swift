@@ -134,7 +134,7 @@ public enum TrainingPlan {
         : "one layer's activations, recomputed in backward",
       "gradients": "one layer's activation gradients",
       "scratch": "attention scores, per-worker partial sums and decode tiles (\(o.workers) workers)",
-      "logits": "\(o.logitRows) positions × \(c.vocabularySize) vocabulary at a time",
+      "logits": "\(o.logitRows) position\(o.logitRows == 1 ? "" : "s") × \(c.vocabularySize) vocabulary at a time",
     ]
     var buffers = graph
     buffers["activations", default: 0] += dropoutBytes  // the dropout mask is reserved under "activations"
