@@ -1,7 +1,7 @@
 import Foundation
 import Memory
 
-/// Small JSON documents (config.json, tokenizer_config.json, safetensors headers, index files): parsed with
+/// Small JSON documents (config.json, tokenizer_config.json, index files, metadata strings): parsed with
 /// Foundation, with errors that name the file. Never used for tensor data.
 enum JSONFile {
   /// Parses `bytes` as a JSON object.

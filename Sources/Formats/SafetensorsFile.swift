@@ -1,4 +1,3 @@
-import Foundation
 public import Memory
 public import Quantization
 
@@ -24,7 +23,8 @@ public final class SafetensorsFile: @unchecked Sendable {
   private let file: MappedFile
   private let index: [String: Int]
 
-  /// A header larger than this is refused: real ones are a few hundred KiB.
+  /// A header larger than this is refused: real ones are a few hundred KiB (an .nf4 file's, with tokenizer.json in its
+  /// metadata, about 2 MiB).
   static let maximumHeaderBytes = 100 << 20
 
   public init(path: String) throws {
@@ -43,28 +43,13 @@ public final class SafetensorsFile: @unchecked Sendable {
     guard headerBytes.first == UInt8(ascii: "{") else {
       throw FormatError.badMagic(path: path, expected: "safetensors", found: GGUFFile.describeMagic(file.bytes))
     }
-    let header = try JSONFile.object(headerBytes, path: path)
     let dataOffset = 8 + Int(headerLength)
-    let dataSize = file.count - dataOffset
-
-    var metadata: [String: String] = [:]
-    var entries: [Entry] = []
-    for (name, value) in header {
-      if name == "__metadata__" {
-        guard let pairs = value as? [String: Any] else {
-          throw FormatError.invalidHeader(path: path, offset: 8, reason: "__metadata__ is not an object")
-        }
-        for (k, v) in pairs {
-          guard let s = v as? String else {
-            throw FormatError.invalidHeader(
-              path: path, offset: 8, reason: "__metadata__ value of '\(k)' is not a string")
-          }
-          metadata[k] = s
-        }
-        continue
-      }
-      entries.append(try Self.entry(name: name, value: value, path: path, dataOffset: dataOffset, dataSize: dataSize))
-    }
+    // The mapping is raw bytes never bound to another type; reading it as UInt8 is what a byte buffer means.
+    let header = try Self.parseHeader(
+      headerBytes.assumingMemoryBound(to: UInt8.self), path: path, dataOffset: dataOffset,
+      dataSize: file.count - dataOffset)
+    let metadata = header.metadata
+    var entries = header.entries
     entries.sort { $0.range.lowerBound < $1.range.lowerBound }
     var index: [String: Int] = [:]
     for (i, e) in entries.enumerated() { index[e.name] = i }
@@ -111,49 +96,5 @@ public final class SafetensorsFile: @unchecked Sendable {
     case "BOOL": .bool
     default: .unknown(dtype)
     }
-  }
-
-  private static func entry(name: String, value: Any, path: String, dataOffset: Int, dataSize: Int) throws(FormatError)
-    -> Entry
-  {
-    guard let fields = value as? [String: Any], let dtype = fields["dtype"] as? String,
-      let shapeValues = fields["shape"] as? [Any], let offsets = fields["data_offsets"] as? [Any], offsets.count == 2
-    else {
-      throw .invalidHeader(path: path, offset: 8, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
-    }
-    var shape: [Int] = []
-    for d in shapeValues {
-      guard let n = d as? NSNumber, let i = Int(exactly: n.doubleValue), i >= 0 else {
-        throw .invalidShape(path: path, tensor: name, reason: "dimension \(d) is not a non-negative integer")
-      }
-      shape.append(i)
-    }
-    guard let begin = (offsets[0] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }),
-      let end = (offsets[1] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }), begin >= 0, begin <= end
-    else {
-      throw .invalidHeader(path: path, offset: 8, reason: "entry '\(name)' has invalid data_offsets \(offsets)")
-    }
-    guard end <= dataSize else {
-      throw .tensorOutOfBounds(
-        path: path, tensor: name, start: dataOffset + begin, end: dataOffset + end, fileSize: dataOffset + dataSize)
-    }
-    // Checked for every dtype, unknown ones too: `TensorView.elementCount` multiplies the dimensions.
-    guard let elements = checkedElementCount(shape) else {
-      throw .invalidShape(path: path, tensor: name, reason: "shape \(shape) overflows")
-    }
-    let type = elementType(dtype)
-    if let expected = type.byteCount(elements: elements) {
-      guard expected == end - begin else {
-        throw .invalidShape(
-          path: path, tensor: name,
-          reason: "shape \(shape) of \(dtype) needs \(expected) bytes, data_offsets give \(end - begin)")
-      }
-    } else if case .unknown = type {
-      // Listed for inspection; any attempt to decode it reports the type by name.
-    } else {
-      throw .invalidShape(
-        path: path, tensor: name, reason: "shape \(shape) of \(dtype) has a byte count that overflows")
-    }
-    return Entry(name: name, dtype: dtype, type: type, shape: shape, range: (dataOffset + begin)..<(dataOffset + end))
   }
 }

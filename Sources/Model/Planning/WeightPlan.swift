@@ -100,18 +100,24 @@ public struct WeightPlan: Sendable {
 
 extension WeightPlan {
   /// The peak while loading (VmHWM of `edgetune plan` or `tokenize`, which only load the model): the runtime lines,
-  /// plus two transients measured with SmolLM2's .nf4 on Debian 12 (process at start 23.5 MB):
-  /// - the tokenizer.json text: the .nf4 header is parsed with Foundation with the text inside (+11.9 MB VmHWM,
-  ///   1.56 MB of text), then copied for the tokenizer, which walks it in place (+1.4 MB more, its 2.4 MB of tables
-  ///   included): 10.4 MiB above the tables, ~222 B per vocabulary entry, planned as 230;
+  /// plus two transients measured with SmolLM2's .nf4 (process at start 23.5 MB on Debian 12, 23.1 MB here):
+  /// - the tokenizer.json text, 1.56 MB inside the .nf4 header's metadata. The header (2.1 MB) is walked with
+  ///   `JSONReader`, the text decoded once into the metadata (+5.4–5.7 MiB VmHWM: header pages, strings and the
+  ///   decoding buffer), then copied for the tokenizer, which walks the copy in place; the peak is at the end of
+  ///   that walk, +9.3–9.7 MiB over 12 runs (TokenizerMemoryTests), its 2.3 MiB of tables included: 7.4 MiB above
+  ///   the tables (header pages 2.0, metadata strings 1.5, the copy 1.5, the loader's arrays and allocator slack
+  ///   2.4), ~159 B per vocabulary entry, planned as 170. (Parsing the header with JSONSerialization took +10.5–11.5
+  ///   MiB at the header alone, +10.7–12.3 MiB with the tokenizer; that was planned as 230 B an entry.)
   /// - reading each quantized matrix's small parts (quant state, scales) faults in the file pages around them (the
-  ///   kernel's fault-around, 64 KiB): +13.8 MB for 30 layers of 7 matrices, planned as 64 KiB a matrix.
-  /// SmolLM2: 52.3 MiB planned, 48.4 MiB measured (50.5–50.7 MB over 8 runs; with the JSONSerialization tokenizer
-  /// loader it was 62.8–73.6 MB). The runtime line's 26 MiB holds ~3.6 MiB more than the process has at this point:
-  /// that is the margin.
+  ///   kernel's fault-around, 64 KiB): +13.8 MB for 30 layers of 7 matrices on Debian 12 (kernel 6.1), planned as
+  ///   64 KiB a matrix. (Kernel 6.18 maps only ~2 MiB here, so the plan is high there; kept for 6.1.)
+  /// SmolLM2: 49.4 MiB planned. Measured with the JSONSerialization header: 48.4 MiB on Debian 12 (50.5–50.7 MB over
+  /// 8 runs), 37.0–37.3 MB on kernel 6.18; with `JSONReader`, 34.4–35.0 MB on kernel 6.18 (2.4 MiB less, so ~46 MiB
+  /// expected on Debian 12). The runtime line's 26 MiB holds ~3.6 MiB more than the process has at this point: that
+  /// is the margin.
   public var loadPeakBytes: Int {
     let runtime = runtimeLines().reduce(0) { $0 + $1.bytes }
-    let tokenizerText = vocabularySize * 230
+    let tokenizerText = vocabularySize * 170
     let faultAround = layerBytes.count * 7 * (64 << 10)
     return runtime + tokenizerText + faultAround
   }

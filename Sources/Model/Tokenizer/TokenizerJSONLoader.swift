@@ -1,3 +1,5 @@
+import Formats
+
 /// What `BPETokenizer(tokenizerJSON:source:)` needs from a tokenizer.json, in the tokenizer's own tables.
 struct TokenizerJSONParts {
   var vocabulary: TokenVocabulary

@@ -1,3 +1,5 @@
+import Formats
+
 /// Typed reads from tokenizer.json's small parts (`JSONValue`), each failing with a `TokenizerError` that names the key path,
 /// and the recognizers for the pre-tokenizer, normalizer, decoder and post-processor shapes EdgeTune supports.
 /// ref: huggingface/tokenizers `tokenizer/serialization.rs` and the `#[serde(tag = "type")]` component enums.
@@ -162,42 +164,7 @@ struct JSONShape {
   }
 
   /// Byte offset of the first byte that does not belong to a well-formed UTF-8 sequence, or nil.
-  /// ref: Unicode 15 Table 3-7 "Well-Formed UTF-8 Byte Sequences".
   static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
-    var i = 0
-    let n = bytes.count
-    while i < n {
-      let b0 = bytes[i]
-      if b0 < 0x80 {
-        i += 1
-        continue
-      }
-      var length = 0
-      var low: UInt8 = 0x80
-      var high: UInt8 = 0xBF
-      switch b0 {
-      case 0xC2...0xDF: length = 2
-      case 0xE0:
-        length = 3
-        low = 0xA0
-      case 0xE1...0xEC, 0xEE...0xEF: length = 3
-      case 0xED:
-        length = 3
-        high = 0x9F
-      case 0xF0:
-        length = 4
-        low = 0x90
-      case 0xF1...0xF3: length = 4
-      case 0xF4:
-        length = 4
-        high = 0x8F
-      default: return i
-      }
-      guard i + length <= n else { return i }
-      guard (low...high).contains(bytes[i + 1]) else { return i }
-      for k in 2..<max(length, 2) where !(0x80...0xBF).contains(bytes[i + k]) { return i }
-      i += length
-    }
-    return nil
+    bytes.withUnsafeBufferPointer { JSONReader.firstInvalidUTF8($0) }
   }
 }

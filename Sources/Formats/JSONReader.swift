@@ -1,40 +1,41 @@
 /// Why a text is not JSON: the byte offset where reading stopped and what was expected there.
-struct JSONSyntaxError: Error, Equatable {
-  var offset: Int
-  var message: String
+package struct JSONSyntaxError: Error, Equatable {
+  package var offset: Int
+  package var message: String
 }
 
 /// A pull reader over JSON text (RFC 8259) that hands out one value at a time, so that a caller can walk a large
-/// document (tokenizer.json's vocabulary and merges) straight into its own tables, skipping or materializing
-/// (`JSONValue`) only the parts it wants. It never builds a tree of the whole document.
+/// document (tokenizer.json's vocabulary and merges, a safetensors header whose metadata holds a whole tokenizer.json)
+/// straight into its own tables, skipping or materializing (`JSONValue`) only the parts it wants. It never builds a
+/// tree of the whole document. It does not check UTF-8: callers run `firstInvalidUTF8` over the text first.
 ///
 /// The text must stay alive while the reader is used: it borrows it as a buffer, because the hot walk over
 /// ~100,000 strings cannot afford an Array's bounds checks and copy-on-write checks on every byte.
 /// Nesting deeper than `maximumDepth` is refused (an error, not a stack overflow), as serde_json does at 128.
 /// ref: RFC 8259 §§2–7; huggingface/tokenizers reads tokenizer.json with serde_json.
-struct JSONReader {
-  static let maximumDepth = 128
+package struct JSONReader {
+  package static let maximumDepth = 128
 
   /// What the next value is, judged from its first byte.
-  enum Kind { case object, array, string, number, bool, null }
+  package enum Kind { case object, array, string, number, bool, null }
 
-  let text: UnsafeBufferPointer<UInt8>
-  var position: Int
+  package let text: UnsafeBufferPointer<UInt8>
+  package var position: Int
   /// Where the key `nextMember` read last starts (its opening quote), so that a walk can come back to it.
-  var keyOffset = 0
+  package var keyOffset = 0
 
-  init(_ text: UnsafeBufferPointer<UInt8>, at position: Int = 0) {
+  package init(_ text: UnsafeBufferPointer<UInt8>, at position: Int = 0) {
     self.text = text
     self.position = position
   }
 
-  func fail(_ message: String) -> JSONSyntaxError {
+  package func fail(_ message: String) -> JSONSyntaxError {
     JSONSyntaxError(offset: position, message: message)
   }
 
   /// Checks that the whole text is one JSON object or array (a UTF-8 byte order mark may precede it), so that a
   /// later walk meets no syntax error and a malformed file is reported as such before any of its content is judged.
-  static func validate(_ text: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
+  package static func validate(_ text: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
     var reader = JSONReader(text, at: startOffset(text))
     // JSONSerialization without `.fragmentsAllowed` refuses a bare scalar at top level; so do we.
     guard let kind = reader.peek(), kind == .object || kind == .array else {
@@ -46,11 +47,11 @@ struct JSONReader {
   }
 
   /// Where the top-level value may start: after a UTF-8 byte order mark, if any.
-  static func startOffset(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+  package static func startOffset(_ text: UnsafeBufferPointer<UInt8>) -> Int {
     text.count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF ? 3 : 0
   }
 
-  mutating func skipSpace() {
+  package mutating func skipSpace() {
     while position < text.count {
       switch text[position] {
       case 0x20, 0x09, 0x0A, 0x0D: position += 1
@@ -60,7 +61,7 @@ struct JSONReader {
   }
 
   /// The kind of the next value (after skipping whitespace), nil at the end or before a byte no value starts with.
-  mutating func peek() -> Kind? {
+  package mutating func peek() -> Kind? {
     skipSpace()
     guard position < text.count else { return nil }
     switch text[position] {
@@ -83,11 +84,11 @@ struct JSONReader {
   // MARK: containers, pulled one member or element at a time
 
   /// Consumes `{`.
-  mutating func beginObject() throws(JSONSyntaxError) { try expect(UInt8(ascii: "{"), "\"{\"") }
+  package mutating func beginObject() throws(JSONSyntaxError) { try expect(UInt8(ascii: "{"), "\"{\"") }
 
   /// Reads the next member's key into `key` (cleared first) and its `:`, leaving the reader at the value, which the
   /// caller must consume; false after the closing `}`. `count` is the number of members read so far (start at 0).
-  mutating func nextMember(_ count: inout Int, key: inout [UInt8]) throws(JSONSyntaxError) -> Bool {
+  package mutating func nextMember(_ count: inout Int, key: inout [UInt8]) throws(JSONSyntaxError) -> Bool {
     skipSpace()
     guard position < text.count else { throw fail("unterminated object") }
     if text[position] == UInt8(ascii: "}") {
@@ -106,10 +107,10 @@ struct JSONReader {
   }
 
   /// Consumes `[`.
-  mutating func beginArray() throws(JSONSyntaxError) { try expect(UInt8(ascii: "["), "\"[\"") }
+  package mutating func beginArray() throws(JSONSyntaxError) { try expect(UInt8(ascii: "["), "\"[\"") }
 
   /// Leaves the reader at the next element, which the caller must consume; false after the closing `]`.
-  mutating func nextElement(_ count: inout Int) throws(JSONSyntaxError) -> Bool {
+  package mutating func nextElement(_ count: inout Int) throws(JSONSyntaxError) -> Bool {
     skipSpace()
     guard position < text.count else { throw fail("unterminated array") }
     if text[position] == UInt8(ascii: "]") {
@@ -123,13 +124,28 @@ struct JSONReader {
 
   // MARK: scalars
 
+  /// Reads a string value as a `String`; the reader must be at its opening quote. The bytes are gathered in an array
+  /// reserved at the escaped length (an upper bound of the decoded one), so a large value (the tokenizer.json in an
+  /// .nf4 header) is not regrown and copied on the way.
+  package mutating func readString() throws(JSONSyntaxError) -> String {
+    skipSpace()
+    let start = position
+    try skipString()
+    let escapedCount = position - start
+    position = start
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(escapedCount)
+    try readString(into: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
   /// Appends the string's UTF-8, escapes resolved, to `output`; the reader must be at its opening quote.
   /// Lone or reversed UTF-16 surrogates in `\u` escapes are errors, as in JSONSerialization.
-  mutating func readString(into output: inout [UInt8]) throws(JSONSyntaxError) {
+  package mutating func readString(into output: inout [UInt8]) throws(JSONSyntaxError) {
     try scanString(into: &output, keep: true)
   }
 
-  mutating func skipString() throws(JSONSyntaxError) {
+  package mutating func skipString() throws(JSONSyntaxError) {
     var none: [UInt8] = []
     try scanString(into: &none, keep: false)
   }
@@ -237,7 +253,7 @@ struct JSONReader {
   }
 
   /// Reads a number by the RFC 8259 grammar (no leading zeros, `+`, `.5`, `1.`, NaN or Infinity).
-  mutating func readNumber() throws(JSONSyntaxError) -> Double {
+  package mutating func readNumber() throws(JSONSyntaxError) -> Double {
     skipSpace()
     let start = position
     func digits(_ reader: inout JSONReader) -> Int {
@@ -281,13 +297,13 @@ struct JSONReader {
   }
 
   /// Reads `true` or `false`.
-  mutating func readBool() throws(JSONSyntaxError) -> Bool {
+  package mutating func readBool() throws(JSONSyntaxError) -> Bool {
     if try readWord("true") { return true }
     if try readWord("false") { return false }
     throw fail("expected true or false")
   }
 
-  mutating func readNull() throws(JSONSyntaxError) {
+  package mutating func readNull() throws(JSONSyntaxError) {
     guard try readWord("null") else { throw fail("expected null") }
   }
 
@@ -304,7 +320,7 @@ struct JSONReader {
   // MARK: whole values
 
   /// Consumes one value of any kind, checking its syntax; `depth` is the nesting of the containers around it.
-  mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
+  package mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
     switch peek() {
     case .object:
       guard depth < Self.maximumDepth else { throw fail("nested deeper than \(Self.maximumDepth) levels") }
@@ -326,7 +342,7 @@ struct JSONReader {
   }
 
   /// Reads one value into a `JSONValue`: for the small parts of a document.
-  mutating func readValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+  package mutating func readValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
     switch peek() {
     case .object:
       guard depth < Self.maximumDepth else { throw fail("nested deeper than \(Self.maximumDepth) levels") }
@@ -357,5 +373,48 @@ struct JSONReader {
       return .null
     case nil: throw fail(position < text.count ? "expected a value" : "unexpected end of text")
     }
+  }
+
+  // MARK: UTF-8
+
+  /// The offset of the first byte that does not start a well-formed UTF-8 sequence (overlong forms, surrogates and
+  /// scalars above U+10FFFF are ill-formed), or nil when the whole text is valid UTF-8, as RFC 8259 §8.1 requires.
+  /// ref: The Unicode Standard, Table 3-7 "Well-Formed UTF-8 Byte Sequences".
+  package static func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    var i = 0
+    let n = bytes.count
+    while i < n {
+      let b0 = bytes[i]
+      if b0 < 0x80 {
+        i += 1
+        continue
+      }
+      var length = 0
+      var low: UInt8 = 0x80
+      var high: UInt8 = 0xBF
+      switch b0 {
+      case 0xC2...0xDF: length = 2
+      case 0xE0:
+        length = 3
+        low = 0xA0
+      case 0xE1...0xEC, 0xEE...0xEF: length = 3
+      case 0xED:
+        length = 3
+        high = 0x9F
+      case 0xF0:
+        length = 4
+        low = 0x90
+      case 0xF1...0xF3: length = 4
+      case 0xF4:
+        length = 4
+        high = 0x8F
+      default: return i
+      }
+      guard i + length <= n else { return i }
+      guard (low...high).contains(bytes[i + 1]) else { return i }
+      for k in 2..<max(length, 2) where !(0x80...0xBF).contains(bytes[i + k]) { return i }
+      i += length
+    }
+    return nil
   }
 }

@@ -1,7 +1,8 @@
 /// A materialized JSON value, for the small parts of tokenizer.json (the pre-tokenizer, normalizer, decoder,
-/// post-processor and added tokens) whose shapes are easier to recognize as a tree. The vocabulary and merges are
-/// never read into one of these: `JSONReader` walks them.
-enum JSONValue: Equatable, Sendable {
+/// post-processor and added tokens) and of a safetensors header (one tensor's entry) whose shapes are easier to
+/// recognize as a tree. Large parts (the vocabulary and merges, the header's metadata) are never read into one of
+/// these: `JSONReader` walks them.
+package enum JSONValue: Equatable, Sendable {
   case null
   case bool(Bool)
   case number(Double)
@@ -9,34 +10,34 @@ enum JSONValue: Equatable, Sendable {
   case array([JSONValue])
   case object([String: JSONValue])
 
-  subscript(key: String) -> JSONValue? {
+  package subscript(key: String) -> JSONValue? {
     if case .object(let members) = self { return members[key] }
     return nil
   }
 
-  var string: String? {
+  package var string: String? {
     if case .string(let text) = self { return text }
     return nil
   }
 
-  var array: [JSONValue]? {
+  package var array: [JSONValue]? {
     if case .array(let elements) = self { return elements }
     return nil
   }
 
-  var object: [String: JSONValue]? {
+  package var object: [String: JSONValue]? {
     if case .object(let members) = self { return members }
     return nil
   }
 
-  var number: Double? {
+  package var number: Double? {
     if case .number(let value) = self { return value }
     return nil
   }
 
   /// `true`/`false`, and also the numbers 0 and 1: Foundation's `as? Bool` accepted those from JSONSerialization,
   /// and the loader keeps what it accepted.
-  var bool: Bool? {
+  package var bool: Bool? {
     switch self {
     case .bool(let flag): return flag
     case .number(let value) where value == 0 || value == 1: return value == 1
@@ -44,10 +45,10 @@ enum JSONValue: Equatable, Sendable {
     }
   }
 
-  var isNull: Bool { self == .null }
+  package var isNull: Bool { self == .null }
 
   /// Parses a whole text (tests, and callers with a small document).
-  init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
+  package init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
     var result: Result<JSONValue, JSONSyntaxError> = .success(.null)
     bytes.withUnsafeBufferPointer { text in
       result = Result { () throws(JSONSyntaxError) -> JSONValue in
@@ -64,7 +65,7 @@ enum JSONValue: Equatable, Sendable {
 
 extension JSONValue: CustomStringConvertible {
   /// Compact JSON-like text, for messages.
-  var description: String {
+  package var description: String {
     switch self {
     case .null: "null"
     case .bool(let flag): "\(flag)"
