@@ -1,6 +1,7 @@
 import Glibc
 
-/// Causal grouped-query attention over a KV cache, one head per task, heads split across workers.
+/// Causal grouped-query attention over a KV cache, one head per task, heads split across workers; query rows in
+/// blocks of `CausalBlock.rowsPerBlock`, each against only the cache rows it can see.
 ///
 /// - Parameters:
 ///   - query: (T, heads·headDim), already rotated.
@@ -32,21 +33,26 @@ public func causalAttentionForward(
     let s = scoresP.pointer + part * scoresPerWorker
     for h in partition(heads, parts: parts, part: part) {
       let g = h / group
-      // s (T, length) = scale · Q_h (T, hd) · K_g (length, hd)ᵀ
-      BLAS.gemmABt(
-        m: T, n: length, k: headDim, alpha: scale, a: queryP.pointer + h * headDim, lda: q,
-        b: keysP.pointer + g * headDim,
-        ldb: kv, c: s, ldc: length)
-      for t in 0..<T {
-        let row = s + t * length
-        let visible = start + t + 1
-        for j in visible..<length { row[j] = -.infinity }
+      // Query rows in blocks (see `CausalBlock`): rows r0..<r1 see cache rows 0..<start+r1 only, so the masked
+      // triangle of a long prompt is neither multiplied nor exponentiated.
+      for r0 in stride(from: 0, to: T, by: CausalBlock.rowsPerBlock) {
+        let m = min(CausalBlock.rowsPerBlock, T - r0)
+        let width = start + r0 + m
+        // s (m, width) = scale · Q_h[r0..<r0+m] (m, hd) · K_g[0..<width] (width, hd)ᵀ
+        BLAS.gemmABt(
+          m: m, n: width, k: headDim, alpha: scale, a: queryP.pointer + r0 * q + h * headDim, lda: q,
+          b: keysP.pointer + g * headDim, ldb: kv, c: s, ldc: width)
+        for i in 0..<m {
+          let row = s + i * width
+          let visible = start + r0 + i + 1
+          for j in visible..<width { row[j] = -.infinity }
+        }
+        softmaxRowsInPlace(s, rows: m, cols: width, stride: width)
+        // out_h[r0..<r0+m] (m, hd) = s (m, width) · V_g[0..<width] (width, hd)
+        BLAS.gemm(
+          transposeA: false, transposeB: false, m: m, n: headDim, k: width, a: s, lda: width,
+          b: valuesP.pointer + g * headDim, ldb: kv, c: outputP.pointer + r0 * q + h * headDim, ldc: q)
       }
-      softmaxRowsInPlace(s, rows: T, cols: length, stride: length)
-      // out_h (T, hd) = s (T, length) · V_g (length, hd)
-      BLAS.gemm(
-        transposeA: false, transposeB: false, m: T, n: headDim, k: length, a: s, lda: length,
-        b: valuesP.pointer + g * headDim, ldb: kv, c: outputP.pointer + h * headDim, ldc: q)
     }
   }
 }

@@ -48,6 +48,8 @@ func attentionReference(
     Shape(tokens: 3, start: 7, heads: 6, kvHeads: 6, headDim: 4),  // plain multi-head
     Shape(tokens: 6, start: 2, heads: 6, kvHeads: 1, headDim: 32),  // multi-query
     Shape(tokens: 2, start: 0, heads: 1, kvHeads: 1, headDim: 64),  // fewer heads than workers
+    Shape(tokens: 150, start: 0, heads: 2, kvHeads: 1, headDim: 4),  // three blocks of query rows, the last partial
+    Shape(tokens: 70, start: 20, heads: 2, kvHeads: 1, headDim: 4),  // two blocks after a cache
   ]
 
   func run(_ s: Shape, query: [Float], keys: [Float], values: [Float], workers: Int) -> [Float] {
