@@ -1,4 +1,4 @@
-public import Memory
+internal import Memory
 public import Quantization
 
 /// A GGUF file (versions 2 and 3) mapped read-only: header, metadata, tensor infos, and views of tensor data that

@@ -1,5 +1,5 @@
 import Foundation
-public import Memory
+internal import Memory
 public import Quantization
 
 /// EdgeTune's NF4 model file: one safetensors file in the bitsandbytes 4-bit serialization (Hugging Face tensor

@@ -1,5 +1,5 @@
-public import Memory
-public import Quantization
+internal import Memory
+internal import Quantization
 
 /// One safetensors file mapped read-only: its JSON header and views of its tensors (nothing is copied).
 /// ref: huggingface/safetensors README, "Format": u64 header size, JSON header, byte buffer.

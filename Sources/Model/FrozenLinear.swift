@@ -1,5 +1,5 @@
 public import Memory
-public import Tensor
+internal import Tensor
 
 /// Per-worker tile buffers for decoding frozen weights. One tile holds `tileFloats` floats, sized to stay in L2 so a
 /// decoded tile is consumed by the product while still in cache.

@@ -1,6 +1,6 @@
 import Glibc
 public import Memory
-public import Tensor
+internal import Tensor
 
 /// Runs the frozen model forward with a KV cache: prompt processing in chunks, then one token at a time.
 ///

@@ -1,4 +1,4 @@
-public import Formats
+internal import Formats
 import Foundation
 public import Memory
 import Quantization

@@ -1,4 +1,4 @@
-public import Formats
+internal import Formats
 import Quantization
 
 /// The frozen weights of one transformer block, in Hugging Face layout. Matrices are read through `FrozenMatrix`

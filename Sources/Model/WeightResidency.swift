@@ -1,4 +1,4 @@
-public import Synchronization
+internal import Synchronization
 
 /// Which frozen-weight pages the process keeps mapped in, when the budget is smaller than the model.
 ///

@@ -1,4 +1,4 @@
-public import Model
+internal import Model
 
 /// Fully trained modules kept beside LoRA's matrices (PEFT's `modules_to_save`) and the task they serve: nothing for
 /// a causal LM; the `score` head (hidden → 1, no bias) for a reward model, which PEFT (task_type SEQ_CLS) saves as

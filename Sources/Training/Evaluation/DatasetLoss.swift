@@ -1,4 +1,4 @@
-public import Model
+internal import Model
 
 /// Mean next-token loss of a dataset's targeted tokens, its examples packed into rows like training data (segment
 /// boundaries keep them apart), through a `TrainingGraph` with or without a method's trainable parts.

@@ -1,5 +1,5 @@
 public import Foundation
-public import Model
+internal import Model
 
 /// Direct preference optimization of any method on preference pairs: the policy is the base with the method's
 /// parts, the reference the same base with them switched off (no second model, no copy). Per pair, one row holds

@@ -1,5 +1,5 @@
 public import Foundation
-public import Model
+internal import Model
 
 /// Trains a `RewardModel` on preference pairs: per step, `pairsPerStep` pairs each scored in one row (chosen and
 /// rejected as two segments), loss −log σ(r_c − r_r − margin) averaged over the pairs; held-out pairwise accuracy

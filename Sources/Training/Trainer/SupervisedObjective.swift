@@ -1,5 +1,5 @@
 public import Foundation
-public import Model
+internal import Model
 
 /// Supervised fine-tuning: mean next-token cross-entropy over the targeted tokens of `gradientAccumulation` packed
 /// batches per step, held-out loss on a validation set.

@@ -1,5 +1,5 @@
 public import Foundation
-public import Model
+internal import Model
 
 /// What an optimizer step minimizes and where its data comes from: next-token cross-entropy on a batch stream
 /// (`SupervisedObjective`), the pairwise ranking loss of a reward model, DPO, PPO's clipped losses. The `Trainer`
