@@ -12,20 +12,25 @@ import Testing
     try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
   }
 
-  /// LoRA seq 256 on SmolLM2-135M (all weights resident need ~160 MiB): every budget holds, streamed or not, and the
-  /// plan is within 15% of the kernel's peak. 96 MiB is the floor at this length (the plan's smallest: 95.7 MiB).
-  @Test(.enabled(if: CLI.haveModel), arguments: [96, 128, 192, 256])
-  func trainingStaysWithinBudget(mebibytes: Int) throws {
+  /// Trains LoRA on SmolLM2 under `budget` in a child process, requires it to succeed, and returns its report.
+  static func trainReport(seqLen: Int, steps: Int, budget: String) throws -> [String: Any] {
     let nf4 = try ConvertTests.converted.get().nf4
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     let report = dir.appendingPathComponent("report.json").path
     let result = try CLI.run([
-      "train", "lora", "--model", nf4, "--data", Self.data, "--val-fraction", "0", "--seq-len", "256", "--steps", "2",
-      "--budget", "\(mebibytes)MiB", "--out", dir.appendingPathComponent("adapter").path, "--report", report,
+      "train", "lora", "--model", nf4, "--data", data, "--val-fraction", "0", "--seq-len", "\(seqLen)", "--steps",
+      "\(steps)", "--budget", budget, "--out", dir.appendingPathComponent("adapter").path, "--report", report,
     ])
-    #expect(result.status == 0, "\(result.stderr)")
-    let json = try Self.reportObject(report)
+    try #require(result.status == 0, "\(result.stderr)")
+    return try reportObject(report)
+  }
+
+  /// LoRA seq 256 on SmolLM2-135M (all weights resident need ~160 MiB): every budget holds, streamed or not, and the
+  /// plan is within 15% of the kernel's peak. 96 MiB is the floor at this length (the plan's smallest: 95.7 MiB).
+  @Test(.enabled(if: CLI.haveModel), arguments: [96, 128, 192, 256])
+  func trainingStaysWithinBudget(mebibytes: Int) throws {
+    let json = try Self.trainReport(seqLen: 256, steps: 2, budget: "\(mebibytes)MiB")
     let peak = try #require(json["peak_rss_bytes"] as? Int)
     let planned = try #require(json["planned_peak_bytes"] as? Int)
     print("BudgetTests: budget \(mebibytes) MiB: VmHWM \(peak >> 20) MiB, planned \(planned >> 20) MiB")
@@ -40,15 +45,7 @@ import Testing
     let nf4 = try ConvertTests.converted.get().nf4
     let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: nf4)[.size] as? Int)
     let budget = (fileBytes >> 20) << 20  // whole MiB below the file's size
-    let dir = try CLI.temporaryDirectory()
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let report = dir.appendingPathComponent("report.json").path
-    let result = try CLI.run([
-      "train", "lora", "--model", nf4, "--data", Self.data, "--val-fraction", "0", "--seq-len", "64", "--steps", "3",
-      "--budget", "\(budget)", "--out", dir.appendingPathComponent("adapter").path, "--report", report,
-    ])
-    #expect(result.status == 0, "\(result.stderr)")
-    let json = try Self.reportObject(report)
+    let json = try Self.trainReport(seqLen: 64, steps: 3, budget: "\(budget)")
     let peak = try #require(json["peak_rss_bytes"] as? Int)
     print("BudgetTests: file \(fileBytes >> 20) MiB, budget \(budget >> 20) MiB, VmHWM \(peak >> 20) MiB")
     #expect(budget < fileBytes && peak <= budget, "VmHWM \(peak) above the budget \(budget)")
