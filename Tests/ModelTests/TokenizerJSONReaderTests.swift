@@ -164,7 +164,7 @@ struct TokenizerJSONReaderTests {
       let prefix = Array(text[..<end])
       let kind = error(prefix)?.kind
       let expected: TokenizerError.Kind =
-        JSONShape.firstInvalidUTF8(prefix) == nil ? .invalidJSON : .invalidUTF8
+        prefix.withUnsafeBufferPointer { JSONReader.firstInvalidUTF8($0) } == nil ? .invalidJSON : .invalidUTF8
       #expect(kind == expected, "prefix of \(end) bytes")
     }
   }

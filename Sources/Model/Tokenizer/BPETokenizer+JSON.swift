@@ -1,3 +1,5 @@
+import Formats
+
 extension BPETokenizer {
   /// From a Hugging Face tokenizer.json: `model.type` BPE over byte-level symbols, `model.vocab`, `model.merges`
   /// (`"a b"` strings or `["a", "b"]` pairs), `added_tokens`, and one of the pre-tokenizer shapes
@@ -6,12 +8,12 @@ extension BPETokenizer {
   /// `source` is the path for error messages; anything unsupported throws a `TokenizerError` naming it.
   /// The text is walked in place (`TokenizerJSONLoader`), never parsed into a tree.
   public convenience init(tokenizerJSON bytes: [UInt8], source: String) throws {
-    if let offset = JSONShape.firstInvalidUTF8(bytes) {
-      throw TokenizerError(
-        .invalidUTF8, source: source, location: "byte \(offset)", "the file is not valid UTF-8")
-    }
     let parts = try bytes.withUnsafeBufferPointer { text in
-      try TokenizerJSONLoader(text: text, shape: JSONShape(source: source)).load()
+      if let offset = JSONReader.firstInvalidUTF8(text) {
+        throw TokenizerError(
+          .invalidUTF8, source: source, location: "byte \(offset)", "the file is not valid UTF-8")
+      }
+      return try TokenizerJSONLoader(text: text, shape: JSONShape(source: source)).load()
     }
     self.init(
       vocabulary: parts.vocabulary, merges: parts.merges, special: parts.special, matchable: parts.matchable,

@@ -163,8 +163,4 @@ struct JSONShape {
     return try string(special["id"], "post_processor.single[0].SpecialToken.id")
   }
 
-  /// Byte offset of the first byte that does not belong to a well-formed UTF-8 sequence, or nil.
-  static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
-    bytes.withUnsafeBufferPointer { JSONReader.firstInvalidUTF8($0) }
-  }
 }

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 public import Model
 
@@ -42,8 +43,9 @@ public enum DataRecord: Sendable, Equatable {
 
   /// One JSONL line as a JSON object: UTF-8 first (naming the first bad byte), then JSON, then the object shape.
   static func jsonObject(line bytes: UnsafeRawBufferPointer) throws(DataRecordError) -> [String: Any] {
-    guard String(validating: bytes, as: UTF8.self) != nil else {
-      throw DataRecordError("invalid UTF-8 at byte \(Self.firstInvalidUTF8Offset(bytes))")
+    // The mapping's bytes are never bound to another type; reading them as UInt8 is what a byte buffer means.
+    if let offset = JSONReader.firstInvalidUTF8(bytes.assumingMemoryBound(to: UInt8.self)) {
+      throw DataRecordError("invalid UTF-8 at byte \(offset)")
     }
     let parsed: Any
     do {
@@ -140,14 +142,6 @@ public enum DataRecord: Sendable, Equatable {
     }
   }
 
-  /// Byte offset of the first ill-formed UTF-8 sequence (0 when there is none and the caller asked anyway).
-  static func firstInvalidUTF8Offset(_ bytes: UnsafeRawBufferPointer) -> Int {
-    var iterator = bytes.makeIterator()
-    var decoder = UTF8()
-    var offset = 0
-    while case .scalarValue(let scalar) = decoder.decode(&iterator) { offset += UTF8.width(scalar) }
-    return offset
-  }
 }
 
 /// Why one record could not be read or encoded; `JSONLDataset` adds the file and line (`TrainingError.badLine`).
