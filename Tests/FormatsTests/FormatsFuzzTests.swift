@@ -143,6 +143,26 @@ import Testing
     "\"F32\"", "\"BF16\"", "\"U8\"", "[0,4]", "[]", " ", "\n", "\u{0}", "é",
   ]
 
+  /// Applies `edits` random edits to JSON text, each one of: delete a run of up to `deleteUpTo` bytes, insert a
+  /// `jsonPieces` token, insert a raw byte (often invalid UTF-8), or replace a digit with one of `numbers`.
+  static func mutate(
+    _ header: inout [UInt8], edits: ClosedRange<Int>, deleteUpTo: Int, numbers: [String],
+    using rng: inout SplitMix64
+  ) {
+    for _ in 0..<Int.random(in: edits, using: &rng) {
+      let at = Int.random(in: 0...header.count, using: &rng)
+      switch Int.random(in: 0..<4, using: &rng) {
+      case 0: header.removeSubrange(at..<min(header.count, at + Int.random(in: 1...deleteUpTo, using: &rng)))
+      case 1: header.insert(contentsOf: Array(jsonPieces.randomElement(using: &rng)!.utf8), at: at)
+      case 2: header.insert(UInt8.random(in: 0...255, using: &rng), at: at)
+      default:
+        if let digit = header.indices.filter({ (0x30...0x39).contains(header[$0]) }).randomElement(using: &rng) {
+          header.replaceSubrange(digit...digit, with: Array(numbers.randomElement(using: &rng)!.utf8))
+        }
+      }
+    }
+  }
+
   @Test func mutatedSafetensors() throws {
     var rng = SplitMix64(seed: 0x5341_4645 &+ Self.seedOffset)
     let base = SafetensorsTestWriter.sample()
@@ -152,24 +172,10 @@ import Testing
     try withTemporaryDirectory { dir in
       for iteration in 0..<8000 * Self.scale {
         var header = json
-        for _ in 0..<Int.random(in: 1...3, using: &rng) {
-          let at = Int.random(in: 0...header.count, using: &rng)
-          switch Int.random(in: 0..<4, using: &rng) {
-          case 0:  // delete a run
-            let end = min(header.count, at + Int.random(in: 1...6, using: &rng))
-            header.removeSubrange(at..<end)
-          case 1:  // insert a JSON-ish token
-            header.insert(contentsOf: Array(Self.jsonPieces.randomElement(using: &rng)!.utf8), at: at)
-          case 2:  // insert a raw byte (often invalid UTF-8)
-            header.insert(UInt8.random(in: 0...255, using: &rng), at: at)
-          default:  // replace a digit with a big or negative number
-            if let digit = header.indices.filter({ (0x30...0x39).contains(header[$0]) }).randomElement(using: &rng) {
-              let replacement = ["4294967296", "-8", "99999999999999999999", "1.5", "24", "0"].randomElement(
-                using: &rng)!
-              header.replaceSubrange(digit...digit, with: Array(replacement.utf8))
-            }
-          }
-        }
+        Self.mutate(
+          &header, edits: 1...3, deleteUpTo: 6,
+          numbers: ["4294967296", "-8", "99999999999999999999", "1.5", "24", "0"],
+          using: &rng)
         // Mostly the true length; sometimes a random one.
         let length: UInt64? =
           switch Int.random(in: 0..<8, using: &rng) {

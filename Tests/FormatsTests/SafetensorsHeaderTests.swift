@@ -210,19 +210,9 @@ import Testing
     try withTemporaryDirectory { dir in
       for iteration in 0..<3000 * FormatsFuzzTests.scale {
         var header = json
-        for _ in 0..<Int.random(in: 1...2, using: &rng) {
-          let at = Int.random(in: 0...header.count, using: &rng)
-          switch Int.random(in: 0..<4, using: &rng) {
-          case 0: header.removeSubrange(at..<min(header.count, at + Int.random(in: 1...4, using: &rng)))
-          case 1: header.insert(contentsOf: Array(FormatsFuzzTests.jsonPieces.randomElement(using: &rng)!.utf8), at: at)
-          case 2: header.insert(UInt8.random(in: 0...255, using: &rng), at: at)
-          default:
-            if let digit = header.indices.filter({ (0x30...0x39).contains(header[$0]) }).randomElement(using: &rng) {
-              let replacement = ["1.0", "-8", "99999999999999999999", "1.5", "24", "0", "true", "2e1"]
-              header.replaceSubrange(digit...digit, with: Array(replacement.randomElement(using: &rng)!.utf8))
-            }
-          }
-        }
+        FormatsFuzzTests.mutate(
+          &header, edits: 1...2, deleteUpTo: 4,
+          numbers: ["1.0", "-8", "99999999999999999999", "1.5", "24", "0", "true", "2e1"], using: &rng)
         let path = try dir.write(SafetensorsTestWriter.file(header: header, data: data), to: "d.safetensors")
         let old = Self.reference(header, dataSize: data.count)
         let context = "iteration \(iteration): \(String(decoding: header, as: UTF8.self))"
