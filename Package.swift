@@ -50,7 +50,7 @@ let package = Package(
 
     .testTarget(name: "MemoryTests", dependencies: ["Memory"], swiftSettings: swiftSettings),
     .testTarget(name: "PagingTests", dependencies: ["Paging", "Memory"], swiftSettings: swiftSettings),
-    .testTarget(name: "ProfilingTests", dependencies: ["Profiling"], swiftSettings: swiftSettings),
+    .testTarget(name: "ProfilingTests", dependencies: ["Profiling", "Memory"], swiftSettings: swiftSettings),
     .testTarget(name: "TensorTests", dependencies: ["Tensor", "Memory"], swiftSettings: swiftSettings),
     .testTarget(
       name: "QuantizationTests", dependencies: ["Quantization"], exclude: ["Fixtures"], swiftSettings: swiftSettings),

@@ -54,3 +54,12 @@ public final class MemoryLedger: Sendable {
   /// A ledger that records without a budget, for code paths and tests that have no run of their own.
   public static let unbounded = MemoryLedger()
 }
+
+extension MemoryLedger {
+  /// What the ledger reserved at its peak, by label: "ledger peak 9.5 MiB (kv-cache 2.1 MiB, ...)".
+  public func peakLine() -> String {
+    let snapshot = snapshot()
+    let labels = snapshot.peakByLabel.sorted { $0.key < $1.key }.map { "\($0.key) \(ByteCount.format($0.value))" }
+    return "ledger peak \(ByteCount.format(snapshot.peakBytes)) (" + labels.joined(separator: ", ") + ")"
+  }
+}

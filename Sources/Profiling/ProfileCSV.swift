@@ -1,3 +1,5 @@
+public import Memory
+
 /// A profile's samples as CSV, one row per sample, for spreadsheets and plotting scripts.
 ///
 /// Columns: `seconds,phase,rss_bytes,rss_anon_bytes,rss_file_bytes,hwm_bytes,ledger_bytes`, then `ledger:LABEL` for

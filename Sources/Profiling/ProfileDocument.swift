@@ -1,3 +1,5 @@
+public import Memory
+
 /// Everything a memory profile shows, as data: the plan made before the run, the kernel's and the ledger's figures
 /// sampled during it, the peaks per phase and the verdict. `edgetune profile` fills it; the JSON report, the HTML page
 /// (`ProfileHTML`) and the CSV (`ProfileCSV`) are three renderings of it.
@@ -61,32 +63,5 @@ public struct ProfileDocument: Codable, Sendable {
     self.phases = phases
     self.verdict = verdict
     self.figures = figures
-  }
-}
-
-/// One sample of the process's memory: the kernel's counts from /proc/self/status and the ledger's account.
-public struct MemorySample: Codable, Sendable, Equatable {
-  /// Seconds since the run started.
-  public var seconds: Double
-  /// The run phase at the time: load, forward, backward, optimizer, eval, save, ...
-  public var phase: String
-  public var rss: Int
-  public var rssAnon: Int
-  public var rssFile: Int
-  public var hwm: Int
-  public var ledger: Int
-  public var ledgerByLabel: [String: Int]
-  public init(
-    seconds: Double, phase: String, rss: Int, rssAnon: Int, rssFile: Int, hwm: Int, ledger: Int,
-    ledgerByLabel: [String: Int]
-  ) {
-    self.seconds = seconds
-    self.phase = phase
-    self.rss = rss
-    self.rssAnon = rssAnon
-    self.rssFile = rssFile
-    self.hwm = hwm
-    self.ledger = ledger
-    self.ledgerByLabel = ledgerByLabel
   }
 }

@@ -1,3 +1,5 @@
+import Memory
+
 /// What the timeline chart draws, worked out from a document's samples before any SVG is written: the samples in
 /// time order (thinned out for very long runs), the ledger labels in stacking order with their colours, the phase
 /// runs, and the scale.

@@ -20,26 +20,10 @@ struct BudgetOptions: ParsableArguments {
   var bytes: Int? { budget.flatMap(ByteCount.parse) }
 }
 
-/// A run that cannot fit its budget, found before it starts (or a run stopped to stay within it).
-struct BudgetError: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
-}
-
 extension MemoryPlan {
   /// The lines for JSON reports.
   var linesJSON: [[String: Any]] {
     lines.map { ["label": $0.label, "bytes": $0.bytes, "kind": $0.kind.rawValue, "note": $0.note] }
-  }
-
-  /// Fails with the plan table and the smallest budget that would do, when the plan does not fit.
-  func requireFits(what: String) throws {
-    guard !fits, let budget else { return }
-    Output.diagnostic(table())
-    throw BudgetError(
-      "\(what) needs about \(ByteCount.format(total)) but the budget is \(ByteCount.format(budget)); "
-        + "the smallest budget that works for these options is \(ByteCount.format(smallestBudget)) "
-        + "(or lower --seq-len / --rank, or fewer --targets)")
   }
 }
 

@@ -19,12 +19,8 @@ enum Output {
     FileHandle.standardOutput.write(Data("\n".utf8))
   }
 
-  /// What the run's ledger reserved at its peak, by label: "ledger peak 9.5 MiB (kv-cache 2.1 MiB, ...)".
-  static func ledgerLine(_ ledger: MemoryLedger) -> String {
-    let snapshot = ledger.snapshot()
-    let labels = snapshot.peakByLabel.sorted { $0.key < $1.key }.map { "\($0.key) \(ByteCount.format($0.value))" }
-    return "ledger peak \(ByteCount.format(snapshot.peakBytes)) (" + labels.joined(separator: ", ") + ")"
-  }
+  /// What the run's ledger reserved at its peak, by label.
+  static func ledgerLine(_ ledger: MemoryLedger) -> String { ledger.peakLine() }
 
   /// The ledger's peaks for JSON reports: total and by label.
   static func ledgerJSON(_ ledger: MemoryLedger) -> [String: Any] {

@@ -24,25 +24,21 @@ struct PlanCommand: ParsableCommand {
   func run() throws {
     options.threads.apply()
     let model = try ModelLoader.load(path: options.model.model)
-    let recipe = try options.recipe()
-    try recipe.validate(model.config)
-    let planned = try TrainingRun.plan(options: options.training, recipe: recipe, model: model)
+    let method = try options.fineTuneMethod()
+    try method.definition.validate(model: model.config)
+    let planned = try FineTuneRun.plan(
+      try options.training.configuration(method: method, output: "plan"), model: model)
     let plan = planned.plan
     if json {
-      try Output.json([
-        "budget_bytes": options.budget.bytes as Any, "planned_peak_bytes": plan.total, "fits": plan.fits,
-        "smallest_budget_bytes": plan.smallestBudget, "choices": plan.choices,
-        "weights_streamed": planned.residency != .resident, "logit_rows": planned.logitRows,
-        "gradient_checkpointing": planned.checkpointing,
-        "lines": plan.linesJSON,
-      ])
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+      Output.result(String(decoding: try encoder.encode(PlanSummary(planned)), as: UTF8.self))
     } else {
       Output.result(plan.table(), terminator: "")
     }
-    if !plan.fits {
-      throw BudgetError(
-        "the run does not fit the budget; the smallest budget that works for these options is "
-          + ByteCount.format(plan.smallestBudget))
+    if !plan.fits, let budget = plan.budget {
+      throw BudgetError.doesNotFit(
+        what: "the run", planned: plan.total, budget: budget, smallest: plan.smallestBudget, table: "")
     }
   }
 }

@@ -35,47 +35,46 @@ struct ProfileCommand: ParsableCommand {
   func run() throws {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     let started = ContinuousClock.now
-    let lora = try TrainingRun(
-      options: options.training, recipe: try options.recipe(),
-      watchdogInterval: .milliseconds(interval), keepSamples: true)
+    var configuration = try options.training.configuration(
+      method: try options.fineTuneMethod(), output: (out as NSString).appendingPathComponent("adapter"))
+    configuration.defaultSteps = 4
+    configuration.watchdogInterval = .milliseconds(interval)
+    configuration.keepSamples = true
+    let run = try RunPresenter.open(configuration, threads: options.threads)
     // A run stopped by the budget still gets its profile written: that is when it is most needed.
-    var outcome: TrainingRun.Outcome?
+    var report: FineTuneReport?
     var failure: (any Error)?
     do {
-      outcome = try lora.execute(out: (out as NSString).appendingPathComponent("adapter"), defaultSteps: 4)
+      report = try RunPresenter.train(run)
     } catch {
       failure = error
     }
-    lora.watchdog.end()
-    let samples = lora.watchdog.samples
+    run.setup.watchdog.end()
+    let samples = run.setup.watchdog.samples
     let measured = samples.map(\.hwm).max() ?? 0
-    let plan = lora.planned.plan
+    let plan = run.setup.planned.plan
+    let planReport = report?.plan ?? run.setup.report()
     let document = ProfileDocument(
       title: "EdgeTune memory profile: \(options.method) on \((options.model.model as NSString).lastPathComponent)",
       command: CommandLine.arguments.joined(separator: " "), budget: options.budget.bytes,
       plan: plan.lines.map { .init(label: $0.label, bytes: $0.bytes, note: "\($0.kind.rawValue): \($0.note)") },
       plannedPeak: plan.total, measuredPeak: measured, samples: samples, phases: Self.phasePeaks(samples),
-      verdict: failure.map { "the run failed: \($0)" } ?? verdict(plan: plan, measured: measured),
-      figures: figures(outcome?.report ?? lora.planReport(), seconds: (ContinuousClock.now - started).seconds))
-    var report = outcome?.report ?? lora.planReport()
-    report["samples"] = samples.count
-    report["verdict"] = document.verdict
-    report["phases"] = document.phases.map {
-      [
-        "phase": $0.phase, "seconds": $0.seconds, "peak_rss_bytes": $0.peakRSS, "peak_anon_bytes": $0.peakAnon,
-        "peak_file_bytes": $0.peakFile, "peak_ledger_bytes": $0.peakLedger,
-      ] as [String: Any]
-    }
-    report["measured_peak_bytes"] = measured
-    report["plan_error"] = Self.planError(planned: plan.total, measured: measured)
-    try write(JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]), "profile.json")
+      verdict: failure.map { "the run failed: \($0)" }
+        ?? verdict(plan: plan, measured: measured, method: run.definition.summary),
+      figures: figures(report?.run, plan: planReport, seconds: (ContinuousClock.now - started).seconds))
+    try RunPresenter.write(
+      ProfileJSON(
+        report: report, plan: planReport, samples: samples.count, verdict: document.verdict,
+        phases: document.phases.map(ProfileJSON.Phase.init), measuredPeakBytes: measured,
+        planError: Self.planError(planned: plan.total, measured: measured)),
+      to: (out as NSString).appendingPathComponent("profile.json"))
     try write(Data(ProfileHTML.render(document).utf8), "profile.html")
     if csv { try write(Data(ProfileCSV.render(samples).utf8), "profile.csv") }
     if let failure {
       Output.diagnostic("profile written to \(out)/profile.html")
       throw failure
     }
-    Output.diagnostic(outcome?.summary ?? "")
+    if let report { Output.diagnostic(RunPresenter.summary(report)) }
     Output.result(document.verdict)
     Output.result(
       "profile written to \(out)/profile.html" + (csv ? " and profile.csv" : "") + " (report: profile.json)")
@@ -93,14 +92,14 @@ struct ProfileCommand: ParsableCommand {
   }
 
   /// "fits in 96.0 MiB with seq 256 ...; the largest consumer is checkpoints (17.4 MiB)".
-  func verdict(plan: MemoryPlan, measured: Int) -> String {
+  func verdict(plan: MemoryPlan, measured: Int, method: String) -> String {
     let consumers = plan.lines.filter { $0.kind == .ledger || $0.kind == .weights }
     let largest = consumers.max { $0.bytes < $1.bytes }.map { "\($0.label) (\(ByteCount.format($0.bytes)))" } ?? "-"
     let error = Self.planError(planned: plan.total, measured: measured) * 100
     let measuredText =
       "measured peak \(ByteCount.format(measured)), planned \(ByteCount.format(plan.total)) "
       + String(format: "(%+.1f%%)", error)
-    let setting = "seq \(options.seqLen), \((try? options.recipe().summary) ?? options.method)"
+    let setting = "seq \(options.seqLen), \(method)"
     if let budget = options.budget.bytes {
       let fits = measured <= budget
       return (fits ? "fits in \(ByteCount.format(budget))" : "does NOT fit in \(ByteCount.format(budget))")
@@ -111,37 +110,30 @@ struct ProfileCommand: ParsableCommand {
       + largest + "; the smallest budget the plan allows is \(ByteCount.format(plan.smallestBudget))"
   }
 
-  func figures(_ report: [String: Any], seconds: Double) -> [ProfileDocument.PlanLine] {
-    func number(_ key: String) -> Double { (report[key] as? Double) ?? Double(report[key] as? Int ?? 0) }
+  func figures(_ run: RunFigures?, plan: PlanReport, seconds: Double) -> [ProfileDocument.PlanLine] {
     var lines: [ProfileDocument.PlanLine] = [
-      .init(label: "steps", bytes: 0, note: "\(report["steps"] ?? 0) optimizer steps"),
-      .init(label: "tokens/s", bytes: 0, note: String(format: "%.1f", number("tokens_per_second"))),
+      .init(label: "steps", bytes: 0, note: "\(run?.steps ?? 0) optimizer steps"),
+      .init(label: "tokens/s", bytes: 0, note: String(format: "%.1f", run?.tokensPerSecond ?? 0)),
       .init(label: "wall time", bytes: 0, note: String(format: "%.1f s", seconds)),
-      .init(label: "weights streamed", bytes: 0, note: "\(report["weights_streamed"] ?? false)"),
+      .init(label: "weights streamed", bytes: 0, note: "\(plan.weightsStreamed)"),
       .init(
-        label: "kernel above plan (max)", bytes: Int(number("kernel_above_plan_max_bytes")),
-        note: "margin \(ByteCount.format(Int(number("kernel_above_plan_margin_bytes"))))"),
+        label: "kernel above plan (max)", bytes: plan.kernelAbovePlanMaxBytes,
+        note: "margin \(ByteCount.format(plan.kernelAbovePlanMarginBytes))"),
     ]
-    if let state = report["optimizer_state"] as? String {
-      lines.append(
-        .init(label: "optimizer state", bytes: Int(number("optimizer_state_bytes")), note: state))
+    if let run {
+      lines.append(.init(label: "optimizer state", bytes: run.optimizerStateBytes, note: run.optimizerState))
     }
-    if let p = report["paging"] as? [String: Any] {
-      func value(_ key: String) -> Double { (p[key] as? Double) ?? Double(p[key] as? Int ?? 0) }
+    if let p = run?.paging {
       lines += [
+        .init(label: "optimizer pages in/out", bytes: 0, note: "\(p.pagesIn) in, \(p.pagesOut) out"),
         .init(
-          label: "optimizer pages in/out", bytes: 0,
-          note: "\(p["pages_in"] ?? 0) in, \(p["pages_out"] ?? 0) out"),
-        .init(
-          label: "spill bytes written", bytes: Int(value("bytes_written")),
-          note: String(
-            format: "LZ4 ratio %.2f; %@ read", value("compression_ratio"),
-            ByteCount.format(Int(value("bytes_read"))))),
+          label: "spill bytes written", bytes: p.bytesWritten,
+          note: String(format: "LZ4 ratio %.2f; %@ read", p.compressionRatio, ByteCount.format(p.bytesRead))),
         .init(
           label: "waiting on spill I/O", bytes: 0,
           note: String(
-            format: "%.2f s of %.2f s of I/O (%.1f%% of training time)", value("io_wait_seconds"),
-            value("io_seconds"), 100 * value("io_wait_share"))),
+            format: "%.2f s of %.2f s of I/O (%.1f%% of training time)", p.ioWaitSeconds, p.ioSeconds,
+            100 * p.ioWaitShare)),
       ]
     }
     return lines
@@ -164,5 +156,55 @@ struct ProfileCommand: ParsableCommand {
       peaks[s.phase]!.peakLedger = max(peaks[s.phase]!.peakLedger, s.ledger)
     }
     return order.map { peaks[$0]! }
+  }
+}
+
+/// profile.json: the run's report (or, when it failed, the plan's part of it) with the profile's own figures.
+struct ProfileJSON: Encodable {
+  var report: FineTuneReport?
+  var plan: PlanReport
+  var samples: Int
+  var verdict: String
+  var phases: [Phase]
+  var measuredPeakBytes: Int
+  var planError: Double
+
+  /// A phase's time and peaks.
+  struct Phase: Encodable {
+    var phase: String
+    var seconds: Double
+    var peakRSSBytes: Int
+    var peakAnonBytes: Int
+    var peakFileBytes: Int
+    var peakLedgerBytes: Int
+
+    init(_ p: ProfileDocument.PhasePeak) {
+      (phase, seconds, peakRSSBytes, peakAnonBytes) = (p.phase, p.seconds, p.peakRSS, p.peakAnon)
+      (peakFileBytes, peakLedgerBytes) = (p.peakFile, p.peakLedger)
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case phase, seconds
+      case peakRSSBytes = "peak_rss_bytes"
+      case peakAnonBytes = "peak_anon_bytes"
+      case peakFileBytes = "peak_file_bytes"
+      case peakLedgerBytes = "peak_ledger_bytes"
+    }
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case samples, verdict, phases
+    case measuredPeakBytes = "measured_peak_bytes"
+    case planError = "plan_error"
+  }
+
+  func encode(to encoder: any Encoder) throws {
+    if let report { try report.encode(to: encoder) } else { try plan.encode(to: encoder) }
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(samples, forKey: .samples)
+    try c.encode(verdict, forKey: .verdict)
+    try c.encode(phases, forKey: .phases)
+    try c.encode(measuredPeakBytes, forKey: .measuredPeakBytes)
+    try c.encode(planError, forKey: .planError)
   }
 }

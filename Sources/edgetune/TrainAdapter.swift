@@ -20,7 +20,7 @@ struct TrainAdapter: ParsableCommand {
   @OptionGroup var output: TrainingOutputOptions
 
   func run() throws {
-    try output.train(training, try MethodRecipe.adapter(adapter, seed: training.seed))
+    try output.train(training, try adapter.method(seed: training.seed))
   }
 }
 

@@ -21,6 +21,6 @@ struct TrainDPO: ParsableCommand {
   @OptionGroup var preference: DPOOptions
 
   func run() throws {
-    try output.train(training, try MethodRecipe.dpo(lora, preference, seed: training.seed))
+    try output.train(training, try preference.method(lora, seed: training.seed))
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 
 /// `edgetune train ia3`: (IA)³, learned scaling vectors on keys, values and the MLP's down_proj input.
 struct TrainIA3: ParsableCommand {
@@ -13,5 +14,5 @@ struct TrainIA3: ParsableCommand {
   @OptionGroup var training: TrainingOptions
   @OptionGroup var output: TrainingOutputOptions
 
-  func run() throws { try output.train(training, MethodRecipe.ia3(seed: training.seed)) }
+  func run() throws { try output.train(training, .ia3(seed: training.seed)) }
 }

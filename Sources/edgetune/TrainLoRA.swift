@@ -14,6 +14,6 @@ struct TrainLoRA: ParsableCommand {
   @OptionGroup var output: TrainingOutputOptions
 
   func run() throws {
-    try output.train(options.training, try MethodRecipe.lora(options.lora, seed: options.seed))
+    try output.train(options.training, try options.lora.method(seed: options.seed))
   }
 }

@@ -36,6 +36,6 @@ struct TrainPPO: ParsableCommand {
   }
 
   func run() throws {
-    try output.train(training, try MethodRecipe.ppo(lora, ppo, training: training))
+    try output.train(training, try ppo.method(lora, training: training))
   }
 }

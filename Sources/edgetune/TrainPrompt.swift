@@ -17,7 +17,7 @@ struct TrainPrompt: ParsableCommand {
   @OptionGroup var output: TrainingOutputOptions
 
   func run() throws {
-    try output.train(training, try MethodRecipe.prompt(prompt, seed: training.seed))
+    try output.train(training, try prompt.method(seed: training.seed))
   }
 }
 

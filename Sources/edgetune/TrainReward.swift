@@ -22,5 +22,5 @@ struct TrainReward: ParsableCommand {
   @Option(help: "Margin in the ranking loss −log σ(r_c − r_r − margin).")
   var margin: Double = 0
 
-  func run() throws { try output.train(training, try MethodRecipe.reward(lora, margin: margin, seed: training.seed)) }
+  func run() throws { try output.train(training, try rewardMethod(lora, margin: margin, seed: training.seed)) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 
 /// `edgetune train selective`: fine-tune chosen existing tensors of the model and nothing else.
 struct TrainSelective: ParsableCommand {
@@ -23,18 +24,7 @@ struct TrainSelective: ParsableCommand {
 
   @OptionGroup var output: TrainingOutputOptions
 
-  /// The recipe --tensors names.
-  static func recipe(_ tensors: String) throws -> MethodRecipe {
-    if tensors == "norms" { return MethodRecipe.selectiveNorms() }
-    if tensors == "head" { return MethodRecipe.selectiveHead() }
-    if tensors.hasPrefix("last-layers:"), let count = Int(tensors.dropFirst("last-layers:".count)), count >= 1 {
-      return MethodRecipe.selectiveLayers(count)
-    }
-    throw ValidationError(
-      "--tensors \(tensors) matches nothing this version can train; use norms, head or last-layers:K (K ≥ 1)")
-  }
+  func validate() throws { _ = try Self.tensors(tensors) }
 
-  func validate() throws { _ = try Self.recipe(tensors) }
-
-  func run() throws { try output.train(training, try Self.recipe(tensors)) }
+  func run() throws { try output.train(training, .selective(try Self.tensors(tensors))) }
 }

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Formats
 import Foundation
+import Memory
+import Model
 import Training
 
-/// --out and --report, and running a method's recipe into them: shared by every `train` method.
+/// --out and --report, and running a method into them: shared by every `train` method.
 struct TrainingOutputOptions: ParsableArguments {
   @Option(help: "Output directory for the result (a PEFT adapter directory).")
   var out: String
@@ -11,21 +13,21 @@ struct TrainingOutputOptions: ParsableArguments {
   @Option(help: "Write a JSON report of the run here.")
   var report: String?
 
-  /// Checks --out, trains, writes the report atomically and prints the summary.
-  func train(_ options: TrainingOptions, _ recipe: MethodRecipe) throws {
+  /// Checks --out, trains, writes the report atomically and prints the summary. A run whose peak resident set
+  /// crossed --budget still writes its result and report, then exits non-zero.
+  func train(_ options: TrainingOptions, _ method: FineTuneMethod) throws {
     guard (options.steps == nil) != (options.epochs == nil) else {
       throw ValidationError("give exactly one of --steps and --epochs")
     }
     try checkOutputWritable()
-    let run = try TrainingRun(options: options, recipe: recipe)
-    let outcome = try run.execute(out: out)
-    if let report {
-      let data = try JSONSerialization.data(withJSONObject: outcome.report, options: [.prettyPrinted, .sortedKeys])
-      let writer = try AtomicFileWriter(path: report)
-      try writer.write(Array(data))
-      try writer.finish()
+    let configuration = try options.configuration(method: method, output: out)
+    let run = try RunPresenter.open(configuration, threads: options.threads)
+    let result = try RunPresenter.train(run)
+    if let report { try RunPresenter.write(result, to: report) }
+    Output.result(RunPresenter.summary(result))
+    if result.run.budgetCrossed, let budget = configuration.budget {
+      throw BudgetError.crossed(peak: result.run.peakRSSBytes, budget: budget)
     }
-    Output.result(outcome.summary)
   }
 
   /// Fails before any work when --out (or its parent, if it does not exist yet) cannot be written.

@@ -1,3 +1,4 @@
+import Memory
 import Profiling
 
 /// Profiles made up for the renderer tests: a realistic short LoRA run, and the edge cases the page must survive.

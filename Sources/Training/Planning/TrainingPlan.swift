@@ -7,11 +7,10 @@ public import Tensor
 public enum TrainingPlan {
   /// What the plan depends on besides the model.
   public struct Options: Sendable {
+    /// The method: its trainable shapes, its plan line, what the graph must hold.
+    public var method: any MethodDefinition
     public var seqLen: Int
-    public var rank: Int
-    public var targets: [ProjectionTarget]
     public var logitRows: Int
-    public var dropout: Bool
     /// Per-layer gradient checkpointing (true), every layer's activations kept (false), or nil: the plan chooses
     /// (without checkpointing only when a budget is given and the whole run then fits with every weight resident).
     public var checkpointing: Bool? = true
@@ -23,46 +22,18 @@ public enum TrainingPlan {
     /// The paged placement the plan picks when `optimizerState` is nil and RAM does not fit (spill directory,
     /// compression, resident pages and bits come from it).
     public var pagedPlacement = OptimizerStatePlacement(.disk(directory: OptimizerStatePlacement.defaultSpillDirectory))
-    /// Soft-prompt length: above 0 the method is prompt tuning, and `rank` and `targets` are not used.
-    public var virtualTokens = 0
-    /// Bottleneck adapters: when set the method is adapter tuning (`rank` and `targets` are not used).
-    public var bottleneck: BottleneckConfig?
-    /// IA3: when true the method is IA3 (`rank` and `targets` are not used).
-    public var ia3 = false
-    /// Selective tuning of the norm weights (`rank` and `targets` are not used).
-    public var selectiveNorms = false
-    /// Selective tuning of the last N layers' matrices and norms (0: not this method).
-    public var selectiveLayers = 0
-    /// Selective tuning of the output head alone.
-    public var selectiveHead = false
-    /// Preference training: a row holds a pair (chosen and rejected, each up to `seqLen`), so the graph's rows are
-    /// twice as long.
-    public var pairRows = false
-    /// A reward model's score head beside LoRA (hidden floats).
-    public var scoreHead = false
-    /// PPO's value head beside LoRA (hidden + 1 floats).
-    public var valueHead = false
-    /// PPO: the rollout session (KV cache for `seqLen` tokens and its buffers) and the reward model's LoRA (rank,
-    /// targets) and score head, all on the same base.
-    public var rollout: (rewardRank: Int, rewardTargets: [ProjectionTarget])?
 
-    /// Tokens per graph row.
-    public var rowCapacity: Int { pairRows ? 2 * seqLen : seqLen }
+    /// Tokens per graph row (a preference pair's row holds both sequences).
+    public var rowCapacity: Int { method.graphNeeds.pairRows ? 2 * seqLen : seqLen }
 
-    /// Whether the method is LoRA (none of the others is chosen).
-    public var isLoRA: Bool {
-      virtualTokens == 0 && bottleneck == nil && !ia3 && !selectiveNorms && selectiveLayers == 0
-    }
     public init(
-      seqLen: Int, rank: Int, targets: [ProjectionTarget], logitRows: Int = 16, dropout: Bool = false,
-      dataFileBytes: Int = 0, workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
+      method: any MethodDefinition, seqLen: Int, logitRows: Int = 16, dataFileBytes: Int = 0,
+      workers: Int = Threading.workers, optimizerState: OptimizerStatePlacement? = .ram
     ) {
+      self.method = method
       self.optimizerState = optimizerState
       self.seqLen = seqLen
-      self.rank = rank
-      self.targets = targets
       self.logitRows = logitRows
-      self.dropout = dropout
       self.dataFileBytes = dataFileBytes
       self.workers = workers
     }
@@ -79,48 +50,19 @@ public enum TrainingPlan {
 
   /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
   public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
-    if o.ia3 { return IA3Set.tensorShapes(model: c) }
-    if o.selectiveNorms { return SelectiveNorms.tensorShapes(model: c) }
-    if o.selectiveHead { return SelectiveHead.tensorShapes(model: c) }
-    if o.selectiveLayers > 0 {
-      return SelectiveLayers.tensorShapes(model: c, count: min(o.selectiveLayers, c.layerCount))
-    }
-    if let bottleneck = o.bottleneck {
-      return (try? BottleneckAdapterSet.plannedShapes(config: bottleneck, model: c)) ?? []
-    }
-    return o.virtualTokens > 0
-      ? [(SoftPrompt.tensorName, [o.virtualTokens, c.hiddenSize])]
-      : LoRAAdapterSet.tensorShapes(rank: o.rank, targets: o.targets, model: c)
-        + (o.scoreHead ? LoRAHeads.score(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) } : [])
-        + (o.valueHead ? LoRAHeads.value(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) } : [])
-  }
-
-  /// The ledger label of the method's parameters and the plan's note on them.
-  static func methodLine(_ o: Options, _ c: ModelConfig) -> (label: String, note: String) {
-    if o.selectiveNorms { return ("selective", "fp32 copies of every norm weight") }
-    if o.selectiveHead {
-      return ("selective", "an fp32 copy of the output head (\(c.vocabularySize) × \(c.hiddenSize)), untied")
-    }
-    if o.selectiveLayers > 0 {
-      return ("selective", "fp32 copies of the last \(o.selectiveLayers) layers' matrices and norms")
-    }
-    if o.ia3 { return ("ia3", "IA3 vectors on k, v and down_proj's input") }
-    if let b = o.bottleneck {
-      return ("adapter", "\(b.architecture.rawValue) bottleneck adapters, reduction \(b.reductionFactor)")
-    }
-    if o.virtualTokens > 0 { return ("prompt", "\(o.virtualTokens) virtual-token embeddings of \(c.hiddenSize)") }
-    return ("lora", "A and B, r=\(o.rank) on \(o.targets.map(\.moduleName).joined(separator: ","))")
+    o.method.trainableShapes(model: c)
   }
 
   /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
+    let needs = o.method.graphNeeds
     let graph = TrainingGraph.plannedBytes(
-      config: c, capacity: o.rowCapacity, rank: o.isLoRA ? o.rank : 1,
+      config: c, capacity: o.rowCapacity, rank: needs.rank,
       logitRows: o.logitRows, workers: o.workers,
-      bottleneck: o.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0, scalingVectors: o.ia3,
-      storesActivations: o.checkpointing == false)
-    let dropoutBytes = o.dropout ? o.rowCapacity * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
+      bottleneck: needs.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0,
+      scalingVectors: needs.scalingVectors, storesActivations: o.checkpointing == false)
+    let dropoutBytes = needs.dropout ? o.rowCapacity * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let shapes = trainableShapes(config: c, options: o)
     let counts = shapes.map { $0.shape.reduce(1, *) }
     let align = ParameterStore.alignment
@@ -128,7 +70,7 @@ public enum TrainingPlan {
     let notes = [
       "checkpoints":
         "one layer input per layer + final state (\(c.layerCount + 1) × \(o.rowCapacity) × \(c.hiddenSize) fp32"
-        + (o.pairRows ? ": a row holds a preference pair)" : ")"),
+        + (needs.pairRows ? ": a row holds a preference pair)" : ")"),
       "activations": o.checkpointing == false
         ? "every layer's activations, kept from the forward (no checkpointing)"
         : "one layer's activations, recomputed in backward",
@@ -140,32 +82,14 @@ public enum TrainingPlan {
     buffers["activations", default: 0] += dropoutBytes  // the dropout mask is reserved under "activations"
     var lines = MemoryPlan.Line.ledger(
       buffers, order: ["checkpoints", "activations", "gradients", "scratch", "logits"], notes: notes)
-    let (label, note) = methodLine(o, c)
+    let (label, note) = o.method.planLine(model: c)
     lines += [
       MemoryPlan.Line(label, parameters, .ledger, note),
       MemoryPlan.Line(label + ".gradients", parameters, .ledger, "one gradient per parameter"),
     ]
     let placement = o.optimizerState ?? .ram
     lines += placement.plannedBytes(tensorCounts: counts).map { MemoryPlan.Line($0.label, $0.bytes, .ledger, $0.note) }
-    if let rollout = o.rollout {
-      let session = InferenceSession.plannedBytes(config: c, capacity: o.seqLen, chunk: 128, workers: o.workers)
-      lines.append(
-        MemoryPlan.Line(
-          "kv-cache", session["kv-cache", default: 0], .ledger,
-          "rollouts: keys and values of \(o.seqLen) tokens × \(c.layerCount) layers"))
-      lines.append(
-        MemoryPlan.Line(
-          "rollout", session.filter { $0.key != "kv-cache" }.values.reduce(0, +), .ledger,
-          "rollouts: one 128-token chunk's activations, scores and logits"))
-      let reward =
-        LoRAAdapterSet.tensorShapes(rank: rollout.rewardRank, targets: rollout.rewardTargets, model: c)
-        + LoRAHeads.score(hidden: c.hiddenSize).tensors.map { ($0.name, $0.shape) }
-      let rewardBytes = reward.reduce(0) { $0 + ($1.shape.reduce(1, *) + align - 1) / align * align } * 4
-      lines.append(
-        MemoryPlan.Line(
-          "reward-model", 2 * rewardBytes, .ledger,
-          "the reward model's LoRA r=\(rollout.rewardRank) and score head (values and gradients), on the same base"))
-    }
+    lines += o.method.extraPlanLines(model: model, seqLen: o.seqLen, workers: o.workers)
     return lines
       + weights.runtimeLines(extra: [
         MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")

@@ -18,10 +18,6 @@ public final class Trainer {
     public var maxGradientNorm = 1.0
     public var evalEvery = 0
     public var saveEvery = 0
-    public var logitRows = 16
-    /// Per-layer gradient checkpointing; false keeps every layer's activations (more memory, no recompute).
-    public var checkpointing = true
-    public var optimizerState = OptimizerStatePlacement.ram
     /// LoRA rank the graph must hold besides the method's (PPO's reward model runs its own LoRA on the same graph).
     public var minimumRank = 1
     public init() {}
@@ -51,9 +47,10 @@ public final class Trainer {
   public let schedule: LearningRateSchedule
   public private(set) var step = 0
 
+  /// A trainer whose memory choices (logit rows, checkpointing, optimizer state placement) are `plan`'s.
   public init(
     model: LanguageModel, method: any TrainableMethod, objective: any TrainingObjective, options: Options,
-    ledger: MemoryLedger
+    plan: TrainingPlan.Result, ledger: MemoryLedger
   ) throws {
     self.model = model
     self.method = method
@@ -61,14 +58,14 @@ public final class Trainer {
     self.options = options
     self.graph = try TrainingGraph(
       model: model, capacity: options.seqLen, maximumRank: max(method.lora?.maximumRank ?? 1, options.minimumRank),
-      logitRows: options.logitRows,
+      logitRows: plan.logitRows,
       dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
-      scalingVectors: method.scalings != nil, storesActivations: !options.checkpointing, ledger: ledger)
+      scalingVectors: method.scalings != nil, storesActivations: !plan.checkpointing, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(
       parameters: method.parameters, hyperparameters: hyperparameters,
-      state: options.optimizerState.makeStore(parameters: method.parameters, ledger: ledger), ledger: ledger)
+      state: plan.optimizerState.makeStore(parameters: method.parameters, ledger: ledger), ledger: ledger)
     self.schedule = try LearningRateSchedule(
       kind: options.schedule, peak: options.learningRate, warmupSteps: options.warmupSteps, totalSteps: options.steps)
   }

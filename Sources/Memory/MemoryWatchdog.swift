@@ -1,5 +1,4 @@
 import Foundation
-public import Memory
 import Synchronization
 
 /// Samples the kernel's count of this process (/proc/self/status) on a background thread while a run works, and
@@ -70,7 +69,7 @@ public final class MemoryWatchdog: @unchecked Sendable {
     sample()
     let thread = Thread { [self] in
       while running.load(ordering: .relaxed) {
-        Thread.sleep(forTimeInterval: interval.inSeconds)
+        Thread.sleep(forTimeInterval: interval.seconds)
         if running.load(ordering: .relaxed) { sample() }
       }
     }
@@ -90,7 +89,7 @@ public final class MemoryWatchdog: @unchecked Sendable {
   public func sample() {
     guard let status = try? ProcStatus.current() else { return }
     let snapshot = ledger.snapshot()
-    let seconds = (ContinuousClock.now - start).inSeconds
+    let seconds = (ContinuousClock.now - start).seconds
     let drift = status.vmRSS - (snapshot.currentBytes + plannedOutsideLedger)
     var askRelief = false
     state.withLock { s in
@@ -116,9 +115,4 @@ public final class MemoryWatchdog: @unchecked Sendable {
 
   /// Whether the drift ever exceeded the stated margin.
   public var driftExceeded: Bool { maxDrift > driftMargin }
-}
-
-extension Duration {
-  /// This duration in seconds, as a Double (Model has a public twin; this module does not depend on it).
-  fileprivate var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
