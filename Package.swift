@@ -48,6 +48,11 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
 
+    // A Swift program that fine-tunes through the library (README's example; built and run by CLITests).
+    .executableTarget(
+      name: "finetune-from-code", dependencies: ["Training", "Model"], path: "Examples/FineTuneFromCode",
+      swiftSettings: swiftSettings),
+
     .testTarget(name: "MemoryTests", dependencies: ["Memory"], swiftSettings: swiftSettings),
     .testTarget(name: "PagingTests", dependencies: ["Paging", "Memory"], swiftSettings: swiftSettings),
     .testTarget(name: "ProfilingTests", dependencies: ["Profiling", "Memory"], swiftSettings: swiftSettings),
@@ -62,6 +67,7 @@ let package = Package(
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
       swiftSettings: swiftSettings),
-    .testTarget(name: "CLITests", dependencies: ["edgetune"], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "CLITests", dependencies: ["edgetune", "finetune-from-code", "Training"], swiftSettings: swiftSettings),
   ]
 )

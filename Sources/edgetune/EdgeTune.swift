@@ -21,12 +21,20 @@ struct EdgeTune: ParsableCommand {
   )
 
   /// Expands `--profile NAME` into the preset's options before parsing.
+  /// Library errors name parameters; they reach the user with the flag's name (`FlagNames`).
   static func main() {
+    let arguments: [String]
+    var command: any ParsableCommand
     do {
-      let arguments = try ProfilePresets.expand(Array(CommandLine.arguments.dropFirst()))
-      main(arguments)
+      arguments = try ProfilePresets.expand(Array(CommandLine.arguments.dropFirst()))
+      command = try parseAsRoot(arguments)
     } catch {
       exit(withError: error)
+    }
+    do {
+      try command.run()
+    } catch {
+      exit(withError: FlagNames.mapped(error))
     }
   }
 }

@@ -37,6 +37,7 @@ import Testing
     #expect(peak <= mebibytes << 20, "VmHWM \(peak) above the budget")
     #expect(abs(Double(planned - peak)) / Double(peak) <= 0.15, "plan \(planned) vs measured \(peak)")
     #expect((json["weights_streamed"] as? Bool) == (mebibytes < 160))
+    #expect((json["budget_crossed"] as? Bool) == false)
   }
 
   /// A budget below the size of the NF4 file itself (68.6 MiB for SmolLM2-135M): at seq 64 the run streams every

@@ -50,9 +50,10 @@ enum CLI {
     return "edgetune"
   }()
 
-  static func run(_ arguments: [String]) throws -> CLIResult {
+  /// Runs `executable` (the edgetune binary unless given) with `arguments`.
+  static func run(executable: String = binary, _ arguments: [String]) throws -> CLIResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     let out = Pipe()
     let err = Pipe()

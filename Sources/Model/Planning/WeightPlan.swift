@@ -147,10 +147,12 @@ extension MemoryPlan {
     }
     var resident = build(.resident)
     let streamedNone = build(.streaming(residentLayers: 0))
-    resident.leanestBudget = streamedNone.smallestBudget
+    // Streaming is the leaner choice except for models whose layers are smaller than streaming's page windows.
+    resident.leanestBudget = min(streamedNone.smallestBudget, resident.smallestBudget)
     guard let budget, !resident.fits else { return (resident, .resident) }
     guard streamedNone.fits else {
       var failed = streamedNone
+      failed.leanestBudget = resident.leanestBudget
       failed.choices.append("weights streamed (none resident): still over budget")
       return (failed, .streaming(residentLayers: 0))
     }
@@ -158,7 +160,7 @@ extension MemoryPlan {
     var k = 0
     while k < weights.layerBytes.count && build(.streaming(residentLayers: k + 1)).fits { k += 1 }
     var plan = build(.streaming(residentLayers: k))
-    plan.leanestBudget = streamedNone.smallestBudget
+    plan.leanestBudget = resident.leanestBudget
     plan.choices.append(
       "weights streamed: \(k) of \(weights.layerBytes.count) layers resident (all of them need "
         + "\(ByteCount.format(resident.total)) > budget \(ByteCount.format(budget)))")

@@ -31,7 +31,7 @@ public struct BottleneckConfig: Sendable, Equatable {
   public func size(hidden: Int) throws(TrainingError) -> Int {
     guard reductionFactor >= 1, hidden % reductionFactor == 0 else {
       throw .invalidOption(
-        name: "--reduction-factor",
+        name: "reductionFactor",
         reason: "\(reductionFactor) does not divide the hidden size \(hidden); choose a divisor such as "
           + [2, 4, 8, 16, 32, 64].filter { hidden % $0 == 0 }.map(String.init).joined(separator: ", "))
     }

@@ -38,7 +38,7 @@ public final class SelectiveLayers: TrainableMethod, MatrixOverrideProvider, Nor
   init(config: ModelConfig, count: Int, ledger: MemoryLedger) throws {
     guard count >= 1, count <= config.layerCount else {
       throw TrainingError.invalidOption(
-        name: "--tensors", reason: "last-layers:\(count) must name 1 to \(config.layerCount) layers of this model")
+        name: "tensors", reason: "last-layers:\(count) must name 1 to \(config.layerCount) layers of this model")
     }
     self.model = config
     self.count = count

@@ -46,10 +46,11 @@ public final class SoftPrompt: TrainableMethod, VirtualTokenGradients {
     throws
   {
     guard virtualTokens >= 1 else {
-      throw TrainingError.invalidOption(name: "--virtual-tokens", reason: "must be at least 1, not \(virtualTokens)")
+      throw TrainingError.invalidOption(name: "virtualTokens", reason: "must be at least 1, not \(virtualTokens)")
     }
     if case .text(let text) = initialization, text.isEmpty {
-      throw TrainingError.invalidOption(name: "--init-text", reason: "is empty; give the text the prompt starts from")
+      throw TrainingError.invalidOption(
+        name: "initialization", reason: "is empty; give the text the prompt starts from")
     }
     self.virtualTokenCount = virtualTokens
     self.initialization = initialization
@@ -69,7 +70,7 @@ public final class SoftPrompt: TrainableMethod, VirtualTokenGradients {
     case .text(let text):
       let ids = model.tokenizer.encode(text, parseSpecial: false)
       guard !ids.isEmpty else {
-        throw TrainingError.invalidOption(name: "--init-text", reason: "'\(text)' encodes to no tokens")
+        throw TrainingError.invalidOption(name: "initialization", reason: "'\(text)' encodes to no tokens")
       }
       // PEFT: truncate to N, or repeat the whole list ceil(N / count) times and truncate.
       for k in 0..<n { copyRow(Int(ids[k % ids.count]), to: k, from: model) }

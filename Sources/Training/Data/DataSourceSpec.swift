@@ -19,7 +19,7 @@ public struct DataSourceSpec: Sendable, Equatable, Codable {
       suffix.contains(where: \.isNumber), let weight = Double(suffix)
     else { return DataSourceSpec(path: text) }
     guard weight > 0 && weight.isFinite else {
-      throw .invalidOption(name: "--data \(text)", reason: "the weight must be a positive number, not \(suffix)")
+      throw .invalidOption(name: "data", reason: "\(text): the weight must be a positive number, not \(suffix)")
     }
     return DataSourceSpec(path: path, weight: weight)
   }

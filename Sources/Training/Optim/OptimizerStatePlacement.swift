@@ -25,12 +25,12 @@ public enum OptimizerStateRequest: Sendable, Equatable, CustomStringConvertible 
     case ("numa", nil): self = .numa(node: nil)
     case ("numa", let node?):
       guard let number = Int(node), number >= 0 else {
-        throw .invalidOption(name: "optimizer-state", reason: "numa:\(node): the node must be a number ≥ 0")
+        throw .invalidOption(name: "optimizerState", reason: "numa:\(node): the node must be a number ≥ 0")
       }
       self = .numa(node: number)
     default:
       throw .invalidOption(
-        name: "optimizer-state", reason: "'\(text)' is not one of auto[:DIR], ram, disk[:DIR], numa[:NODE]")
+        name: "optimizerState", reason: "'\(text)' is not one of auto[:DIR], ram, disk[:DIR], numa[:NODE]")
     }
   }
 
@@ -104,7 +104,7 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
       }
       let nodes = NUMATopology.nodeCount
       if let node, node >= nodes {
-        throw .invalidOption(name: "optimizer-state", reason: "numa:\(node): this machine has nodes 0..<\(nodes)")
+        throw .invalidOption(name: "optimizerState", reason: "numa:\(node): this machine has nodes 0..<\(nodes)")
       }
       guard nodes > 1 else {
         return (ram, "this machine has one NUMA node: optimizer state stays in ordinary RAM (the same memory)")

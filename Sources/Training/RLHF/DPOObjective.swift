@@ -36,14 +36,14 @@ public final class DPOObjective: TrainingObjective {
     kind: PreferenceLoss.DPOKind, chosenNLLWeight: Double = 0, seed: UInt64
   ) throws {
     guard chosenNLLWeight >= 0, chosenNLLWeight.isFinite else {
-      throw TrainingError.invalidOption(name: "--rpo-alpha", reason: "must be 0 or more, not \(chosenNLLWeight)")
+      throw TrainingError.invalidOption(name: "chosenNLLWeight", reason: "must be 0 or more, not \(chosenNLLWeight)")
     }
     self.chosenNLLWeight = chosenNLLWeight
     guard train.count > 0 else {
-      throw TrainingError.invalidOption(name: "--data", reason: "\(train.path) has no usable preference pair")
+      throw TrainingError.invalidOption(name: "data", reason: "\(train.path) has no usable preference pair")
     }
     guard beta > 0, beta.isFinite else {
-      throw TrainingError.invalidOption(name: "--beta", reason: "must be a positive number, not \(beta)")
+      throw TrainingError.invalidOption(name: "beta", reason: "must be a positive number, not \(beta)")
     }
     self.train = train
     self.validation = validation

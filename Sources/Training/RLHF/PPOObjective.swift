@@ -232,7 +232,7 @@ public final class PPOObjective: TrainingObjective {
     let state = try JSONDecoder().decode(State.self, from: checkpointState)
     guard state.schedule.count == prompts.count else {
       throw TrainingError.invalidOption(
-        name: "--resume",
+        name: "resume",
         reason: "the checkpoint was made on \(state.schedule.count) prompts, this run has \(prompts.count)")
     }
     schedule = state.schedule

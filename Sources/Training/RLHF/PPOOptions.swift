@@ -30,16 +30,16 @@ public struct PPOOptions: Sendable, Equatable {
     func check(_ ok: Bool, _ name: String, _ reason: String) throws(TrainingError) {
       guard ok else { throw .invalidOption(name: name, reason: reason) }
     }
-    try check(rollouts >= 1, "--rollouts", "must be at least 1")
-    try check(miniBatch >= 1 && miniBatch <= rollouts, "--mini-batch", "must be between 1 and --rollouts")
-    try check(epochs >= 1, "--ppo-epochs", "must be at least 1")
-    try check(klCoefficient >= 0 && klCoefficient.isFinite, "--kl-coef", "must be 0 or more")
-    try check(clip > 0 && clip < 1, "--clip", "must be in (0, 1)")
-    try check(valueClip > 0 && valueClip.isFinite, "--value-clip", "must be positive")
-    try check(valueCoefficient >= 0 && valueCoefficient.isFinite, "--vf-coef", "must be 0 or more")
-    try check(gamma > 0 && gamma <= 1, "--gamma", "must be in (0, 1]")
-    try check(lambda >= 0 && lambda <= 1, "--lam", "must be in [0, 1]")
-    try check(temperature > 0 && temperature.isFinite, "--temperature", "must be positive")
-    try check(maxNewTokens >= 1, "--max-new-tokens", "must be at least 1")
+    try check(rollouts >= 1, "rollouts", "must be at least 1")
+    try check(miniBatch >= 1 && miniBatch <= rollouts, "miniBatch", "must be between 1 and rollouts")
+    try check(epochs >= 1, "ppoEpochs", "must be at least 1")
+    try check(klCoefficient >= 0 && klCoefficient.isFinite, "klCoefficient", "must be 0 or more")
+    try check(clip > 0 && clip < 1, "clip", "must be in (0, 1)")
+    try check(valueClip > 0 && valueClip.isFinite, "valueClip", "must be positive")
+    try check(valueCoefficient >= 0 && valueCoefficient.isFinite, "valueCoefficient", "must be 0 or more")
+    try check(gamma > 0 && gamma <= 1, "gamma", "must be in (0, 1]")
+    try check(lambda >= 0 && lambda <= 1, "lambda", "must be in [0, 1]")
+    try check(temperature > 0 && temperature.isFinite, "temperature", "must be positive")
+    try check(maxNewTokens >= 1, "maxNewTokens", "must be at least 1")
   }
 }

@@ -53,7 +53,7 @@ struct PairSchedule: Codable, Equatable {
     let restored = try JSONDecoder().decode(PairSchedule.self, from: data)
     guard restored.count == pairs else {
       throw TrainingError.invalidOption(
-        name: "--resume", reason: "the checkpoint was made on \(restored.count) pairs, this data has \(pairs)")
+        name: "resume", reason: "the checkpoint was made on \(restored.count) pairs, this data has \(pairs)")
     }
     return restored
   }

@@ -48,8 +48,8 @@ public struct PromptSet: Sendable {
         let tokens = model.encodePrompt(model.chatTemplate.render(messages, addGenerationPrompt: true))
         guard tokens.count <= maxTokens else {
           throw DataRecordError(
-            "the prompt has \(tokens.count) tokens, more than the \(maxTokens) allowed (--seq-len minus "
-              + "--max-new-tokens)")
+            "the prompt has \(tokens.count) tokens, more than the \(maxTokens) allowed (the sequence length "
+              + "minus the longest answer)")
         }
         return (messages, tokens)
       },

@@ -17,7 +17,7 @@ public final class RewardObjective: TrainingObjective {
     train: PreferenceDataset, validation: PreferenceDataset?, pairsPerStep: Int, margin: Double = 0, seed: UInt64
   ) throws {
     guard train.count > 0 else {
-      throw TrainingError.invalidOption(name: "--data", reason: "\(train.path) has no usable preference pair")
+      throw TrainingError.invalidOption(name: "data", reason: "\(train.path) has no usable preference pair")
     }
     self.train = train
     self.validation = validation

@@ -185,10 +185,12 @@ public final class FineTuneRun {
   /// The test hook behind `untrackedAllocationBytes`: pages the watchdog and the ledger never hear of, touched and
   /// given back at once, so only the kernel's high-water mark (VmHWM) remembers them.
   static func touchUntracked(bytes: Int) {
-    guard let pointer = malloc(bytes) else { return }
+    // mmap/munmap rather than malloc/free: the optimizer may delete a malloc, memset and free whose bytes are never
+    // read, and then no page would be touched.
+    let pointer = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    guard let pointer, pointer != MAP_FAILED else { return }
     memset(pointer, 1, bytes)
-    free(pointer)
-    MallocTuning.trim()
+    munmap(pointer, bytes)
   }
 }
 

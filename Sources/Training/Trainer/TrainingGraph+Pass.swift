@@ -31,7 +31,7 @@ extension TrainingGraph {
     }
     if let lora, lora.maximumRank > maximumRank {
       throw TrainingError.invalidOption(
-        name: "--rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
+        name: "rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
     }
     // Embeddings into checkpoint 0; rotary tables at each token's position within its segment.
     let embedding = model.embeddingForPass

@@ -104,12 +104,12 @@ public final class TrainingGraph {
     maximumBottleneck: Int = 0, scalingVectors: Bool = false, storesActivations: Bool = false, ledger: MemoryLedger
   ) throws {
     guard dropout >= 0, dropout < 1 else {
-      throw TrainingError.invalidOption(name: "--dropout", reason: "must be at least 0 and below 1, not \(dropout)")
+      throw TrainingError.invalidOption(name: "dropout", reason: "must be at least 0 and below 1, not \(dropout)")
     }
     let c = model.config
     guard capacity >= 2, capacity <= c.contextLength else {
       throw TrainingError.invalidOption(
-        name: "--seq-len", reason: "must be between 2 and the model's context length \(c.contextLength)")
+        name: "seqLen", reason: "must be between 2 and the model's context length \(c.contextLength)")
     }
     self.model = model
     self.capacity = capacity
