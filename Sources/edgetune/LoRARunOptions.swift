@@ -95,7 +95,7 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Skip malformed JSONL lines (counted) instead of stopping at the first.")
   var skipBadLines = false
 
-  // A test hook: memory the plan and the watchdog never hear of, touched after the first step and freed at once, so
+  // A test hook: memory the plan and the watchdog never hear of, touched after the last step and freed at once, so
   // that only the kernel's VmHWM sees it (BudgetTests prove the end-of-run check with it).
   @Option(help: .hidden)
   var untrackedAllocation: String?

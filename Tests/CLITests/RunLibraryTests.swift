@@ -27,7 +27,7 @@ import Training
     #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("adapter_config.json").path))
   }
 
-  /// Memory the plan and the watchdog never see (the hidden test hook touches it between two samples and frees it):
+  /// Memory the plan and the watchdog never see (the hidden test hook touches it after the last step and frees it):
   /// the run finishes and saves, but the final VmHWM check reports the crossing and the exit status is 1. The same
   /// run without the hook stays within the budget and says so.
   @Test(.enabled(if: CLI.haveModel)) func aRunThatCrossedItsBudgetSaysSoAndFails() throws {

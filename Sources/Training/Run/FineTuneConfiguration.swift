@@ -57,8 +57,8 @@ public struct FineTuneConfiguration: Sendable {
   public var watchdogInterval = Duration.milliseconds(100)
   /// Keep every watchdog sample (profiles draw them).
   public var keepSamples = false
-  /// Test hook: after the first step, touch this many bytes of memory the plan and the watchdog do not know about and
-  /// free them at once (shows that the final VmHWM check catches what sampling misses). 0: off.
+  /// Test hook: after the last step, touch this many bytes of memory the plan and the watchdog do not know about and
+  /// free them at once (shows that the final VmHWM check catches what the watchdog cannot stop). 0: off.
   public var untrackedAllocationBytes = 0
 
   public init(model: String, method: FineTuneMethod, output: String) {

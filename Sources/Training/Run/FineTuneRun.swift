@@ -130,7 +130,6 @@ public final class FineTuneRun {
       let r = try trainer.trainStep()
       curves.add(r, rss: (try? ProcStatus.current()))
       if let e = r.evaluation { lastEvaluation = e }
-      if r.step == 1 && o.untrackedAllocationBytes > 0 { Self.touchUntracked(bytes: o.untrackedAllocationBytes) }
       let decision = progress(.step(r, totalSteps: totalSteps, tokensPerSecond: curves.tokensPerSecond))
       if watchdog.stopRequested {
         let saved = try trainer.saveCheckpoint(in: o.checkpointDirectory)
@@ -146,6 +145,8 @@ public final class FineTuneRun {
         break
       }
     }
+    // After the last step the watchdog can no longer stop the run: only the final check can see this.
+    if o.untrackedAllocationBytes > 0 { Self.touchUntracked(bytes: o.untrackedAllocationBytes) }
     if lastEvaluation == nil { lastEvaluation = try trainer.evaluate() }
     RunPhase.enter(.save)
     try method.save(to: o.output, baseModel: o.model, overwrite: true)
