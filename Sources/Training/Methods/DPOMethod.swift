@@ -32,11 +32,7 @@ public struct DPOMethod: MethodDefinition {
   }
   public var defaultLearningRate: Double { 5e-4 }
 
-  public var graphNeeds: GraphNeeds {
-    var needs = LoRAMethod(config: lora).graphNeeds
-    needs.pairRows = true
-    return needs
-  }
+  public var graphNeeds: GraphNeeds { LoRAMethod(config: lora).pairRowNeeds }
 
   public func trainableShapes(model: ModelConfig) -> [(name: String, shape: [Int])] {
     LoRAMethod(config: lora).trainableShapes(model: model)

@@ -21,6 +21,13 @@ public struct LoRAMethod: MethodDefinition {
     return needs
   }
 
+  /// The same with rows that hold a preference pair (reward models, DPO).
+  var pairRowNeeds: GraphNeeds {
+    var needs = graphNeeds
+    needs.pairRows = true
+    return needs
+  }
+
   public func trainableShapes(model: ModelConfig) -> [(name: String, shape: [Int])] {
     LoRAAdapterSet.tensorShapes(rank: config.rank, targets: config.targets, model: model)
   }

@@ -17,11 +17,7 @@ public struct RewardMethod: MethodDefinition {
   public var summary: String { "a reward model (" + LoRAMethod(config: lora).summary + " + score head)" }
   public var defaultLearningRate: Double { 1e-4 }
 
-  public var graphNeeds: GraphNeeds {
-    var needs = LoRAMethod(config: lora).graphNeeds
-    needs.pairRows = true
-    return needs
-  }
+  public var graphNeeds: GraphNeeds { LoRAMethod(config: lora).pairRowNeeds }
 
   public func trainableShapes(model: ModelConfig) -> [(name: String, shape: [Int])] {
     LoRAMethod(config: lora).trainableShapes(model: model)
