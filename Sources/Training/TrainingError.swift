@@ -19,3 +19,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     }
   }
 }
+
+extension TrainingError {
+  /// Throws `invalidOption(name, reason)` unless `condition` holds: the one form of a configuration check.
+  static func require(_ condition: Bool, _ name: String, _ reason: @autoclosure () -> String) throws(TrainingError) {
+    guard condition else { throw .invalidOption(name: name, reason: reason()) }
+  }
+}

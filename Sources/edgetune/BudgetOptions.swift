@@ -20,13 +20,6 @@ struct BudgetOptions: ParsableArguments {
   var bytes: Int? { budget.flatMap(ByteCount.parse) }
 }
 
-extension MemoryPlan {
-  /// The lines for JSON reports.
-  var linesJSON: [[String: Any]] {
-    lines.map { ["label": $0.label, "bytes": $0.bytes, "kind": $0.kind.rawValue, "note": $0.note] }
-  }
-}
-
 extension BudgetOptions {
   /// Fails with the plan table when `fitted` does not fit the budget; otherwise applies its weight residency to
   /// `model`, says what was chosen, and returns the run's ledger (bounded by what the plan leaves for it).

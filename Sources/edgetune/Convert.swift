@@ -139,6 +139,6 @@ struct Convert: ParsableCommand {
       try Output.json(report.merging(Output.ledgerJSON(ledger)) { a, _ in a })
     }
     Output.diagnostic(
-      String(format: "converted in %.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
+      String(format: "converted in %.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())
   }
 }

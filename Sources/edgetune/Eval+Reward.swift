@@ -31,6 +31,6 @@ extension Eval {
           figures.correct, figures.pairs, figures.meanMargin, figures.figures["loss"]!))
     }
     Output.diagnostic(
-      String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(session.ledger))
+      String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + session.ledger.peakLine())
   }
 }

@@ -112,7 +112,7 @@ struct Eval: ParsableCommand {
     }
     Output.diagnostic(
       String(format: "%.1f tokens/s; ", Double(result.tokens) / max(seconds, 1e-9)) + Output.memoryLine() + "; "
-        + Output.ledgerLine(ledger))
+        + ledger.peakLine())
   }
 
   /// Every position's logits of one window, for comparisons with other tools (Tools/check-peft); a soft prompt's
@@ -183,6 +183,6 @@ struct Eval: ParsableCommand {
         Output.result("sample: expected \"\(sample.reference)\", generated \"\(sample.generated)\"")
       }
     }
-    Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
+    Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())
   }
 }

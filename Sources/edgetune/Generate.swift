@@ -127,7 +127,7 @@ struct Generate: ParsableCommand {
       String(
         format: "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s; ", stats.promptTokens,
         stats.promptTokensPerSecond, stats.generatedTokens, stats.generationTokensPerSecond) + Output.memoryLine()
-        + "; " + Output.ledgerLine(ledger))
+        + "; " + ledger.peakLine())
   }
 }
 
@@ -240,7 +240,7 @@ extension Generate {
       String(
         format: "%d prompts (%d prompt tokens), %d tokens generated in %.1f s (%.1f tokens/s)", records.count,
         promptTokens, generated, seconds, Double(generated) / max(seconds, 1e-9))
-        + (output.map { " → \($0)" } ?? "") + "; " + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
+        + (output.map { " → \($0)" } ?? "") + "; " + Output.memoryLine() + "; " + ledger.peakLine())
   }
 }
 

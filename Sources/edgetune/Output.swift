@@ -19,8 +19,12 @@ enum Output {
     FileHandle.standardOutput.write(Data("\n".utf8))
   }
 
-  /// What the run's ledger reserved at its peak, by label.
-  static func ledgerLine(_ ledger: MemoryLedger) -> String { ledger.peakLine() }
+  /// `value` as pretty, key-sorted JSON (the layout of every JSON file and stdout result the CLI writes).
+  static func encoded(_ value: some Encodable) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return try encoder.encode(value)
+  }
 
   /// The ledger's peaks for JSON reports: total and by label.
   static func ledgerJSON(_ ledger: MemoryLedger) -> [String: Any] {

@@ -30,9 +30,7 @@ struct PlanCommand: ParsableCommand {
       try options.training.configuration(method: method, output: "plan"), model: model)
     let plan = planned.plan
     if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-      Output.result(String(decoding: try encoder.encode(PlanSummary(planned)), as: UTF8.self))
+      Output.result(String(decoding: try Output.encoded(PlanSummary(planned)), as: UTF8.self))
     } else {
       Output.result(plan.table(), terminator: "")
     }

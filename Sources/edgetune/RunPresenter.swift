@@ -39,10 +39,8 @@ enum RunPresenter {
 
   /// Writes `report` as pretty, key-sorted JSON, atomically.
   static func write(_ report: some Encodable, to path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let writer = try AtomicFileWriter(path: path)
-    try writer.write(Array(try encoder.encode(report)))
+    try writer.write(Array(try Output.encoded(report)))
     try writer.finish()
   }
 

@@ -109,6 +109,6 @@ struct Synthesize: ParsableCommand {
             result.quantizedBitsPerWeight, result.fileBitsPerWeight, seconds))
     }
     Output.diagnostic(
-      String(format: "synthesized in %.1f s; ", seconds) + Output.memoryLine() + "; " + Output.ledgerLine(ledger))
+      String(format: "synthesized in %.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())
   }
 }

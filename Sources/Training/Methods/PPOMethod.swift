@@ -58,9 +58,8 @@ public struct PPOMethod: MethodDefinition {
   public func extraPlanLines(model: LanguageModel, seqLen: Int, workers: Int) -> [MemoryPlan.Line] {
     let c = model.config
     let session = InferenceSession.plannedBytes(config: c, capacity: seqLen, chunk: 128, workers: workers)
-    let reward = RewardMethod(lora: settings.rewardLoRA).trainableShapes(model: c)
-    let align = ParameterStore.alignment
-    let rewardBytes = reward.reduce(0) { $0 + ($1.shape.reduce(1, *) + align - 1) / align * align } * 4
+    let rewardBytes = ParameterStore.plannedBytes(
+      shapes: RewardMethod(lora: settings.rewardLoRA).trainableShapes(model: c))
     return [
       MemoryPlan.Line(
         "kv-cache", session["kv-cache", default: 0], .ledger,

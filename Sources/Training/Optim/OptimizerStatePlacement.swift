@@ -116,8 +116,7 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
   /// Bytes the state reserves in the ledger, by label, for the trainable tensors of `tensorCounts` elements (laid
   /// out as `ParameterStore` lays them out).
   public func plannedBytes(tensorCounts: [Int]) -> [(label: String, bytes: Int, note: String)] {
-    let align = ParameterStore.alignment
-    let count = tensorCounts.reduce(0) { $0 + ($1 + align - 1) / align * align }
+    let count = tensorCounts.reduce(0) { $0 + ParameterStore.paddedCount($1) }
     let smallElements = tensorCounts.filter { $0 < QuantizedOptimizerState.minimum8BitElements }.reduce(0, +)
     let resident8Bit = bits == 8 && directory == nil
     let perPage =

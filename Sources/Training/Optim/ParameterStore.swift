@@ -33,6 +33,14 @@ public final class ParameterStore {
   /// 8-bit optimizer state, so a tensor's blocks are the layout's blocks (at most 1 KiB of padding per tensor).
   public static let alignment = 256
 
+  /// Elements a tensor of `count` elements occupies in the store's flat layout (padded to `alignment`).
+  public static func paddedCount(_ count: Int) -> Int { (count + alignment - 1) / alignment * alignment }
+
+  /// Bytes of values (or of gradients) a store of tensors with these shapes reserves, computed without allocating.
+  public static func plannedBytes(shapes: [(name: String, shape: [Int])]) -> Int {
+    shapes.reduce(0) { $0 + paddedCount($1.shape.reduce(1, *)) } * MemoryLayout<Float>.stride
+  }
+
   public let tensors: [ParameterTensor]
   /// Elements in the flat layout, padding included: the size of each buffer and of each optimizer moment.
   public let count: Int
@@ -55,7 +63,7 @@ public final class ParameterStore {
       let n = spec.shape.reduce(1, *)
       offsets.append(total)
       counts.append(n)
-      total += (n + Self.alignment - 1) / Self.alignment * Self.alignment
+      total += Self.paddedCount(n)
     }
     let values = try AnonymousBuffer<Float>(count: total, label: label, ledger: ledger)
     let gradients = try AnonymousBuffer<Float>(count: total, label: label + ".gradients", ledger: ledger)

@@ -48,11 +48,6 @@ public enum TrainingPlan {
     public var checkpointing: Bool
   }
 
-  /// The trainable tensors of the run's method (name, shape), as its `ParameterStore` will hold them.
-  public static func trainableShapes(config c: ModelConfig, options o: Options) -> [(name: String, shape: [Int])] {
-    o.method.trainableShapes(model: c)
-  }
-
   /// Every consumer but the weights: ledger buffers under their labels, then runtime and data.
   public static func fixedLines(model: LanguageModel, weights: WeightPlan, options o: Options) -> [MemoryPlan.Line] {
     let c = model.config
@@ -63,10 +58,9 @@ public enum TrainingPlan {
       bottleneck: needs.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0,
       scalingVectors: needs.scalingVectors, storesActivations: o.checkpointing == false)
     let dropoutBytes = needs.dropout ? o.rowCapacity * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
-    let shapes = trainableShapes(config: c, options: o)
+    let shapes = o.method.trainableShapes(model: c)
     let counts = shapes.map { $0.shape.reduce(1, *) }
-    let align = ParameterStore.alignment
-    let parameters = counts.reduce(0) { $0 + ($1 + align - 1) / align * align } * 4
+    let parameters = ParameterStore.plannedBytes(shapes: shapes)
     let notes = [
       "checkpoints":
         "one layer input per layer + final state (\(c.layerCount + 1) × \(o.rowCapacity) × \(c.hiddenSize) fp32"
@@ -132,7 +126,7 @@ public enum TrainingPlan {
       fixed: fixedLines(model: model, weights: weights, options: chosen), weights: weights, budget: budget,
       choices: choices)
     let paged = options.pagedPlacement
-    let counts = trainableShapes(config: model.config, options: options).map { $0.shape.reduce(1, *) }
+    let counts = options.method.trainableShapes(model: model.config).map { $0.shape.reduce(1, *) }
     let inRAM = OptimizerStatePlacement(.ram, bits: paged.bits).plannedBytes(tensorCounts: counts)
     let pagingSaves =
       paged.plannedBytes(tensorCounts: counts).reduce(0) { $0 + $1.bytes } < inRAM.reduce(0) { $0 + $1.bytes }

@@ -27,9 +27,7 @@ public struct PPOOptions: Sendable, Equatable {
   public var optimizerStepsPerBatch: Int { epochs * miniBatches }
 
   public func validate() throws(TrainingError) {
-    func check(_ ok: Bool, _ name: String, _ reason: String) throws(TrainingError) {
-      guard ok else { throw .invalidOption(name: name, reason: reason) }
-    }
+    let check = TrainingError.require
     try check(rollouts >= 1, "rollouts", "must be at least 1")
     try check(miniBatch >= 1 && miniBatch <= rollouts, "miniBatch", "must be between 1 and rollouts")
     try check(epochs >= 1, "ppoEpochs", "must be at least 1")

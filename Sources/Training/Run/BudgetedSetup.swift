@@ -32,11 +32,12 @@ public final class BudgetedSetup {
       })
   }
 
-  /// The kernel's peak resident set (VmHWM) now, and whether it is above the budget.
-  public func finalCheck() -> (peak: Int, crossed: Bool) {
+  /// The kernel's counts now, its peak resident set (VmHWM), and whether that peak is above the budget.
+  public func finalCheck() -> (status: ProcStatus?, peak: Int, crossed: Bool) {
     watchdog.sample()
-    let peak = (try? ProcStatus.current())?.vmHWM ?? watchdog.peakRSS
-    return (peak, budget.map { peak > $0 } ?? false)
+    let status = try? ProcStatus.current()
+    let peak = status?.vmHWM ?? watchdog.peakRSS
+    return (status, peak, budget.map { peak > $0 } ?? false)
   }
 
   /// The plan and the watchdog's findings, for reports.

@@ -74,9 +74,7 @@ public struct FineTuneConfiguration: Sendable {
 
   /// Checks the values that need no model; names the offending parameter.
   public func validate() throws(TrainingError) {
-    func check(_ ok: Bool, _ name: String, _ reason: String) throws(TrainingError) {
-      guard ok else { throw .invalidOption(name: name, reason: reason) }
-    }
+    let check = TrainingError.require
     try check(steps == nil || epochs == nil, "steps", "give only one of steps and epochs")
     if let steps { try check(steps >= 1, "steps", "must be at least 1, not \(steps)") }
     if let epochs { try check(epochs > 0 && epochs.isFinite, "epochs", "must be positive, not \(epochs)") }

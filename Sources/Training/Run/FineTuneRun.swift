@@ -151,14 +151,14 @@ public final class FineTuneRun {
     RunPhase.enter(.save)
     try method.save(to: o.output, baseModel: o.model, overwrite: true)
     RunPhase.enter(.idle)
-    let (peak, crossed) = setup.finalCheck()
+    let (status, peak, crossed) = setup.finalCheck()
     let snapshot = ledger.snapshot()
     let streaming = model.residency.counters
     let supervised = prepared.objective is SupervisedObjective
     let figures = RunFigures(
       method: definition.name, steps: totalSteps, tokens: curves.tokens, tokensPerSecond: curves.tokensPerSecond,
       wallSeconds: (ContinuousClock.now - wallStart).seconds, trainSeconds: curves.seconds, peakRSSBytes: peak,
-      peakAnonBytes: max(curves.peakAnon, (try? ProcStatus.current())?.rssAnon ?? 0),
+      peakAnonBytes: max(curves.peakAnon, status?.rssAnon ?? 0),
       ledgerPeakBytes: snapshot.peakBytes, ledgerPeakBytesByLabel: snapshot.peakByLabel,
       lossFirst: curves.losses.first ?? 0, lossLast: curves.losses.last ?? 0, lossCurve: curves.losses,
       learningRateCurve: curves.learningRates, rssCurve: curves.rss, evalLoss: lastEvaluation?["loss"],
