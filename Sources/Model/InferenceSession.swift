@@ -135,7 +135,7 @@ public final class InferenceSession {
     var r = rows.lowerBound
     while r < rows.upperBound {
       let n = min(logitRows, rows.upperBound - r)
-      withNorm(nil, .attention, model.weights.finalNorm) { weight in
+      modifiers.withNorm(nil, .attention, frozen: model.weights.finalNorm) { weight, _ in
         rmsNormForward(
           input: hidden.pointer + r * d, weight: weight, output: normed.pointer, rows: n, dim: d,
           epsilon: c.rmsNormEpsilon)
@@ -167,123 +167,63 @@ public final class InferenceSession {
       }
     }
     rotary.table(positions: position..<(position + T), cos: rotaryCos.pointer, sin: rotarySin.pointer)
-    for (index, layer) in model.weights.layers.enumerated() {
+    let workspace = CacheWorkspace(session: self)
+    for index in model.weights.layers.indices {
       model.beginLayer(index, next: index + 1)
-      attentionBlock(layer, index: index, tokens: T)
-      mlpBlock(layer, index: index, tokens: T)
+      forwardLayer(index, tokens: T, model: model, modifiers: modifiers, workspace: workspace, tiles: tiles)
       model.endLayer(index)
     }
     position += T
   }
 
-  /// hidden += o_proj(attention(rmsnorm(hidden))), writing this chunk's keys and values into the cache.
-  private func attentionBlock(_ layer: LayerWeights, index: Int, tokens T: Int) {
-    let c = model.config
-    let d = c.hiddenSize
-    let kv = c.kvDim
-    let q = c.queryDim
-    let cacheOffset = (index * capacity + position) * kv
-    let keys = keyCache.pointer + cacheOffset
-    let values = valueCache.pointer + cacheOffset
-    withNorm(index, .attention, layer.attentionNorm) { weight in
-      rmsNormForward(
-        input: hidden.pointer, weight: weight, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
-    }
-    project(index, .q, layer, input: normed.pointer, output: query.pointer, tokens: T)
-    project(index, .k, layer, input: normed.pointer, output: keys, tokens: T)
-    project(index, .v, layer, input: normed.pointer, output: values, tokens: T)
-    if let bias = layer.queryBias { addBias(bias, to: query.pointer, rows: T, cols: q) }
-    if let bias = layer.keyBias { addBias(bias, to: keys, rows: T, cols: kv) }
-    if let bias = layer.valueBias { addBias(bias, to: values, rows: T, cols: kv) }
-    if let scale = scalings?.scaling(layer: index, target: .k) {
-      scaleColumns(keys, by: scale.values, rows: T, cols: kv)
-    }
-    if let scale = scalings?.scaling(layer: index, target: .v) {
-      scaleColumns(values, by: scale.values, rows: T, cols: kv)
-    }
-    rotaryForward(
-      query.pointer, tokens: T, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
-      cos: rotaryCos.pointer, sin: rotarySin.pointer)
-    rotaryForward(
-      keys, tokens: T, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
-      cos: rotaryCos.pointer, sin: rotarySin.pointer)
-
-    let layerKeys = keyCache.pointer + index * capacity * kv
-    let layerValues = valueCache.pointer + index * capacity * kv
-    causalAttentionForward(
-      query: query.pointer, keys: layerKeys, values: layerValues, output: attention.pointer, tokens: T, start: position,
-      heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, scores: scores.pointer,
-      scoresPerWorker: T * capacity,
-      workers: workers)
-    project(index, .o, layer, input: attention.pointer, output: normed.pointer, tokens: T)
-    applyBottleneck(index, .attention, to: normed.pointer, tokens: T)
-    addInPlace(hidden.pointer, normed.pointer, count: T * d)
+  /// The method's hooks this session applies.
+  private var modifiers: LayerModifiers {
+    LayerModifiers(lora: adapter, scalings: scalings, bottlenecks: bottlenecks, norms: norms, matrices: matrices)
   }
 
-  /// x ← x + adapter(x) in place on a sublayer's output (safe: the branch reads x before it adds to it).
-  private func applyBottleneck(
-    _ layerIndex: Int, _ placement: AdapterPlacement, to x: UnsafeMutablePointer<Float>,
-    tokens T: Int
-  ) {
-    guard let view = bottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return }
-    let d = model.config.hiddenSize
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * T * view.size) { scratch in
-      bottleneckForward(
-        input: x, down: view.down, downBias: view.downBias, up: view.up, upBias: view.upBias,
-        activation: view.activation, preActivation: scratch.baseAddress!,
-        activated: scratch.baseAddress! + T * view.size, output: x, tokens: T, dim: d, bottleneck: view.size)
+  /// The session's buffers as a layer sees them: keys and values go straight into the cache at the current
+  /// position, the residual stream is updated in place, and the (T, d) and (T, f) buffers are reused.
+  private struct CacheWorkspace: LayerWorkspace {
+    unowned let session: InferenceSession
+
+    func buffers(layer index: Int) -> LayerBuffers {
+      let s = session
+      let cacheOffset = (index * s.capacity + s.position) * s.model.config.kvDim
+      return LayerBuffers(
+        input: s.hidden.pointer, normed1: s.normed.pointer, query: s.query.pointer,
+        keys: s.keyCache.pointer + cacheOffset, values: s.valueCache.pointer + cacheOffset,
+        attention: s.attention.pointer, projected: s.normed.pointer, middle: s.hidden.pointer,
+        normed2: s.normed.pointer, gate: s.gate.pointer, up: s.up.pointer, activated: s.gate.pointer,
+        output: s.hidden.pointer, rotaryCos: s.rotaryCos.pointer, rotarySin: s.rotarySin.pointer)
+    }
+
+    func attend(layer index: Int, _ buffers: LayerBuffers, tokens T: Int) {
+      let s = session
+      let c = s.model.config
+      let layerStart = index * s.capacity * c.kvDim
+      causalAttentionForward(
+        query: buffers.query, keys: s.keyCache.pointer + layerStart, values: s.valueCache.pointer + layerStart,
+        output: buffers.attention, tokens: T, start: s.position, heads: c.headCount, kvHeads: c.kvHeadCount,
+        headDim: c.headDim, scores: s.scores.pointer, scoresPerWorker: T * s.capacity, workers: s.workers)
+    }
+
+    func loraBuffers(layer index: Int, target: ProjectionTarget, tokens: Int, width: Int) -> (
+      hidden: UnsafeMutablePointer<Float>, dropoutMask: UnsafePointer<Float>?
+    ) {
+      (session.loraHidden.pointer, nil)
+    }
+
+    func unscaledStore(layer index: Int, target: ProjectionTarget) -> UnsafeMutablePointer<Float>? { nil }
+
+    func withBottleneckBuffers(
+      layer index: Int, placement: AdapterPlacement, sublayerOutput: UnsafeMutablePointer<Float>, tokens T: Int,
+      size: Int,
+      _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    ) {
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * T * size) { scratch in
+        body(sublayerOutput, scratch.baseAddress!, scratch.baseAddress! + T * size)
+      }
     }
   }
 
-  /// hidden += down(silu(gate(x)) · up(x)), x = rmsnorm(hidden).
-  private func mlpBlock(_ layer: LayerWeights, index: Int, tokens T: Int) {
-    let c = model.config
-    let d = c.hiddenSize
-    let f = c.intermediateSize
-    withNorm(index, .mlp, layer.mlpNorm) { weight in
-      rmsNormForward(
-        input: hidden.pointer, weight: weight, output: normed.pointer, rows: T, dim: d, epsilon: c.rmsNormEpsilon)
-    }
-    project(index, .gate, layer, input: normed.pointer, output: gate.pointer, tokens: T)
-    project(index, .up, layer, input: normed.pointer, output: up.pointer, tokens: T)
-    swigluForward(gate: gate.pointer, up: up.pointer, output: gate.pointer, count: T * f)
-    if let scale = scalings?.scaling(layer: index, target: .down) {
-      scaleColumns(gate.pointer, by: scale.values, rows: T, cols: f)
-    }
-    project(index, .down, layer, input: gate.pointer, output: normed.pointer, tokens: T)
-    applyBottleneck(index, .mlp, to: normed.pointer, tokens: T)
-    addInPlace(hidden.pointer, normed.pointer, count: T * d)
-  }
-
-  /// output = input · Wᵀ for one projection, plus the adapter's scale · (input · Aᵀ) · Bᵀ when it has one there.
-  private func project(
-    _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafeMutablePointer<Float>,
-    output: UnsafeMutablePointer<Float>, tokens T: Int
-  ) {
-    let weight: any FrozenMatrix =
-      matrices?.matrix(layer: layerIndex, target: target)?.matrix ?? target.matrix(in: layer)
-    frozenLinearForward(input: input, tokens: T, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
-    guard let view = adapter?.lora(layer: layerIndex, target: target) else { return }
-    loraForward(
-      input: input, a: view.a, b: view.b, scale: view.scale, output: output, hidden: loraHidden.pointer, tokens: T,
-      inFeatures: weight.cols, outFeatures: weight.rows, rank: view.rank)
-  }
-
-  /// Calls `body` with the norm weight in use: `norms`' copy when it has one, else the frozen vector (`layer` nil:
-  /// the final norm).
-  private func withNorm(
-    _ layer: Int?, _ position: NormPosition, _ frozen: [Float], _ body: (UnsafePointer<Float>) -> Void
-  ) {
-    if let trainable = layer.map({ norms?.norm(layer: $0, position: position) }) ?? norms?.finalNorm {
-      body(trainable.weight)
-    } else {
-      frozen.withUnsafeBufferPointer { body($0.baseAddress!) }
-    }
-  }
-
-  private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    bias.withUnsafeBufferPointer { b in
-      for r in 0..<rows { addInPlace(x + r * cols, b.baseAddress!, count: cols) }
-    }
-  }
 }

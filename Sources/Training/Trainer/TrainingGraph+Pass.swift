@@ -112,52 +112,9 @@ extension TrainingGraph {
 
   /// checkpoints[layer] → checkpoints[layer + 1], leaving this layer's activations in the per-layer buffers.
   func layerForward(_ index: Int, tokens n: Int, segments: UnsafePointer<Int32>?, lora: (any LoRAProvider)?) {
-    let c = model.config
-    let d = c.hiddenSize
-    let q = c.queryDim
-    let kv = c.kvDim
-    let f = c.intermediateSize
-    let layer = model.weights.layers[index]
-    let a = activations(index)
-    let x = checkpoints.pointer + index * capacity * d
-    let out = checkpoints.pointer + (index + 1) * capacity * d
-    withNorm(index, .attention, layer.attentionNorm) { weight, _ in
-      rmsNormForward(input: x, weight: weight, output: a.normed1, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
-    }
-    linearForward(index, .q, layer, input: a.normed1, output: a.query, tokens: n, lora: lora, saved: a)
-    linearForward(index, .k, layer, input: a.normed1, output: a.keys, tokens: n, lora: lora, saved: a)
-    linearForward(index, .v, layer, input: a.normed1, output: a.values, tokens: n, lora: lora, saved: a)
-    if let bias = layer.queryBias { addRows(bias, to: a.query, rows: n) }
-    if let bias = layer.keyBias { addRows(bias, to: a.keys, rows: n) }
-    if let bias = layer.valueBias { addRows(bias, to: a.values, rows: n) }
-    scaleForward(index, .k, a.keys, saving: a.unscaledKeys, tokens: n, width: kv)
-    scaleForward(index, .v, a.values, saving: a.unscaledValues, tokens: n, width: kv)
-    rotaryForward(
-      a.query, tokens: n, heads: c.headCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: q,
-      cos: rotaryCos.pointer, sin: rotarySin.pointer)
-    rotaryForward(
-      a.keys, tokens: n, heads: c.kvHeadCount, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: kv,
-      cos: rotaryCos.pointer, sin: rotarySin.pointer)
-    causalAttentionTrainingForward(
-      query: a.query, keys: a.keys, values: a.values, output: a.attention, tokens: n,
-      heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, segmentStarts: segments,
-      scores: attentionScratch.pointer, scoresPerWorker: 2 * capacity * capacity, workers: workers)
-    linearForward(index, .o, layer, input: a.attention, output: projected.pointer, tokens: n, lora: lora, saved: a)
-    bottleneckForward(index, .attention, on: projected.pointer, tokens: n, saved: a)
-    a.middle.update(from: x, count: n * d)
-    addInPlace(a.middle, projected.pointer, count: n * d)
-    withNorm(index, .mlp, layer.mlpNorm) { weight, _ in
-      rmsNormForward(
-        input: a.middle, weight: weight, output: a.normed2, rows: n, dim: d, epsilon: c.rmsNormEpsilon)
-    }
-    linearForward(index, .gate, layer, input: a.normed2, output: a.gate, tokens: n, lora: lora, saved: a)
-    linearForward(index, .up, layer, input: a.normed2, output: a.up, tokens: n, lora: lora, saved: a)
-    swigluForward(gate: a.gate, up: a.up, output: a.activated, count: n * f)
-    scaleForward(index, .down, a.activated, saving: a.unscaledActivated, tokens: n, width: f)
-    linearForward(index, .down, layer, input: a.activated, output: projected.pointer, tokens: n, lora: lora, saved: a)
-    bottleneckForward(index, .mlp, on: projected.pointer, tokens: n, saved: a)
-    out.update(from: a.middle, count: n * d)
-    addInPlace(out, projected.pointer, count: n * d)
+    forwardLayer(
+      index, tokens: n, model: model, modifiers: modifiers(lora: lora),
+      workspace: GraphWorkspace(graph: self, segments: segments), tiles: tiles)
   }
 
   /// gradResidual holds d(loss)/d(layer output); leaves d(loss)/d(layer input) there and adds LoRA gradients.
@@ -286,21 +243,6 @@ extension TrainingGraph {
     return (lossSum, counted)
   }
 
-  /// output = input · Wᵀ (+ scale · (input · Aᵀ) · Bᵀ when the projection has LoRA).
-  func linearForward(
-    _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
-    output: UnsafeMutablePointer<Float>, tokens n: Int, lora: (any LoRAProvider)?, saved: LayerActivations
-  ) {
-    let weight = self.weight(layerIndex, target, layer)
-    frozenLinearForward(input: input, tokens: n, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
-    guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
-    loraForward(
-      input: input, a: view.a, b: view.b, scale: view.scale,
-      dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols),
-      output: output, hidden: hidden(target, saved), tokens: n, inFeatures: weight.cols, outFeatures: weight.rows,
-      rank: view.rank)
-  }
-
   /// inputGradient += outputGradient · W (+ the LoRA path's input gradient, and its A/B gradients).
   func linearBackward(
     _ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights, input: UnsafePointer<Float>,
@@ -338,9 +280,15 @@ extension TrainingGraph {
       ldb: d, beta: 1, c: head.gradient, ldc: d)
   }
 
+  /// The hooks of the row's method, with `lora` (the pass's LoRA pairs).
+  func modifiers(lora: (any LoRAProvider)?) -> LayerModifiers {
+    LayerModifiers(
+      lora: lora, scalings: rowScalings, bottlenecks: rowBottlenecks, norms: rowNorms, matrices: rowMatrices)
+  }
+
   /// The matrix a projection uses in this row: the method's trainable copy when it has one, else the frozen one.
   func weight(_ layerIndex: Int, _ target: ProjectionTarget, _ layer: LayerWeights) -> any FrozenMatrix {
-    rowMatrices?.matrix(layer: layerIndex, target: target)?.matrix ?? target.matrix(in: layer)
+    modifiers(lora: nil).weight(layerIndex, target, in: layer)
   }
 
   /// Calls `body` with the norm weight to use (the row's method's trainable copy, or the frozen `frozen`) and, for
@@ -349,23 +297,7 @@ extension TrainingGraph {
     _ layer: Int?, _ position: NormPosition, _ frozen: [Float],
     _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>?) -> Void
   ) {
-    let trainable = layer.map { rowNorms?.norm(layer: $0, position: position) } ?? rowNorms?.finalNorm
-    if let trainable {
-      body(trainable.weight, trainable.gradient)
-    } else {
-      frozen.withUnsafeBufferPointer { body($0.baseAddress!, nil) }
-    }
-  }
-
-  /// x ← x ⊙ l (IA3) when the row's method scales `target` here, keeping the unscaled x for the backward.
-  func scaleForward(
-    _ layerIndex: Int, _ target: ProjectionTarget, _ x: UnsafeMutablePointer<Float>,
-    saving unscaled: UnsafeMutablePointer<Float>, tokens n: Int, width: Int
-  ) {
-    guard let scale = rowScalings?.scaling(layer: layerIndex, target: target) else { return }
-    precondition(hasScalings, "the graph was built without room for scaling vectors")
-    unscaled.update(from: x, count: n * width)
-    scaleColumns(x, by: scale.values, rows: n, cols: width)
+    modifiers(lora: nil).withNorm(layer, position, frozen: frozen, body)
   }
 
   /// With dx the gradient of x ⊙ l: dl += Σ_t dx ⊙ x, and dx ← dx ⊙ l in place (the gradient of the unscaled x).
@@ -380,24 +312,6 @@ extension TrainingGraph {
         dx[t * width + j] *= scale.values[j]
       }
     }
-  }
-
-  /// y ← y + adapter(y) on a sublayer's output when the row's method has an adapter there, saving the adapter's
-  /// input and hidden states for the backward.
-  func bottleneckForward(
-    _ layerIndex: Int, _ placement: AdapterPlacement, on y: UnsafeMutablePointer<Float>, tokens n: Int,
-    saved a: LayerActivations
-  ) {
-    guard let view = rowBottlenecks?.bottleneck(layer: layerIndex, placement: placement) else { return }
-    let d = model.config.hiddenSize
-    let slot = placement.rawValue
-    let input = a.adapterInputs + slot * capacity * d
-    input.update(from: y, count: n * d)
-    Tensor.bottleneckForward(
-      input: input, down: view.down, downBias: view.downBias, up: view.up, upBias: view.upBias,
-      activation: view.activation, preActivation: a.adapterPre + slot * capacity * maximumBottleneck,
-      activated: a.adapterActivated + slot * capacity * maximumBottleneck, output: y, tokens: n, dim: d,
-      bottleneck: view.size)
   }
 
   /// The gradient of the sublayer's output before its adapter: dy itself without an adapter there, else
@@ -435,12 +349,6 @@ extension TrainingGraph {
   /// This target's saved (T, r) LoRA hidden state in a layer's activation set.
   func hidden(_ target: ProjectionTarget, _ saved: LayerActivations) -> UnsafeMutablePointer<Float> {
     saved.loraHidden + ProjectionTarget.allCases.firstIndex(of: target)! * capacity * maximumRank
-  }
-
-  func addRows(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {
-    bias.withUnsafeBufferPointer { b in
-      for r in 0..<rows { addInPlace(x + r * bias.count, b.baseAddress!, count: bias.count) }
-    }
   }
 }
 
