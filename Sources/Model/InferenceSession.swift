@@ -44,15 +44,21 @@ public final class InferenceSession {
   /// Trainable copies of projection matrices (selective tuning of layers), or nil.
   public var matrices: (any MatrixOverrideProvider)?
   private let loraHidden: AnonymousBuffer<Float>  // (T, maximum rank)
+  private let doraInput: AnonymousBuffer<Float>  // (T + r, max(d, q, f)) with a DoRA adapter, else empty
+  private let doraOutput: AnonymousBuffer<Float>  // (T + r, max(d, q, f))
+  private let doraNorms: AnonymousBuffer<Float>  // (max(d, q, f))
 
   /// Bytes this session will reserve, computed without allocating (for plans and reports).
-  public static func plannedBytes(config c: ModelConfig, capacity: Int, chunk: Int, logitRows: Int = 16, workers: Int)
-    -> [String: Int]
-  {
+  /// `doraRank`: the rank of a DoRA adapter the session will apply (0: none), whose projections need room for the
+  /// chunk with A's rows under it.
+  public static func plannedBytes(
+    config c: ModelConfig, capacity: Int, chunk: Int, logitRows: Int = 16, workers: Int, doraRank: Int = 0
+  ) -> [String: Int] {
     let f = MemoryLayout<Float>.stride
     return [
       "kv-cache": 2 * c.layerCount * capacity * c.kvDim * f,
-      "activations": chunk * (2 * c.hiddenSize + 2 * c.queryDim + 2 * c.intermediateSize + c.rotaryDim) * f,
+      "activations": chunk * (2 * c.hiddenSize + 2 * c.queryDim + 2 * c.intermediateSize + c.rotaryDim) * f
+        + doraFloats(config: c, chunk: chunk, rank: doraRank) * f,
       "scratch": workers * chunk * capacity * f + workers * DecodeTiles.defaultTileFloats * f,
       "logits": logitRows * c.vocabularySize * f,
     ]
@@ -89,6 +95,21 @@ public final class InferenceSession {
     rotary = RotaryEmbedding(headDim: c.headDim, rotaryDim: c.rotaryDim, base: c.ropeTheta)
     self.adapter = adapter
     loraHidden = try AnonymousBuffer(count: T * max(1, adapter?.maximumRank ?? 1), label: "activations", ledger: ledger)
+    let doraRank = adapter?.hasDoRA == true ? adapter!.maximumRank : 0
+    let widest = max(c.hiddenSize, c.queryDim, c.intermediateSize)
+    doraInput = try AnonymousBuffer(
+      count: doraRank > 0 ? (T + doraRank) * widest : 0, label: "activations", ledger: ledger)
+    doraOutput = try AnonymousBuffer(
+      count: doraRank > 0 ? (T + doraRank) * widest : 0, label: "activations", ledger: ledger)
+    doraNorms = try AnonymousBuffer(count: doraRank > 0 ? widest : 0, label: "activations", ledger: ledger)
+  }
+
+  /// Floats of DoRA's buffers for a chunk: the stacked input and output, (chunk + rank) × the widest projection,
+  /// and one norm per output row.
+  static func doraFloats(config c: ModelConfig, chunk: Int, rank: Int) -> Int {
+    guard rank > 0 else { return 0 }
+    let widest = max(c.hiddenSize, c.queryDim, c.intermediateSize)
+    return 2 * (chunk + rank) * widest + widest
   }
 
   /// Forgets the cached tokens (the buffers stay).
@@ -211,6 +232,16 @@ public final class InferenceSession {
       hidden: UnsafeMutablePointer<Float>, dropoutMask: UnsafePointer<Float>?
     ) {
       (session.loraHidden.pointer, nil)
+    }
+
+    func doraBuffers(layer index: Int, target: ProjectionTarget, tokens: Int, rank: Int) -> DoRABuffers {
+      let s = session
+      precondition(
+        (tokens + rank) * max(s.model.config.hiddenSize, s.model.config.queryDim, s.model.config.intermediateSize)
+          <= s.doraOutput.count,
+        "the session was made without room for a DoRA adapter of rank \(rank): pass it to init")
+      return DoRABuffers(
+        stackedInput: s.doraInput.pointer, stackedOutput: s.doraOutput.pointer, norms: s.doraNorms.pointer)
     }
 
     func unscaledStore(layer index: Int, target: ProjectionTarget) -> UnsafeMutablePointer<Float>? { nil }

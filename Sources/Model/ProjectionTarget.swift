@@ -70,10 +70,12 @@ public struct LoRAView: @unchecked Sendable {
   public var gradB: UnsafeMutablePointer<Float>
   public var rank: Int
   public var scale: Float
+  /// DoRA's magnitude on this projection, or nil for plain LoRA.
+  public var dora: DoRAView?
 
   public init(
     a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, gradA: UnsafeMutablePointer<Float>,
-    gradB: UnsafeMutablePointer<Float>, rank: Int, scale: Float
+    gradB: UnsafeMutablePointer<Float>, rank: Int, scale: Float, dora: DoRAView? = nil
   ) {
     self.a = a
     self.b = b
@@ -81,6 +83,7 @@ public struct LoRAView: @unchecked Sendable {
     self.gradB = gradB
     self.rank = rank
     self.scale = scale
+    self.dora = dora
   }
 }
 
@@ -89,4 +92,10 @@ public protocol LoRAProvider {
   func lora(layer: Int, target: ProjectionTarget) -> LoRAView?
   /// The largest rank in use (sizes the trainer's hidden buffers).
   var maximumRank: Int { get }
+  /// Whether any projection has a DoRA magnitude (the layer then needs DoRA's buffers).
+  var hasDoRA: Bool { get }
+}
+
+extension LoRAProvider {
+  public var hasDoRA: Bool { false }
 }

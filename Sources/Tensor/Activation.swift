@@ -36,6 +36,13 @@ public func softmaxRowsInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, cols
   }
 }
 
+/// out = x ⊙ y over `count` entries (dropout masks, DoRA's per-row factors).
+public func multiply(
+  _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int
+) {
+  for i in 0..<count { out[i] = x[i] * y[i] }
+}
+
 /// y += x, element-wise over `count` entries (residual connections).
 public func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
   for i in 0..<count { y[i] += x[i] }

@@ -108,10 +108,3 @@ public func loraBackward(
     }
   }
 }
-
-/// out = x ⊙ y over `count` entries.
-private func multiply(
-  _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int
-) {
-  for i in 0..<count { out[i] = x[i] * y[i] }
-}

@@ -15,7 +15,7 @@ struct AdapterOptions: ParsableArguments {
   /// The adapter's parts for `model`, reserved in `ledger`, or nil without --adapter.
   func load(for model: LanguageModel, ledger: MemoryLedger) throws -> (any TrainableMethod)? {
     guard let adapter else { return nil }
-    let method = try AdapterLoader.load(from: adapter, model: model.config, ledger: ledger)
+    let method = try AdapterLoader.load(from: adapter, model: model, ledger: ledger)
     Output.diagnostic("adapter \(adapter): \(method.description)")
     return method
   }

@@ -161,7 +161,7 @@ struct Eval: ParsableCommand {
     let graph = try TrainingGraph(
       model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.lora?.maximumRank ?? 1,
       logitRows: 32, maximumBottleneck: adapter?.bottlenecks?.maximumBottleneck ?? 0,
-      scalingVectors: adapter?.scalings != nil, ledger: ledger)
+      scalingVectors: adapter?.scalings != nil, dora: adapter?.lora?.hasDoRA == true, ledger: ledger)
     let loss = try DatasetLoss.mean(dataset, graph: graph, method: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
     let seconds = (ContinuousClock.now - start).seconds
     if json {

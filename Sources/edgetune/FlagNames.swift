@@ -10,6 +10,7 @@ enum FlagNames {
     "weight decay": "--weight-decay", "maxGradientNorm": "--max-grad-norm", "stopAtFraction": "--stop-at",
     "chosenNLLWeight": "--rpo-alpha", "klCoefficient": "--kl-coef", "valueCoefficient": "--vf-coef",
     "lambda": "--lam", "initialization": "--init-text", "untrackedAllocationBytes": "--untracked-allocation",
+    "useDoRA": "--use-dora",
   ]
 
   /// "--seq-len" for "seqLen".

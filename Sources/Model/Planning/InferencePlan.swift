@@ -4,16 +4,16 @@ public import Tensor
 /// Memory plans of the runs that only read the model: generation and evaluation (a KV-cache session) and conversion
 /// (one tensor at a time in fp32).
 public enum InferencePlan {
-  /// A KV-cache session of `capacity` positions, `chunk` tokens per forward, plus `adapterBytes` of LoRA, fitted to
-  /// `budget` by streaming weights if needed.
+  /// A KV-cache session of `capacity` positions, `chunk` tokens per forward, plus `adapterBytes` of LoRA (and DoRA's
+  /// buffers for an adapter of `doraRank`), fitted to `budget` by streaming weights if needed.
   public static func session(
-    model: LanguageModel, capacity: Int, chunk: Int, adapterBytes: Int = 0, budget: Int?,
+    model: LanguageModel, capacity: Int, chunk: Int, adapterBytes: Int = 0, doraRank: Int = 0, budget: Int?,
     workers: Int = Threading.workers
   ) -> (plan: MemoryPlan, policy: WeightResidency.Policy) {
     let c = model.config
     let weights = WeightPlan(model: model, workers: workers)
     let session = InferenceSession.plannedBytes(
-      config: c, capacity: capacity, chunk: min(chunk, capacity), workers: workers)
+      config: c, capacity: capacity, chunk: min(chunk, capacity), workers: workers, doraRank: doraRank)
     let notes = [
       "kv-cache": "\(c.layerCount) layers × \(capacity) positions × \(c.kvDim) keys and values, fp32",
       "activations": "one chunk of \(min(chunk, capacity)) tokens through one layer",

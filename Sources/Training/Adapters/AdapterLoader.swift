@@ -14,6 +14,15 @@ public enum AdapterLoader {
     return config["num_virtual_tokens"] as? Int
   }
 
+  /// `load(from:model:ledger:)` for `model`, ready for its forward (a DoRA adapter measured against its weights).
+  public static func load(from directory: String, model: LanguageModel, ledger: MemoryLedger) throws
+    -> any TrainableMethod
+  {
+    let method = try load(from: directory, model: model.config, ledger: ledger)
+    if let set = method as? LoRAAdapterSet { try set.attach(to: model, initializeMagnitudes: false, ledger: ledger) }
+    return method
+  }
+
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws
     -> any TrainableMethod
   {

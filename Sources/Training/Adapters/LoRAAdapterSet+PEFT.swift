@@ -35,7 +35,8 @@ extension LoRAAdapterSet {
 
   /// Reads an adapter directory written by PEFT or by `save(to:)` for a model of configuration `model`.
   ///
-  /// Refuses, naming the file and the key: a missing file; a config that is not plain LoRA (DoRA, biases,
+  /// DoRA adapters (use_dora) load with their magnitudes; `attach(to:)` must measure the base before a forward.
+  /// Refuses, naming the file and the key: a missing file; a config that is not plain LoRA or DoRA (biases,
   /// fan_in_fan_out, per-layer rank or alpha patterns, a regex `target_modules`, modules_to_save); a target this
   /// model does not have; a tensor that is missing, unknown (another layer count, another module) or of the wrong
   /// shape; a file whose checksums (when it has ours) do not match. F16 and BF16 tensors are widened to fp32.
@@ -113,7 +114,7 @@ extension LoRAAdapterSet {
       ),
       ("peft_type", "\"LORA\""), ("r", String(config.rank)), ("rank_pattern", "{}"), ("revision", "null"),
       ("target_modules", "[\n" + targets + "\n  ]"), ("task_type", PEFTJSON.quoted(heads.taskType)),
-      ("use_dora", "false"),
+      ("use_dora", config.useDoRA ? "true" : "false"),
       ("use_rslora", config.useRSLoRA ? "true" : "false"),
     ]
     return AdapterDirectory.configJSON(fields)
@@ -151,7 +152,7 @@ extension LoRAAdapterSet {
     guard let alpha = try json.optionalDouble("lora_alpha") else { throw fail("lora_alpha", "missing") }
     let dropout = try json.optionalDouble("lora_dropout") ?? 0
     let useRSLoRA = try json.optionalBool("use_rslora") ?? false
-    if try json.optionalBool("use_dora") ?? false { throw fail("use_dora", "DoRA adapters are not supported") }
+    let useDoRA = try json.optionalBool("use_dora") ?? false
     if try json.optionalBool("fan_in_fan_out") ?? false {
       throw fail("fan_in_fan_out", "transposed (Conv1D) weights are not supported")
     }
@@ -183,7 +184,9 @@ extension LoRAAdapterSet {
     // Names may be qualified ("self_attn.q_proj"); the last component is the module.
     let targets = try LoRAConfig.targets(named: names.map { String($0.split(separator: ".").last ?? "") })
     do {
-      return (try LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA), heads)
+      let config = try LoRAConfig(
+        rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA, useDoRA: useDoRA)
+      return (config, heads)
     } catch {
       throw TrainingError.checkpoint(path: path, reason: error.description)
     }
@@ -196,6 +199,9 @@ extension LoRAAdapterSet {
       layer >= model.layerCount
     {
       return "layer \(layer), but the model has \(model.layerCount) layers (an adapter for another model?)"
+    }
+    if name.hasSuffix(".lora_magnitude_vector") && !config.useDoRA {
+      return "a DoRA magnitude, but adapter_config.json does not set use_dora"
     }
     return "not lora_A/lora_B of a targeted module (\(config.targets.map(\.moduleName).joined(separator: ", ")))"
   }

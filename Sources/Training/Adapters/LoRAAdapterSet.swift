@@ -20,8 +20,12 @@ public final class LoRAAdapterSet: LoRAProvider {
   /// Our own `edgetune.*` entries of adapter_model.safetensors' metadata (a reward model's tokenizer fingerprint):
   /// written by `save`, read back by `load`.
   public var metadata: [String: String] = [:]
-  /// Tensor index of A for (layer, target position in config.targets); B follows at +1.
+  /// Tensor index of A for (layer, target position in config.targets); B follows at +1, DoRA's magnitude at +2.
   private let firstIndex: [ProjectionTarget: Int]
+  /// Tensors per targeted projection: A and B, and DoRA's magnitude.
+  var tensorsPerTarget: Int { config.useDoRA ? 3 : 2 }
+  /// DoRA: ‖W_j‖² of every targeted frozen weight's rows, per (layer, target) in tensor order; set by `attach`.
+  var baseRowNorms: BaseRowNorms?
 
   /// A fresh adapter set: A random (seeded by `config.seed`), B zero.
   /// `heads` start at zero (a reward model's score head is then initialized by its owner).
@@ -39,17 +43,19 @@ public final class LoRAAdapterSet: LoRAProvider {
     self.model = model
     self.heads = heads
     self.parameters = try ParameterStore(
-      Self.tensorShapes(rank: config.rank, targets: config.targets, model: model)
+      Self.tensorShapes(rank: config.rank, targets: config.targets, useDoRA: config.useDoRA, model: model)
         + heads.tensors.map { ($0.name, $0.shape) }, label: heads.taskType == "SEQ_CLS" ? "reward-model" : "lora",
       ledger: ledger)
     var firstIndex: [ProjectionTarget: Int] = [:]
-    for (i, target) in config.targets.enumerated() { firstIndex[target] = 2 * i }
+    for (i, target) in config.targets.enumerated() { firstIndex[target] = (config.useDoRA ? 3 : 2) * i }
     self.firstIndex = firstIndex
     if initialize { initializeAsPEFT() }
   }
 
-  /// Every A (rank, in) and B (out, rank) of LoRA on `targets` at `rank`, with its PEFT key, in storage order.
-  static func tensorShapes(rank: Int, targets: [ProjectionTarget], model: ModelConfig) -> [(name: String, shape: [Int])]
+  /// Every A (rank, in) and B (out, rank) of LoRA on `targets` at `rank`, and with DoRA each magnitude (out), with
+  /// its PEFT key, in storage order.
+  static func tensorShapes(rank: Int, targets: [ProjectionTarget], useDoRA: Bool = false, model: ModelConfig)
+    -> [(name: String, shape: [Int])]
   {
     var shapes: [(name: String, shape: [Int])] = []
     for layer in 0..<model.layerCount {
@@ -57,6 +63,7 @@ public final class LoRAAdapterSet: LoRAProvider {
         let (out, inFeatures) = target.shape(model)
         shapes.append((key(layer: layer, target: target, matrix: "A"), [rank, inFeatures]))
         shapes.append((key(layer: layer, target: target, matrix: "B"), [out, rank]))
+        if useDoRA { shapes.append((magnitudeKey(layer: layer, target: target), [out])) }
       }
     }
     return shapes
@@ -86,16 +93,17 @@ public final class LoRAAdapterSet: LoRAProvider {
     guard let a = a(layer: layer, target: target), let b = b(layer: layer, target: target) else { return nil }
     return LoRAView(
       a: a.value.baseAddress!, b: b.value.baseAddress!, gradA: a.gradient.baseAddress!,
-      gradB: b.gradient.baseAddress!, rank: config.rank, scale: scale)
+      gradB: b.gradient.baseAddress!, rank: config.rank, scale: scale, dora: dora(layer: layer, target: target))
   }
 
   public var maximumRank: Int { config.rank }
+  public var hasDoRA: Bool { config.useDoRA }
 
   // MARK: initialization
 
-  private func index(layer: Int, target: ProjectionTarget) -> Int? {
+  func index(layer: Int, target: ProjectionTarget) -> Int? {
     guard layer >= 0, layer < model.layerCount, let first = firstIndex[target] else { return nil }
-    return layer * 2 * config.targets.count + first
+    return layer * tensorsPerTarget * config.targets.count + first
   }
 
   /// A ~ U(−1/sqrt(in), 1/sqrt(in)) in tensor order, B = 0.

@@ -16,16 +16,19 @@ public struct LoRAConfig: Sendable, Equatable {
   public var useRSLoRA: Bool
   /// Seeds A's initialization (B starts at zero).
   public var seed: UInt64
+  /// use_dora: a trainable magnitude per output row over the normalized W + scale·B·A (DoRA).
+  public var useDoRA: Bool
 
   public init(
     rank: Int = 8, alpha: Double = 16, dropout: Double = 0, targets: [ProjectionTarget] = [.q, .v],
-    useRSLoRA: Bool = false, seed: UInt64 = 0
+    useRSLoRA: Bool = false, useDoRA: Bool = false, seed: UInt64 = 0
   ) throws(TrainingError) {
     self.rank = rank
     self.alpha = alpha
     self.dropout = dropout
     self.targets = ProjectionTarget.allCases.filter(targets.contains)
     self.useRSLoRA = useRSLoRA
+    self.useDoRA = useDoRA
     self.seed = seed
     try validate()
   }

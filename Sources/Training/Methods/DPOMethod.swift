@@ -34,6 +34,10 @@ public struct DPOMethod: MethodDefinition {
 
   public var graphNeeds: GraphNeeds { LoRAMethod(config: lora).pairRowNeeds }
 
+  public func extraPlanLines(model: LanguageModel, seqLen: Int, workers: Int) -> [MemoryPlan.Line] {
+    LoRAMethod(config: lora).extraPlanLines(model: model, seqLen: seqLen, workers: workers)
+  }
+
   public func trainableShapes(model: ModelConfig) -> [(name: String, shape: [Int])] {
     LoRAMethod(config: lora).trainableShapes(model: model)
   }

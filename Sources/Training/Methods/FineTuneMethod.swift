@@ -48,6 +48,8 @@ public struct GraphNeeds: Sendable, Equatable {
   public var bottleneck: BottleneckConfig?
   /// IA3 scaling vectors (unscaled copies of keys, values and down_proj's input).
   public var scalingVectors = false
+  /// DoRA's magnitudes on the LoRA pairs (the saved outputs and norms of every DoRA projection).
+  public var dora = false
   /// A row holds a preference pair (chosen and rejected, each up to the sequence length).
   public var pairRows = false
   public init() {}

@@ -10,7 +10,8 @@ public struct LoRAMethod: MethodDefinition {
 
   public var name: String { "lora" }
   public var summary: String {
-    "LoRA r=\(config.rank) alpha=\(config.alpha) on \(config.targets.map(\.moduleName).joined(separator: ","))"
+    (config.useDoRA ? "DoRA" : "LoRA")
+      + " r=\(config.rank) alpha=\(config.alpha) on \(config.targets.map(\.moduleName).joined(separator: ","))"
   }
   public var defaultLearningRate: Double { 2e-4 }
 
@@ -18,6 +19,7 @@ public struct LoRAMethod: MethodDefinition {
     var needs = GraphNeeds()
     needs.rank = config.rank
     needs.dropout = config.dropout > 0
+    needs.dora = config.useDoRA
     return needs
   }
 
@@ -29,15 +31,31 @@ public struct LoRAMethod: MethodDefinition {
   }
 
   public func trainableShapes(model: ModelConfig) -> [(name: String, shape: [Int])] {
-    LoRAAdapterSet.tensorShapes(rank: config.rank, targets: config.targets, model: model)
+    LoRAAdapterSet.tensorShapes(rank: config.rank, targets: config.targets, useDoRA: config.useDoRA, model: model)
   }
 
   public func planLine(model: ModelConfig) -> (label: String, note: String) {
-    ("lora", "A and B, r=\(config.rank) on \(config.targets.map(\.moduleName).joined(separator: ","))")
+    (
+      "lora",
+      (config.useDoRA ? "A, B and DoRA's magnitudes" : "A and B") + ", r=\(config.rank) on "
+        + config.targets.map(\.moduleName).joined(separator: ",")
+    )
+  }
+
+  public func extraPlanLines(model: LanguageModel, seqLen: Int, workers: Int) -> [MemoryPlan.Line] {
+    guard config.useDoRA else { return [] }
+    let rows = config.targets.reduce(0) { $0 + $1.shape(model.config).out } * model.config.layerCount
+    return [
+      MemoryPlan.Line(
+        LoRAAdapterSet.baseNormsLabel, rows * MemoryLayout<Float>.stride, .ledger,
+        "DoRA: the frozen weights' row norms, fp32")
+    ]
   }
 
   public func make(model: LanguageModel, ledger: MemoryLedger) throws -> any TrainableMethod {
-    try LoRAAdapterSet(config: config, model: model.config, ledger: ledger)
+    let set = try LoRAAdapterSet(config: config, model: model.config, ledger: ledger)
+    try set.attach(to: model, initializeMagnitudes: true, ledger: ledger)
+    return set
   }
 
   public var reportFields: MethodReportFields {
@@ -45,6 +63,7 @@ public struct LoRAMethod: MethodDefinition {
     fields.rank = config.rank
     fields.alpha = config.alpha
     fields.targets = config.targets.map(\.moduleName)
+    fields.useDoRA = config.useDoRA ? true : nil
     return fields
   }
 

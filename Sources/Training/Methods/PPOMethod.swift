@@ -42,6 +42,10 @@ public struct PPOMethod: MethodDefinition {
   public var name: String { "ppo" }
   public var summary: String { "PPO of " + LoRAMethod(config: lora).summary + " + value head" }
   public var defaultLearningRate: Double { 1e-5 }
+
+  public func validate(model: ModelConfig) throws {
+    try TrainingError.require(!lora.useDoRA, "useDoRA", "PPO trains a plain LoRA policy; DoRA is for lora and dpo")
+  }
   public var graphNeeds: GraphNeeds { LoRAMethod(config: lora).graphNeeds }
 
   public func trainableShapes(model: ModelConfig) -> [(name: String, shape: [Int])] {

@@ -30,6 +30,7 @@ public struct RewardMethod: MethodDefinition {
 
   public func validate(model: ModelConfig) throws {
     guard margin.isFinite else { throw TrainingError.invalidOption(name: "margin", reason: "must be a number") }
+    try TrainingError.require(!lora.useDoRA, "useDoRA", "reward models train plain LoRA; DoRA is for lora and dpo")
   }
 
   public func make(model: LanguageModel, ledger: MemoryLedger) throws -> any TrainableMethod {

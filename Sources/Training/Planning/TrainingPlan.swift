@@ -56,7 +56,7 @@ public enum TrainingPlan {
       config: c, capacity: o.rowCapacity, rank: needs.rank,
       logitRows: o.logitRows, workers: o.workers,
       bottleneck: needs.bottleneck.flatMap { try? $0.size(hidden: c.hiddenSize) } ?? 0,
-      scalingVectors: needs.scalingVectors, storesActivations: o.checkpointing == false)
+      scalingVectors: needs.scalingVectors, storesActivations: o.checkpointing == false, dora: needs.dora)
     let dropoutBytes = needs.dropout ? o.rowCapacity * max(c.hiddenSize, c.queryDim, c.intermediateSize) * 4 : 0
     let shapes = o.method.trainableShapes(model: c)
     let counts = shapes.map { $0.shape.reduce(1, *) }

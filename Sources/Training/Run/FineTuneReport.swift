@@ -4,6 +4,7 @@ public import Memory
 public struct MethodReportFields: Codable, Sendable, Equatable {
   public var rank: Int?
   public var alpha: Double?
+  public var useDoRA: Bool?
   public var targets: [String]?
   public var virtualTokens: Int?
   public var promptInit: String?
@@ -35,6 +36,7 @@ public struct MethodReportFields: Codable, Sendable, Equatable {
 
   enum CodingKeys: String, CodingKey {
     case rank, alpha, targets, architecture, tensors, layers, margin, beta, rollouts, clip, gamma, lambda, temperature
+    case useDoRA = "use_dora"
     case virtualTokens = "virtual_tokens"
     case promptInit = "prompt_init"
     case reductionFactor = "reduction_factor"

@@ -60,7 +60,8 @@ public final class Trainer {
       model: model, capacity: options.seqLen, maximumRank: max(method.lora?.maximumRank ?? 1, options.minimumRank),
       logitRows: plan.logitRows,
       dropout: method.loraDropout, maximumBottleneck: method.bottlenecks?.maximumBottleneck ?? 0,
-      scalingVectors: method.scalings != nil, storesActivations: !plan.checkpointing, ledger: ledger)
+      scalingVectors: method.scalings != nil, storesActivations: !plan.checkpointing,
+      dora: method.lora?.hasDoRA == true, ledger: ledger)
     var hyperparameters = AdamW.Hyperparameters()
     hyperparameters.weightDecay = options.weightDecay
     self.optimizer = try AdamW(

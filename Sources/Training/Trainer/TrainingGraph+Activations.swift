@@ -20,6 +20,7 @@ struct LayerActivations {
   let unscaledKeys: UnsafeMutablePointer<Float>  // (T, kv)
   let unscaledValues: UnsafeMutablePointer<Float>  // (T, kv)
   let unscaledActivated: UnsafeMutablePointer<Float>  // (T, f)
+  let dora: UnsafeMutablePointer<Float>  // each projection's DoRA output and norms (TrainingGraph.doraBuffers)
 }
 
 extension TrainingGraph {
@@ -34,7 +35,7 @@ extension TrainingGraph {
       attention: slot(attention), middle: slot(middle), normed2: slot(normed2), gate: slot(gate), up: slot(up),
       activated: slot(activated), loraHidden: slot(loraHidden), adapterInputs: slot(adapterInputs),
       adapterPre: slot(adapterPre), adapterActivated: slot(adapterActivated), unscaledKeys: slot(unscaledKeys),
-      unscaledValues: slot(unscaledValues), unscaledActivated: slot(unscaledActivated))
+      unscaledValues: slot(unscaledValues), unscaledActivated: slot(unscaledActivated), dora: slot(doraSaved))
   }
 
   /// Where the head writes the final norm's output: layer 0's `normed1` when it is recomputed anyway, else a

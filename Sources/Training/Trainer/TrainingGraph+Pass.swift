@@ -29,6 +29,9 @@ extension TrainingGraph {
       throw TrainingError.invalidOption(
         name: "adapter", reason: "bottleneck \(bottlenecks.maximumBottleneck) exceeds the graph's \(maximumBottleneck)")
     }
+    if lora?.hasDoRA == true, !hasDoRA {
+      throw TrainingError.invalidOption(name: "useDoRA", reason: "the graph was built without room for DoRA")
+    }
     if let lora, lora.maximumRank > maximumRank {
       throw TrainingError.invalidOption(
         name: "rank", reason: "rank \(lora.maximumRank) exceeds the graph's \(maximumRank)")
@@ -250,6 +253,16 @@ extension TrainingGraph {
     lora: (any LoRAProvider)?, saved: LayerActivations
   ) {
     let weight = self.weight(layerIndex, target, layer)
+    let view = lora?.lora(layer: layerIndex, target: target)
+    if let view, let dora = view.dora {
+      // DoRA scales the whole projection, the frozen path included: its backward covers both.
+      doraBackward(
+        input: input, outputGradient: outputGradient, inputGradient: inputGradient, tokens: n, weight: weight,
+        lora: view, dora: dora, dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols),
+        hidden: hidden(target, saved), buffers: doraBuffers(layer: layerIndex, target: target),
+        scratch: doraGradient.pointer, partials: partials.pointer, tiles: tiles)
+      return
+    }
     frozenLinearBackward(
       outputGradient: outputGradient, ldOutputGradient: weight.rows, tokens: n, weight: weight,
       inputGradient: inputGradient,
@@ -260,7 +273,7 @@ extension TrainingGraph {
         transposeA: true, transposeB: false, m: weight.rows, n: weight.cols, k: n, a: outputGradient, lda: weight.rows,
         b: input, ldb: weight.cols, beta: 1, c: trainable.gradient, ldc: weight.cols)
     }
-    guard let view = lora?.lora(layer: layerIndex, target: target) else { return }
+    guard let view else { return }
     loraBackward(
       input: input, a: view.a, b: view.b, scale: view.scale,
       dropoutMask: mask(layerIndex, target, tokens: n, width: weight.cols), hidden: hidden(target, saved),

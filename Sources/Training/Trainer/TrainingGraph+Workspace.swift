@@ -35,6 +35,10 @@ struct GraphWorkspace: LayerWorkspace {
     (graph.hidden(target, graph.activations(index)), graph.mask(index, target, tokens: n, width: width))
   }
 
+  func doraBuffers(layer index: Int, target: ProjectionTarget, tokens n: Int, rank: Int) -> DoRABuffers {
+    graph.doraBuffers(layer: index, target: target)
+  }
+
   func unscaledStore(layer index: Int, target: ProjectionTarget) -> UnsafeMutablePointer<Float>? {
     precondition(graph.hasScalings, "the graph was built without room for scaling vectors")
     let a = graph.activations(index)
@@ -59,5 +63,20 @@ struct GraphWorkspace: LayerWorkspace {
     body(
       input, a.adapterPre + slot * g.capacity * g.maximumBottleneck,
       a.adapterActivated + slot * g.capacity * g.maximumBottleneck)
+  }
+}
+
+extension TrainingGraph {
+  /// Layer `index`'s saved DoRA buffers of one projection (the forward writes them, the backward reads them), with
+  /// the shared stacked input.
+  func doraBuffers(layer index: Int, target: ProjectionTarget) -> DoRABuffers {
+    precondition(hasDoRA, "the graph was built without room for DoRA")
+    let c = model.config
+    let rows = capacity + maximumRank
+    var offset = 0
+    for other in ProjectionTarget.allCases.prefix(while: { $0 != target }) { offset += (rows + 1) * other.shape(c).out }
+    let saved = activations(index).dora + offset
+    return DoRABuffers(
+      stackedInput: doraInput.pointer, stackedOutput: saved, norms: saved + rows * target.shape(c).out)
   }
 }

@@ -74,11 +74,17 @@ public final class TrainingGraph {
   let unscaledKeys: AnonymousBuffer<Float>  // (T, kv) keys before IA3's scaling (after bias, before rotary)
   let unscaledValues: AnonymousBuffer<Float>  // (T, kv)
   let unscaledActivated: AnonymousBuffer<Float>  // (T, f) down_proj's input before scaling
+  /// Room for DoRA (LoRA pairs with a magnitude): per layer set, each projection's saved `DoRABuffers` output and
+  /// norms ((T + r + 1) × out, projections in canonical order); shared, the stacked input and the scaled gradient.
+  let hasDoRA: Bool
+  let doraSaved: AnonymousBuffer<Float>  // (Σ_targets (T + r + 1) · out) per set
+  let doraInput: AnonymousBuffer<Float>  // (T + r, max(d, q, f))
+  let doraGradient: AnonymousBuffer<Float>  // (T + r, max(d, q, f))
 
   /// Bytes the graph reserves, by ledger label, computed without allocating (for plans).
   public static func plannedBytes(
     config c: ModelConfig, capacity T: Int, rank: Int, logitRows: Int, workers: Int, bottleneck: Int = 0,
-    scalingVectors: Bool = false, storesActivations: Bool = false
+    scalingVectors: Bool = false, storesActivations: Bool = false, dora: Bool = false
   ) -> [String: Int] {
     let f4 = MemoryLayout<Float>.stride
     let d = c.hiddenSize
@@ -89,19 +95,24 @@ public final class TrainingGraph {
     let perLayer =
       T * (3 * d + 2 * q + 2 * kv + 3 * f + 7 * max(1, rank))
       + (bottleneck > 0 ? 2 * T * (d + 2 * bottleneck) : 0) + (scalingVectors ? T * (2 * kv + f) : 0)
-    let shared = T * (d + c.rotaryDim) + logitRows * d + (storesActivations ? T * d : 0)
+      + (dora ? doraSavedFloats(config: c, capacity: T, rank: rank) : 0)
+    let doraRows = dora ? T + max(1, rank) : 0
+    let shared = T * (d + c.rotaryDim) + logitRows * d + (storesActivations ? T * d : 0) + doraRows * widest
     return [
       "checkpoints": (c.layerCount + 1) * T * d * f4,
       "activations": (perLayer * (storesActivations ? c.layerCount : 1) + shared) * f4,
-      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4 + logitRows * d * f4 + (bottleneck > 0 ? T * d * f4 : 0),
-      "scratch": (workers * 2 * T * T + workers * T * widest + workers * DecodeTiles.defaultTileFloats) * f4,
+      "gradients": T * (2 * d + 2 * q + 2 * kv + 2 * f) * f4 + logitRows * d * f4 + (bottleneck > 0 ? T * d * f4 : 0)
+        + doraRows * widest * f4,
+      "scratch": (workers * 2 * T * T + workers * max(T, doraRows) * widest + workers * DecodeTiles.defaultTileFloats)
+        * f4,
       "logits": logitRows * c.vocabularySize * f4,
     ]
   }
 
   public init(
     model: LanguageModel, capacity: Int, maximumRank: Int, logitRows: Int = 64, dropout: Float = 0,
-    maximumBottleneck: Int = 0, scalingVectors: Bool = false, storesActivations: Bool = false, ledger: MemoryLedger
+    maximumBottleneck: Int = 0, scalingVectors: Bool = false, storesActivations: Bool = false, dora: Bool = false,
+    ledger: MemoryLedger
   ) throws {
     guard dropout >= 0, dropout < 1 else {
       throw TrainingError.invalidOption(name: "dropout", reason: "must be at least 0 and below 1, not \(dropout)")
@@ -153,7 +164,8 @@ public final class TrainingGraph {
     gradGate = try buffer(T * f, "gradients")
     gradUp = try buffer(T * f, "gradients")
     attentionScratch = try buffer(workers * 2 * T * T, "scratch")
-    partials = try buffer(workers * T * max(d, q, f), "scratch")
+    let doraRows = dora ? T + self.maximumRank : 0
+    partials = try buffer(workers * max(T, doraRows) * max(d, q, f), "scratch")
     rotaryCos = try buffer(T * c.rotaryDim / 2, "activations")
     rotarySin = try buffer(T * c.rotaryDim / 2, "activations")
     logits = try buffer(self.logitRows * c.vocabularySize, "logits")
@@ -172,6 +184,15 @@ public final class TrainingGraph {
     unscaledKeys = try perLayer(scalingVectors ? T * kv : 0)
     unscaledValues = try perLayer(scalingVectors ? T * kv : 0)
     unscaledActivated = try perLayer(scalingVectors ? T * f : 0)
+    hasDoRA = dora
+    doraSaved = try perLayer(dora ? Self.doraSavedFloats(config: c, capacity: T, rank: self.maximumRank) : 0)
+    doraInput = try buffer(doraRows * max(d, q, f), "activations")
+    doraGradient = try buffer(doraRows * max(d, q, f), "gradients")
+  }
+
+  /// Floats of one layer set's saved DoRA buffers: (T + r + 1) × out for each of the seven projections.
+  static func doraSavedFloats(config c: ModelConfig, capacity T: Int, rank: Int) -> Int {
+    ProjectionTarget.allCases.reduce(0) { $0 + (T + max(1, rank) + 1) * $1.shape(c).out }
   }
 
   /// A row of training data: token ids, next-token targets (−1 = no loss) and, for packed rows, each token's
