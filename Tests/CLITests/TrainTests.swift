@@ -55,13 +55,16 @@ import Testing
     #expect(last < first, "loss \(first) → \(last)")
   }
 
-  /// Interrupted at step 4 (a checkpoint), resumed to step 8: the adapter equals an uninterrupted 8-step run's, bit for bit.
-  @Test func resumeContinuesExactly() throws {
+  /// Interrupted at step 4 (a checkpoint), resumed to step 8: the adapter equals an uninterrupted 8-step run's, bit for
+  /// bit; with DoRA too (its magnitudes are checkpointed and restored with A and B).
+  @Test(arguments: [false, true]) func resumeContinuesExactly(dora: Bool) throws {
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     let whole = dir.appendingPathComponent("whole").path
     let split = dir.appendingPathComponent("split").path
-    let common = ["--lr", "5e-3", "--seed", "3", "--batch", "2", "--val-fraction", "0", "--dropout", "0.1"]
+    let common =
+      ["--lr", "5e-3", "--seed", "3", "--batch", "2", "--val-fraction", "0", "--dropout", "0.1"]
+      + (dora ? ["--use-dora"] : [])
     #expect(try train(dir, ["--out", whole, "--steps", "8"] + common).status == 0)
     let first = try train(dir, ["--out", split, "--steps", "8", "--save-every", "4"] + common)
     #expect(first.status == 0, "\(first.stderr)")
@@ -72,6 +75,21 @@ import Testing
     let a = try Data(contentsOf: URL(fileURLWithPath: whole + "/adapter_model.safetensors"))
     let b = try Data(contentsOf: URL(fileURLWithPath: split + "/adapter_model.safetensors"))
     #expect(a == b, "resumed adapter differs from the uninterrupted run")
+  }
+
+  /// DoRA is for lora and dpo: a reward model refuses it, naming the flag.
+  @Test func rewardRefusesDoRA() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let pairs = dir.appendingPathComponent("pairs.jsonl").path
+    try "{\"prompt\": \"Say 1.\", \"chosen\": \"1\", \"rejected\": \"2\"}\n".write(
+      toFile: pairs, atomically: true, encoding: .utf8)
+    let result = try CLI.run([
+      "train", "reward", "--model", Self.model, "--data", pairs, "--use-dora", "--steps", "1",
+      "--out", dir.appendingPathComponent("reward").path,
+    ])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("--use-dora"), "\(result.stderr)")
   }
 
   @Test func badInputStopsBeforeTraining() throws {
@@ -108,12 +126,17 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: out))
   }
 
-  /// A merged model (f32 safetensors or GGUF) scores a text exactly as the base with the adapter applied.
-  @Test func mergedModelEqualsBasePlusAdapter() throws {
+  /// A merged model (f32 safetensors or GGUF) scores a text exactly as the base with the adapter applied (LoRA, and
+  /// DoRA whose magnitudes fold into the merged rows).
+  @Test(arguments: [false, true]) func mergedModelEqualsBasePlusAdapter(dora: Bool) throws {
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     let out = dir.appendingPathComponent("adapter").path
-    #expect(try train(dir, ["--out", out, "--steps", "6", "--lr", "2e-2", "--val-fraction", "0"]).status == 0)
+    let report = dir.appendingPathComponent("report.json").path
+    let options = ["--out", out, "--steps", "6", "--lr", "2e-2", "--val-fraction", "0", "--report", report]
+    #expect(try train(dir, options + (dora ? ["--use-dora"] : [])).status == 0)
+    let reported = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report)))
+    #expect((reported as? [String: Any])?["use_dora"] as? Bool == (dora ? true : nil))
     let text = dir.appendingPathComponent("text.txt").path
     try "The number 12 is written as 1100 in binary. Say 7.".write(toFile: text, atomically: true, encoding: .utf8)
     func loss(_ arguments: [String]) throws -> Double {

@@ -23,11 +23,12 @@ import Testing
 
   static let methods: [FineTuneMethod] = {
     let lora = try! LoRAConfig(rank: 4, targets: [.q, .k, .v, .o, .gate, .up, .down], seed: 1)
+    let dora = try! LoRAConfig(rank: 4, targets: [.q, .v, .down], useDoRA: true, seed: 1)
     return [
       .lora(lora), .prompt(SoftPromptSettings(virtualTokens: 3)),
       .adapter(BottleneckConfig(architecture: .houlsby, reductionFactor: 4, activation: .relu, seed: 1)),
       .ia3(seed: 1), .selective(.norms), .selective(.head), .selective(.lastLayers(1)), .reward(lora, margin: 0),
-      .dpo(lora, DPOSettings()),
+      .dpo(lora, DPOSettings()), .lora(dora), .dpo(dora, DPOSettings()),
     ]
   }()
 
@@ -61,17 +62,24 @@ import Testing
     }
   }
 
-  /// Each method's planned tensors are the ones its trainable parts allocate, value for value.
-  @Test(arguments: 0..<9) func plannedShapesAreWhatTheMethodAllocates(index: Int) throws {
+  /// Each method's planned tensors are the ones its trainable parts allocate, value for value, and every ledger
+  /// label its parts reserve has a line in the plan (DoRA's frozen-row norms included).
+  @Test(arguments: 0..<11) func plannedShapesAreWhatTheMethodAllocates(index: Int) throws {
     let model = try Self.model.get()
     let definition = Self.methods[index].definition
     let planned = definition.trainableShapes(model: model.config).reduce(0) { $0 + $1.shape.reduce(1, *) }
-    let made = try definition.make(model: model, ledger: MemoryLedger())
+    let ledger = MemoryLedger()
+    let made = try definition.make(model: model, ledger: ledger)
     #expect(made.parameters.parameterCount == planned, "\(definition.name)")
-    #expect(
-      TrainingPlan.fixedLines(
-        model: model, weights: WeightPlan(model: model, workers: 2),
-        options: Self.configuration(Self.methods[index]).planOptions()
-      ).contains { $0.label == definition.planLine(model: model.config).label })
+    let lines = TrainingPlan.fixedLines(
+      model: model, weights: WeightPlan(model: model, workers: 2),
+      options: Self.configuration(Self.methods[index]).planOptions())
+    #expect(lines.contains { $0.label == definition.planLine(model: model.config).label })
+    for (label, bytes) in ledger.snapshot().currentByLabel where bytes > 0 {
+      let plannedBytes = lines.filter { $0.label == label }.reduce(0) { $0 + $1.bytes }
+      #expect(
+        plannedBytes >= bytes,
+        "\(definition.name): \(label) holds \(bytes) bytes, \(plannedBytes) planned: \(lines.map(\.label))")
+    }
   }
 }

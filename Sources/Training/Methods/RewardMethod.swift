@@ -24,8 +24,9 @@ public struct RewardMethod: MethodDefinition {
       + LoRAHeads.score(hidden: model.hiddenSize).tensors.map { ($0.name, $0.shape) }
   }
 
+  /// Under the label the reward model's parameters are reserved with (its LoRA and score head).
   public func planLine(model: ModelConfig) -> (label: String, note: String) {
-    LoRAMethod(config: lora).planLine(model: model)
+    ("reward-model", LoRAMethod(config: lora).planLine(model: model).note + " and the score head")
   }
 
   public func validate(model: ModelConfig) throws {
