@@ -24,3 +24,24 @@ func trimmed(_ text: String) -> String {
   if out.last == "." { out = out.dropLast() }
   return String(out)
 }
+
+/// `x` to about four significant digits, for figures of any size: "4123", "412.3", "2.346", "0.0312", "2.00e-4";
+/// "0" for zero, NaN or infinity.
+func significant(_ x: Double) -> String {
+  guard x.isFinite, x != 0 else { return "0" }
+  var exponent = 0
+  var scale = 1.0
+  // The tolerance keeps 1e-4 from counting as 0.99999...e-4 after the multiplications.
+  while abs(x) * scale < 0.999_999, exponent > -30 {
+    scale *= 10
+    exponent -= 1
+  }
+  if exponent <= -4 { return decimal(x * scale, places: 2) + "e\(exponent)" }
+  var places = 3 - exponent
+  var bound = 10.0
+  while abs(x) >= bound, places > 0 {
+    bound *= 10
+    places -= 1
+  }
+  return decimal(x, places: places)
+}

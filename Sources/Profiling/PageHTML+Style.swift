@@ -23,14 +23,17 @@ extension PageHTML {
     .summary dd.note { font-size: 13px; font-weight: 400; color: var(--muted); }
     section { background: #fff; border: 1px solid var(--rule); border-radius: 6px; padding: 16px 18px;
       margin: 0 0 20px; }
-    svg.timeline { display: block; width: 100%; height: auto; }
-    svg.timeline text { font: 12px system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-      fill: #333; }
-    svg.timeline .axis-title { font-weight: 600; fill: #555; }
-    svg.timeline .ref { font-weight: 600; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+    svg.timeline, svg.chart { display: block; width: 100%; height: auto; }
+    svg.timeline text, svg.chart text { fill: #333;
+      font: 12px system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+    svg.timeline .axis-title, svg.chart .axis-title { font-weight: 600; fill: #555; }
+    svg.timeline .ref, svg.chart .ref { font-weight: 600; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
     svg.timeline .phase { font-size: 11px; fill: #222; paint-order: stroke; stroke: #fff; stroke-width: 2.5px;
       stroke-opacity: .8; }
     .caption { color: var(--muted); font-size: 13px; margin: -6px 0 8px; }
+    .flags { list-style: none; margin: -6px 0 16px; padding: 0; display: flex; gap: 8px; }
+    .flags li { padding: 2px 12px; border-radius: 12px; background: #fff3cd; border: 1px solid #e6c65c;
+      font-size: 13px; font-weight: 600; }
     .legend .note { color: var(--muted); }
     .legend { list-style: none; margin: 10px 0 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 18px;
       font-size: 13px; }

@@ -3,18 +3,20 @@ import Memory
 /// The tables both pages show: the memory plan with its total, and free-form figures.
 extension PageHTML {
   /// The plan's lines with their share of the planned peak, and a total row equal to `plannedPeak` (lines that never
-  /// live at the same time can add up to more than the peak).
+  /// live at the same time can add up to more than the peak). A kind column when any line has a kind.
   static func planTable(_ plan: [ProfileDocument.PlanLine], plannedPeak: Int) -> String {
+    let kinds = plan.contains { $0.kind != nil }
     var out = "<section id=\"plan\">\n<h2>Plan</h2>\n"
     out += "<table>\n<thead><tr><th>label</th><th class=\"num\">bytes</th><th class=\"num\">share of peak</th>"
-    out += "<th>note</th></tr></thead>\n<tbody>\n"
+    out += (kinds ? "<th>kind</th>" : "") + "<th>note</th></tr></thead>\n<tbody>\n"
     if plan.isEmpty { out += "<tr><td colspan=\"4\" class=\"empty\">no plan lines</td></tr>\n" }
     for line in plan {
       out += "<tr><td>\(escape(line.label))</td>" + numberCell(ByteCount.format(line.bytes))
-      out += numberCell(share(line.bytes, of: plannedPeak)) + "<td>\(escape(line.note))</td></tr>\n"
+      out += numberCell(share(line.bytes, of: plannedPeak)) + (kinds ? "<td>\(escape(line.kind ?? ""))</td>" : "")
+      out += "<td>\(escape(line.note))</td></tr>\n"
     }
     out += "<tr class=\"total\"><td>planned peak</td>" + numberCell(ByteCount.format(plannedPeak))
-    out += numberCell(plannedPeak > 0 ? "100.0 %" : "") + "<td></td></tr>\n"
+    out += numberCell(plannedPeak > 0 ? "100.0 %" : "") + (kinds ? "<td></td>" : "") + "<td></td></tr>\n"
     return out + "</tbody>\n</table>\n</section>\n"
   }
 
