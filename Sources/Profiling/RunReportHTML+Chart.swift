@@ -18,8 +18,6 @@ extension RunReportHTML {
     }
     let points = series.flatMap(\.points)
     guard !points.isEmpty else { return out + "<p class=\"empty\">\(escape(chart.empty))</p>\n</section>\n" }
-    let scale = scale(chart, points: points)
-    let references = referenceLines(chart)
     let plotted = series.map { series in
       Thinning.indices(
         count: series.points.count, maxPoints: maxPoints,
@@ -31,16 +29,10 @@ extension RunReportHTML {
       caption += " Long curves are drawn from \(maxPoints) of their points, keeping each stretch's highest and lowest."
     }
     if !caption.isEmpty { out += "<p class=\"caption\">\(escape(caption))</p>\n" }
-    let frame = scale.frame
-    out += "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(coordinate(frame.width)) "
-    out += "\(coordinate(frame.height))\" width=\"\(coordinate(frame.width))\" height=\"\(coordinate(frame.height))\" "
-    out += "role=\"img\" aria-label=\"\(escape(chart.title))\">\n<title>\(escape(chart.title))</title>\n"
-    out += valueGrid(scale, title: chart.valueTitle, cssClass: "value-axis")
-    for (index, line) in zip(series, plotted).enumerated() {
-      out += curve(line.0, plotted: line.1, color: palette[index % palette.count], unit: chart.unit, scale)
-    }
-    out += referenceLines(references, scale) + bottomAxis(scale, title: "step", cssClass: "step-axis")
-    out += "</svg>\n<ul class=\"legend\" id=\"legend-\(escape(chart.id))\">\n"
+    let references = referenceLines(chart)
+    let scale = scale(chart.unit, points: points, references: references)
+    out += chartSVG(chart, series: series, plotted: plotted, references: references, scale)
+    out += "<ul class=\"legend\" id=\"legend-\(escape(chart.id))\">\n"
     for (index, line) in series.enumerated() {
       out += legendLine(line.name, color: palette[index % palette.count], style: "solid", width: 2)
     }
@@ -48,14 +40,33 @@ extension RunReportHTML {
     return out + "</ul>\n</section>\n"
   }
 
+  /// The value grid, each series (its colour the palette's, in order), the reference lines and the step axis.
+  static func chartSVG(
+    _ chart: RunReportDocument.Chart, series: [RunReportDocument.Series], plotted: [[RunReportDocument.Point]],
+    references: [ReferenceLine], _ scale: ChartScale
+  ) -> String {
+    let frame = scale.frame
+    var out = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(coordinate(frame.width)) "
+    out += "\(coordinate(frame.height))\" width=\"\(coordinate(frame.width))\" height=\"\(coordinate(frame.height))\" "
+    out += "role=\"img\" aria-label=\"\(escape(chart.title))\">\n<title>\(escape(chart.title))</title>\n"
+    out += valueGrid(scale, title: chart.valueTitle, cssClass: "value-axis")
+    for (index, (line, drawn)) in zip(series, plotted).enumerated() {
+      out += curve(line, plotted: drawn, color: palette[index % palette.count], unit: chart.unit, scale)
+    }
+    out += referenceLines(references, scale) + bottomAxis(scale, title: "step", cssClass: "step-axis")
+    return out + "</svg>\n"
+  }
+
   /// Steps from 0 to the last one along the bottom; bytes from 0, or numbers from the lowest to the highest value
-  /// (references included, so their lines stay inside the plot).
-  static func scale(_ chart: RunReportDocument.Chart, points: [RunReportDocument.Point]) -> ChartScale {
-    let values = points.map(\.y) + chart.references.map(\.value).filter(\.isFinite)
+  /// (reference lines included, so they stay inside the plot).
+  static func scale(
+    _ unit: RunReportDocument.Unit, points: [RunReportDocument.Point], references: [ReferenceLine]
+  ) -> ChartScale {
+    let values = points.map(\.y) + references.map(\.value)
     let lowest = values.min() ?? 0
     let highest = values.max() ?? 0
     let xAxis = ChartAxis.steps(to: points.map(\.x).max() ?? 1)
-    switch chart.unit {
+    switch unit {
     case .bytes: return ChartScale(frame: .run, xAxis: xAxis, yAxis: .bytes(upTo: highest))
     case .number: return ChartScale(frame: .run, xAxis: xAxis, yAxis: .values(from: lowest, to: highest))
     }
