@@ -4,15 +4,18 @@ public import Memory
 /// sampled during it, the peaks per phase and the verdict. `edgetune profile` fills it; the JSON report, the HTML page
 /// (`ProfileHTML`) and the CSV (`ProfileCSV`) are three renderings of it.
 public struct ProfileDocument: Codable, Sendable {
-  /// One line of the memory plan: what it is for, its planned bytes, and how it was computed or chosen.
+  /// One line of the memory plan: what it is for, its planned bytes, and how it was computed or chosen; `kind` says
+  /// what the bytes are (ledger, weights, runtime, ...) where the plan knows.
   public struct PlanLine: Codable, Sendable, Equatable {
     public var label: String
     public var bytes: Int
     public var note: String
-    public init(label: String, bytes: Int, note: String) {
+    public var kind: String?
+    public init(label: String, bytes: Int, note: String, kind: String? = nil) {
       self.label = label
       self.bytes = bytes
       self.note = note
+      self.kind = kind
     }
   }
 

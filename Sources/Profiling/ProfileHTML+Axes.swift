@@ -1,47 +1,12 @@
 import Memory
 
-/// The timeline's axes, its phase ribbon and its legend.
+/// The timeline's phase ribbon and its legend.
 extension ProfileHTML {
-  /// Horizontal grid lines at power-of-two byte ticks, labelled on the left ("64 MiB"), and the axis title.
-  static func byteGrid(_ scale: TimelineScale) -> String {
-    var out = "<g class=\"byte-axis\">\n"
-    for tick in scale.byteTicks {
-      let y = scale.y(tick)
-      out += "<line x1=\"\(coordinate(TimelineScale.plotLeft))\" y1=\"\(coordinate(y))\" "
-      out += "x2=\"\(coordinate(TimelineScale.plotRight))\" y2=\"\(coordinate(y))\" "
-      out += "stroke=\"\(tick == 0 ? "#6b7480" : "#dde1e6")\" stroke-width=\"1\" />\n"
-      out += text(escape(TimelineScale.byteLabel(tick)), x: TimelineScale.plotLeft - 8, y: y + 4, anchor: "end")
-    }
-    let middle = (TimelineScale.plotTop + TimelineScale.plotBottom) / 2
-    out += "<text class=\"axis-title\" x=\"16\" y=\"\(coordinate(middle))\" text-anchor=\"middle\" "
-    out += "transform=\"rotate(-90 16 \(coordinate(middle)))\">bytes</text>\n"
-    return out + "</g>\n"
-  }
-
-  /// The left edge, tick marks and labels along the bottom, and the axis title.
-  static func timeAxis(_ scale: TimelineScale) -> String {
-    var out = "<g class=\"time-axis\">\n"
-    out += "<line x1=\"\(coordinate(TimelineScale.plotLeft))\" y1=\"\(coordinate(TimelineScale.plotTop))\" "
-    out += "x2=\"\(coordinate(TimelineScale.plotLeft))\" y2=\"\(coordinate(TimelineScale.plotBottom))\" "
-    out += "stroke=\"#6b7480\" stroke-width=\"1\" />\n"
-    for tick in scale.timeTicks {
-      let x = scale.x(tick.seconds)
-      out += "<line x1=\"\(coordinate(x))\" y1=\"\(coordinate(TimelineScale.plotBottom))\" x2=\"\(coordinate(x))\" "
-      out += "y2=\"\(coordinate(TimelineScale.plotBottom + 5))\" stroke=\"#6b7480\" stroke-width=\"1\" />\n"
-      out += text(escape(tick.label), x: x, y: TimelineScale.plotBottom + 19, anchor: "middle")
-    }
-    let center = TimelineScale.plotLeft + scale.plotWidth / 2
-    out += text(
-      "time since start", x: center, y: TimelineScale.height - 8, anchor: "middle",
-      extra: "class=\"axis-title\"")
-    return out + "</g>\n"
-  }
-
   /// A strip above the plot, coloured by phase. Bands wide enough carry their phase's name; runs of bands too
   /// narrow for a name are labelled together ("forward / backward / optimizer") where that fits.
   static func phaseRibbon(_ timeline: Timeline) -> String {
-    let top = TimelineScale.ribbonTop
-    let height = TimelineScale.plotTop - 4 - top
+    let top = Timeline.ribbonTop
+    let height = timeline.scale.frame.plotTop - 4 - top
     let bands = timeline.bands()
     var out = "<g class=\"phase-ribbon\">\n"
     for band in bands where timeline.width(band) > 0 {
@@ -72,12 +37,12 @@ extension ProfileHTML {
   }
 
   /// `name` centred over `start...end` seconds if it fits there, else nothing.
-  static func ribbonLabel(_ name: String, from start: Double, to end: Double, _ scale: TimelineScale) -> String {
+  static func ribbonLabel(_ name: String, from start: Double, to end: Double, _ scale: ChartScale) -> String {
     let left = scale.x(start)
     let right = scale.x(end)
     guard right - left >= labelWidth(name) else { return "" }
     return text(
-      escape(name), x: (left + right) / 2, y: TimelineScale.ribbonTop + 16, anchor: "middle",
+      escape(name), x: (left + right) / 2, y: Timeline.ribbonTop + 16, anchor: "middle",
       extra: "class=\"phase\"")
   }
 
@@ -98,12 +63,8 @@ extension ProfileHTML {
     out += legendLine("RSS", color: rssColor, style: "solid", width: 3)
     out += legendLine("RssAnon", color: anonColor, style: "solid", width: 2)
     out += legendLine("RssFile", color: fileColor, style: "solid", width: 2)
-    if let budget = timeline.budget {
-      out += legendLine("budget (\(ByteCount.format(budget)))", color: budgetColor, style: "dashed", width: 2)
-    }
-    if timeline.plannedPeak > 0 {
-      out += legendLine(
-        "planned peak (\(ByteCount.format(timeline.plannedPeak)))", color: plannedColor, style: "dotted", width: 2)
+    for line in memoryReferences(budget: timeline.budget, plannedPeak: timeline.plannedPeak) {
+      out += legendLine(line)
     }
     out += "</ul>\n<ul class=\"legend\" id=\"legend-phases\">\n<li class=\"heading\">Phases:</li>\n"
     var seen: [String] = []
@@ -113,9 +74,5 @@ extension ProfileHTML {
       out += "<li>\(swatch(mixedPhaseColors.ribbon))several (steps too short to draw apart)</li>\n"
     }
     return out + "</ul>\n"
-  }
-
-  static func legendLine(_ name: String, color: String, style: String, width: Int) -> String {
-    "<li><span class=\"stroke\" style=\"border-top:\(width)px \(style) \(color)\"></span>\(escape(name))</li>\n"
   }
 }

@@ -23,12 +23,15 @@ extension ProfileHTML {
   }
 
   static func timelineSVG(_ timeline: Timeline) -> String {
-    let size = "width=\"\(coordinate(TimelineScale.width))\" height=\"\(coordinate(TimelineScale.height))\""
+    let frame = timeline.scale.frame
+    let size = "width=\"\(coordinate(frame.width))\" height=\"\(coordinate(frame.height))\""
     var out = "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 "
-    out += "\(coordinate(TimelineScale.width)) \(coordinate(TimelineScale.height))\" \(size) role=\"img\" "
+    out += "\(coordinate(frame.width)) \(coordinate(frame.height))\" \(size) role=\"img\" "
     out += "aria-label=\"memory timeline\">\n<title>Memory over time</title>\n"
-    out += phaseBands(timeline) + byteGrid(timeline.scale) + stackedAreas(timeline) + kernelLines(timeline)
-    out += referenceLines(timeline) + timeAxis(timeline.scale) + phaseRibbon(timeline)
+    out += phaseBands(timeline) + valueGrid(timeline.scale, title: "bytes", cssClass: "byte-axis")
+    out += stackedAreas(timeline) + kernelLines(timeline)
+    out += referenceLines(memoryReferences(budget: timeline.budget, plannedPeak: timeline.plannedPeak), timeline.scale)
+    out += bottomAxis(timeline.scale, title: "time since start", cssClass: "time-axis") + phaseRibbon(timeline)
     return out + "</svg>\n"
   }
 
@@ -38,8 +41,8 @@ extension ProfileHTML {
     for band in timeline.bands() where timeline.width(band) > 0 {
       let color = band.phases.count == 1 ? phaseColors(band.phases[0]).band : mixedPhaseColors.band
       out += rect(
-        x: timeline.scale.x(band.start), y: TimelineScale.plotTop, width: timeline.width(band),
-        height: timeline.scale.plotHeight, fill: color, tooltip: bandTooltip(band))
+        x: timeline.scale.x(band.start), y: timeline.scale.frame.plotTop, width: timeline.width(band),
+        height: timeline.scale.frame.plotHeight, fill: color, tooltip: bandTooltip(band))
     }
     return out + "</g>\n"
   }
@@ -82,57 +85,6 @@ extension ProfileHTML {
       out += "stroke-width=\"\(coordinate(line.width))\"><title>\(line.name)</title></polyline>\n"
     }
     return out + "</g>\n"
-  }
-
-  /// Dashed lines at the budget (if any) and the planned peak. The higher line is labelled above, the lower one
-  /// below when they are too close for both labels to sit above.
-  static func referenceLines(_ timeline: Timeline) -> String {
-    var lines: [(kind: String, text: String, color: String, dash: String, bytes: Int)] = []
-    if let budget = timeline.budget {
-      lines.append(("budget", "budget \(ByteCount.format(budget))", budgetColor, "9 5", budget))
-    }
-    if timeline.plannedPeak > 0 {
-      let text = "planned peak \(ByteCount.format(timeline.plannedPeak))"
-      lines.append(("planned", text, plannedColor, "4 4", timeline.plannedPeak))
-    }
-    let ys = lines.map { timeline.scale.y(Double($0.bytes)) }
-    let crowded = ys.count == 2 && abs(ys[0] - ys[1]) < 18
-    // SVG's y grows downwards: the larger y is the lower line (the planned one when they coincide).
-    let lowerIndex = crowded ? (ys[0] > ys[1] ? 0 : 1) : -1
-    var out = "<g class=\"reference\">\n"
-    for (index, line) in lines.enumerated() {
-      let y = ys[index]
-      let below = index == lowerIndex
-      out += "<line class=\"\(line.kind)\" x1=\"\(coordinate(TimelineScale.plotLeft))\" y1=\"\(coordinate(y))\" "
-      out += "x2=\"\(coordinate(TimelineScale.plotRight))\" y2=\"\(coordinate(y))\" stroke=\"\(line.color)\" "
-      out += "stroke-width=\"1.6\" stroke-dasharray=\"\(line.dash)\" />\n"
-      let labelY = below ? y + 15 : max(y - 6, TimelineScale.plotTop + 12)
-      out += text(
-        escape(line.text), x: TimelineScale.plotRight - 6, y: labelY, anchor: "end",
-        extra: "class=\"ref\" fill=\"\(line.color)\"")
-    }
-    return out + "</g>\n"
-  }
-
-  /// "x,y x,y ..." for a polyline or polygon.
-  static func points(_ list: [(Double, Double)]) -> String {
-    list.map { coordinate($0.0) + "," + coordinate($0.1) }.joined(separator: " ")
-  }
-
-  /// A coordinate with at most one decimal; never "nan" or "inf" (those become 0) and never absurdly long.
-  static func coordinate(_ value: Double) -> String {
-    TimelineScale.trimmed(decimal(value.isFinite ? min(max(value, -1e6), 1e6) : 0, places: 1))
-  }
-
-  static func rect(x: Double, y: Double, width: Double, height: Double, fill: String, tooltip: String) -> String {
-    "<rect x=\"\(coordinate(x))\" y=\"\(coordinate(y))\" width=\"\(coordinate(width))\" "
-      + "height=\"\(coordinate(height))\" fill=\"\(fill)\"><title>\(escape(tooltip))</title></rect>\n"
-  }
-
-  /// `content` must already be escaped.
-  static func text(_ content: String, x: Double, y: Double, anchor: String, extra: String = "") -> String {
-    "<text x=\"\(coordinate(x))\" y=\"\(coordinate(y))\" text-anchor=\"\(anchor)\""
-      + (extra.isEmpty ? "" : " " + extra) + ">\(content)</text>\n"
   }
 
   static func bandTooltip(_ band: Timeline.PhaseRun) -> String {

@@ -1,32 +1,21 @@
-/// Colours of the timeline: one per ledger label, two per phase (pale background band, stronger ribbon), and the
-/// kernel's and reference lines'. Chosen from the name itself, so "weights" keeps its colour from run to run.
+/// Colours of the timeline: one per ledger label and two per phase (pale background band, stronger ribbon), each
+/// chosen from the name itself, so "weights" keeps its colour from run to run.
 extension ProfileHTML {
-  /// Tableau 10, distinguishable for most colour-blind readers and on a pale background.
-  static let ledgerPalette = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-  ]
-
-  static let rssColor = "#111111"
-  static let anonColor = "#6a1b9a"
-  static let fileColor = "#00796b"
-  static let budgetColor = "#c62828"
-  static let plannedColor = "#1e4f91"
-
   /// A colour for each label: the palette entry its name hashes to, or the next free one, so names keep their
   /// colour across runs as long as they do not collide; past ten labels, hues spaced by the golden angle.
   static func ledgerColors(_ labels: [String]) -> [String: String] {
     var colors: [String: String] = [:]
     var taken = Set<Int>()
     for (index, label) in labels.sorted().enumerated() {
-      if taken.count == ledgerPalette.count {
+      if taken.count == palette.count {
         let hue = (index * 137 + 17) % 360
         colors[label] = "hsl(\(hue), 50%, 58%)"
         continue
       }
-      var slot = Int(stableHash(label) % UInt64(ledgerPalette.count))
-      while taken.contains(slot) { slot = (slot + 1) % ledgerPalette.count }
+      var slot = Int(stableHash(label) % UInt64(palette.count))
+      while taken.contains(slot) { slot = (slot + 1) % palette.count }
       taken.insert(slot)
-      colors[label] = ledgerPalette[slot]
+      colors[label] = palette[slot]
     }
     return colors
   }

@@ -1,6 +1,6 @@
 import Memory
 
-/// The page's three tables: peaks per phase, the memory plan with its total, and the free-form figures.
+/// The table of peaks per phase (the plan and figure tables are `PageHTML`'s).
 extension ProfileHTML {
   /// One row per phase with its highest kernel and ledger figures; the row holding the highest RSS is marked.
   static func phaseTable(_ phases: [ProfileDocument.PhasePeak]) -> String {
@@ -19,47 +19,5 @@ extension ProfileHTML {
       out += "</tr>\n"
     }
     return out + "</tbody>\n</table>\n</section>\n"
-  }
-
-  /// The plan's lines with their share of the planned peak, and a total row equal to `plannedPeak` (lines that never
-  /// live at the same time can add up to more than the peak).
-  static func planTable(_ plan: [ProfileDocument.PlanLine], plannedPeak: Int) -> String {
-    var out = "<section id=\"plan\">\n<h2>Plan</h2>\n"
-    out += "<table>\n<thead><tr><th>label</th><th class=\"num\">bytes</th><th class=\"num\">share of peak</th>"
-    out += "<th>note</th></tr></thead>\n<tbody>\n"
-    if plan.isEmpty { out += "<tr><td colspan=\"4\" class=\"empty\">no plan lines</td></tr>\n" }
-    for line in plan {
-      out += "<tr><td>\(escape(line.label))</td>" + numberCell(ByteCount.format(line.bytes))
-      out += numberCell(share(line.bytes, of: plannedPeak)) + "<td>\(escape(line.note))</td></tr>\n"
-    }
-    out += "<tr class=\"total\"><td>planned peak</td>" + numberCell(ByteCount.format(plannedPeak))
-    out += numberCell(plannedPeak > 0 ? "100.0 %" : "") + "<td></td></tr>\n"
-    return out + "</tbody>\n</table>\n</section>\n"
-  }
-
-  /// Free-form figures in their given order. A figure that is not a byte count carries its value in `note` with
-  /// `bytes` 0, so the bytes cell is left empty for it.
-  static func figureTable(_ figures: [ProfileDocument.PlanLine]) -> String {
-    var out = "<section id=\"figures\">\n<h2>Figures</h2>\n"
-    guard !figures.isEmpty else { return out + "<p class=\"empty\">no figures recorded</p>\n</section>\n" }
-    out += "<table>\n<thead><tr><th>figure</th><th class=\"num\">bytes</th><th>value</th></tr></thead>\n<tbody>\n"
-    for figure in figures {
-      let bytes = figure.bytes == 0 ? "" : ByteCount.format(figure.bytes)
-      out += "<tr><td>\(escape(figure.label))</td>" + numberCell(bytes) + "<td>\(escape(figure.note))</td></tr>\n"
-    }
-    return out + "</tbody>\n</table>\n</section>\n"
-  }
-
-  static func numberCell(_ text: String) -> String { "<td class=\"num\">\(escape(text))</td>" }
-
-  /// "12.5 %" of `total`; empty when there is no total to divide by.
-  static func share(_ part: Int, of total: Int) -> String {
-    guard total > 0 else { return "" }
-    return decimal(Double(part) / Double(total) * 100, places: 1) + " %"
-  }
-
-  /// A small coloured square before a name, the same colour as in the chart.
-  static func swatch(_ color: String) -> String {
-    "<span class=\"swatch\" style=\"background:\(color)\"></span> "
   }
 }

@@ -14,6 +14,8 @@ struct Timeline {
 
   /// Most points drawn per line: two per pixel column of the plot is all a screen can show.
   static let maxPoints = 2000
+  /// The phase ribbon sits above the plot, between `ribbonTop` and the plot's top less 4.
+  static let ribbonTop = 6.0
 
   /// Every sample with a finite time, in time order.
   let samples: [MemorySample]
@@ -24,7 +26,7 @@ struct Timeline {
   let colors: [String: String]
   /// Consecutive samples with the same phase; the last run lasts to the right edge.
   let runs: [PhaseRun]
-  let scale: TimelineScale
+  let scale: ChartScale
   let budget: Int?
   let plannedPeak: Int
 
@@ -53,7 +55,7 @@ struct Timeline {
     self.plotted = plotted
     self.labels = Self.stackOrder(samples)
     self.colors = ProfileHTML.ledgerColors(labels)
-    self.scale = TimelineScale(start: start, end: end, maxBytes: maxBytes)
+    self.scale = ChartScale(frame: .timeline, xAxis: .time(from: start, to: end), yAxis: .bytes(upTo: maxBytes))
     self.runs = Self.phaseRuns(samples, end: end)
     self.budget = document.budget
     self.plannedPeak = document.plannedPeak
@@ -86,21 +88,12 @@ struct Timeline {
     return runs
   }
 
-  /// At most about `maxPoints` samples: the first, the last, and from each of `maxPoints / 2` equal stretches the
-  /// sample with the highest RSS and the one with the highest ledger total, so no peak is lost.
+  /// At most about `maxPoints` samples: the first, the last, and from each stretch the sample with the highest RSS
+  /// and the one with the highest ledger total, so no peak is lost.
   static func thinned(_ samples: [MemorySample], maxPoints: Int) -> [MemorySample] {
-    guard samples.count > maxPoints, maxPoints >= 4 else { return samples }
-    let stretches = maxPoints / 2 - 1
-    var keep: [Int] = [0]
-    for stretch in 0..<stretches {
-      let range = (stretch * samples.count / stretches)..<((stretch + 1) * samples.count / stretches)
-      guard !range.isEmpty else { continue }
-      let byRSS = range.max { samples[$0].rss < samples[$1].rss } ?? range.lowerBound
-      let byLedger = range.max { ledgerSum(samples[$0]) < ledgerSum(samples[$1]) } ?? range.lowerBound
-      for index in [min(byRSS, byLedger), max(byRSS, byLedger)] where index != keep.last { keep.append(index) }
-    }
-    if keep.last != samples.count - 1 { keep.append(samples.count - 1) }
-    return keep.map { samples[$0] }
+    let rss = { Double(samples[$0].rss) }
+    let ledger = { ledgerSum(samples[$0]) }
+    return Thinning.indices(count: samples.count, maxPoints: maxPoints, peaks: [rss, ledger]).map { samples[$0] }
   }
 
   /// Consecutive runs narrower than `minWidth` user units merged into one band of several phases, so a long stretch

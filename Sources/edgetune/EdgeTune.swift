@@ -15,7 +15,7 @@ struct EdgeTune: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       Inspect.self, Tokenize.self, Generate.self, Eval.self, Score.self, Convert.self, Train.self, PlanCommand.self,
-      ProfileCommand.self, Merge.self, Bench.self,
+      ProfileCommand.self, ReportCommand.self, Merge.self, Bench.self,
       Synthesize.self,
     ]
   )

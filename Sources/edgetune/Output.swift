@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Memory
 
@@ -24,6 +25,13 @@ enum Output {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     return try encoder.encode(value)
+  }
+
+  /// Writes `bytes` to `path` atomically (a temporary file beside it, synced, then renamed), as every output is.
+  static func writeFile(_ bytes: [UInt8], to path: String) throws {
+    let writer = try AtomicFileWriter(path: path)
+    try writer.write(bytes)
+    try writer.finish()
   }
 
   /// The ledger's peaks for JSON reports: total and by label.

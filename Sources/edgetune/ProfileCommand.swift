@@ -1,5 +1,4 @@
 import ArgumentParser
-import Formats
 import Foundation
 import Memory
 import Profiling
@@ -57,7 +56,7 @@ struct ProfileCommand: ParsableCommand {
     let document = ProfileDocument(
       title: "EdgeTune memory profile: \(options.method) on \((options.model.model as NSString).lastPathComponent)",
       command: CommandLine.arguments.joined(separator: " "), budget: options.budget.bytes,
-      plan: plan.lines.map { .init(label: $0.label, bytes: $0.bytes, note: "\($0.kind.rawValue): \($0.note)") },
+      plan: plan.lines.map { .init(label: $0.label, bytes: $0.bytes, note: $0.note, kind: $0.kind.rawValue) },
       plannedPeak: plan.total, measuredPeak: measured, samples: samples, phases: Self.phasePeaks(samples),
       verdict: failure.map { "the run failed: \($0)" }
         ?? verdict(plan: plan, measured: measured, method: run.definition.summary),
@@ -86,9 +85,7 @@ struct ProfileCommand: ParsableCommand {
   }
 
   func write(_ data: Data, _ name: String) throws {
-    let writer = try AtomicFileWriter(path: (out as NSString).appendingPathComponent(name))
-    try writer.write(Array(data))
-    try writer.finish()
+    try Output.writeFile(Array(data), to: (out as NSString).appendingPathComponent(name))
   }
 
   /// "fits in 96.0 MiB with seq 256 ...; the largest consumer is checkpoints (17.4 MiB)".
@@ -123,19 +120,7 @@ struct ProfileCommand: ParsableCommand {
     if let run {
       lines.append(.init(label: "optimizer state", bytes: run.optimizerStateBytes, note: run.optimizerState))
     }
-    if let p = run?.paging {
-      lines += [
-        .init(label: "optimizer pages in/out", bytes: 0, note: "\(p.pagesIn) in, \(p.pagesOut) out"),
-        .init(
-          label: "spill bytes written", bytes: p.bytesWritten,
-          note: String(format: "LZ4 ratio %.2f; %@ read", p.compressionRatio, ByteCount.format(p.bytesRead))),
-        .init(
-          label: "waiting on spill I/O", bytes: 0,
-          note: String(
-            format: "%.2f s of %.2f s of I/O (%.1f%% of training time)", p.ioWaitSeconds, p.ioSeconds,
-            100 * p.ioWaitShare)),
-      ]
-    }
+    lines += run?.paging.map(RunReportFigures.paging) ?? []
     return lines
   }
 

@@ -1,4 +1,3 @@
-import Formats
 import Foundation
 import Memory
 import Model
@@ -39,9 +38,7 @@ enum RunPresenter {
 
   /// Writes `report` as pretty, key-sorted JSON, atomically.
   static func write(_ report: some Encodable, to path: String) throws {
-    let writer = try AtomicFileWriter(path: path)
-    try writer.write(Array(try Output.encoded(report)))
-    try writer.finish()
+    try Output.writeFile(Array(try Output.encoded(report)), to: path)
   }
 
   /// "adapter saved to OUT: 100 steps, loss 2.1 → 0.4, held-out 2.0 → 0.5, 110 tokens/s, peak RSS …".

@@ -28,8 +28,8 @@ import Training
   }
 
   /// Memory the plan and the watchdog never see (the hidden test hook touches it after the last step and frees it):
-  /// the run finishes and saves, but the final VmHWM check reports the crossing and the exit status is 1. The same
-  /// run without the hook stays within the budget and says so.
+  /// the run finishes and saves, but the final VmHWM check reports the crossing and the exit status is 1, after
+  /// writing the report and its page. The same run without the hook stays within the budget and says so.
   @Test(.enabled(if: CLI.haveModel)) func aRunThatCrossedItsBudgetSaysSoAndFails() throws {
     let directory = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -39,7 +39,7 @@ import Training
         [
           "train", "lora", "--model", CLI.modelPath, "--data", BudgetTests.data, "--val-fraction", "0",
           "--seq-len", "64", "--steps", "2", "--budget", "256MiB", "--out",
-          directory.appendingPathComponent("adapter").path, "--report", report,
+          directory.appendingPathComponent("adapter").path, "--report", report, "--report-html", report + ".html",
         ] + extra)
       let data = FileManager.default.contents(atPath: report)
       return (result, try data.map { try JSONDecoder().decode(FineTuneReport.self, from: $0) })
@@ -53,6 +53,9 @@ import Training
     #expect(crossed.stderr.contains("crossed its budget of 256.0 MiB"), "\(crossed.stderr)")
     let report = try #require(crossedReport, "the report is written before the failure")
     #expect(report.run.budgetCrossed && report.run.peakRSSBytes > 256 << 20)
+    // The run's page too, with the crossing as its verdict and flag.
+    let page = try String(contentsOfFile: directory.appendingPathComponent("report-2.json.html").path, encoding: .utf8)
+    #expect(page.contains("<p class=\"verdict over\">") && page.contains("<li>budget crossed</li>"))
     #expect(
       FileManager.default.fileExists(atPath: directory.appendingPathComponent("adapter/adapter_config.json").path))
   }

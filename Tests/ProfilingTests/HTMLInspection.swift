@@ -6,6 +6,24 @@ import Foundation
 
 /// Small checks on rendered pages: that they parse, which numbers their SVG attributes hold, what one element holds.
 enum HTMLInspection {
+  /// What is wrong with `page` as either page must be: an HTML5 document that parses as XML, every element closed in
+  /// order, no "nan" or "inf" anywhere and only finite numbers in SVG geometry. Empty when nothing is.
+  static func problems(_ page: String) -> [String] {
+    var problems: [String] = []
+    if !page.hasPrefix("<!DOCTYPE html>\n<html lang=\"en\">") { problems.append("not an HTML5 document") }
+    if let error = xmlError(page) { problems.append("not well-formed XML: \(error)") }
+    let balance = tagBalance(page)
+    if !balance.balanced { problems.append("elements closed out of order") }
+    if balance.opened.filter({ $0 == "svg" }).count != count("</svg>", in: page) {
+      problems.append("an unclosed <svg>")
+    }
+    problems += nonFiniteWords(page).map { "the word \($0)" }
+    for value in geometryValues(page) where !isNumeric(value) {
+      problems.append("geometry attribute \"\(value.prefix(80))\" is not a list of finite numbers")
+    }
+    return problems
+  }
+
   /// The parser's error, or nil when `page` is well-formed XML (the renderer closes every element, so it must be).
   static func xmlError(_ page: String) -> String? {
     let parser = XMLParser(data: Data(page.utf8))
@@ -31,9 +49,9 @@ enum HTMLInspection {
     return (opened, stack.isEmpty)
   }
 
-  /// Every value of a geometric SVG attribute (x, y, width, points, ...) in `page`.
+  /// Every value of a geometric SVG attribute (x, y, width, points, cx, r, ...) in `page`.
   static func geometryValues(_ page: String) -> [String] {
-    let pattern = #/ (x|y|x1|x2|y1|y2|width|height|points|stroke-width|viewBox)="([^"]*)"/#
+    let pattern = #/ (x|y|x1|x2|y1|y2|cx|cy|r|width|height|points|stroke-width|viewBox)="([^"]*)"/#
     return page.matches(of: pattern).map { String($0.output.2) }
   }
 

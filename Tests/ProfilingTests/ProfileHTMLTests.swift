@@ -49,27 +49,12 @@ import Testing
   }
 
   @Test(arguments: Case.allCases)
-  func rendersWellFormedPage(_ testCase: Case) {
+  func rendersWellFormedPageWithFiniteNumbers(_ testCase: Case) {
     let page = ProfileHTML.render(testCase.document)
-    #expect(page.hasPrefix("<!DOCTYPE html>\n<html lang=\"en\">"))
-    #expect(HTMLInspection.xmlError(page) == nil, "\(testCase): \(HTMLInspection.xmlError(page) ?? "")")
-    let balance = HTMLInspection.tagBalance(page)
-    #expect(balance.balanced)
-    let svgCount = balance.opened.filter { $0 == "svg" }.count
-    #expect(svgCount == HTMLInspection.count("</svg>", in: page))
-    #expect(svgCount == (testCase == .noSamples ? 0 : 1))
+    #expect(HTMLInspection.problems(page).isEmpty, "\(testCase): \(HTMLInspection.problems(page))")
+    #expect(HTMLInspection.count("<svg ", in: page) == (testCase == .noSamples ? 0 : 1))
     #expect(page.contains("no samples") == (testCase == .noSamples))
-  }
-
-  @Test(arguments: Case.allCases)
-  func writesOnlyFiniteNumbers(_ testCase: Case) {
-    let page = ProfileHTML.render(testCase.document)
-    #expect(HTMLInspection.nonFiniteWords(page).isEmpty, "\(HTMLInspection.nonFiniteWords(page))")
-    let values = HTMLInspection.geometryValues(page)
-    #expect(values.count >= (testCase == .noSamples ? 0 : 50))
-    for value in values where !HTMLInspection.isNumeric(value) {
-      Issue.record("\(testCase): geometry attribute \"\(value.prefix(80))\" is not a list of finite numbers")
-    }
+    #expect(HTMLInspection.geometryValues(page).count >= (testCase == .noSamples ? 0 : 50))
   }
 
   @Test func noScriptsNoNetwork() {
@@ -241,15 +226,15 @@ import Testing
 
   @Test func scaleTicks() {
     for (raw, step, places) in [(6.08, 10.0, 0), (0.13, 0.2, 1), (0.004, 0.005, 3), (45, 50, 0), (1, 1, 0)] {
-      let nice = TimelineScale.niceStep(raw)
+      let nice = ChartAxis.niceStep(raw)
       #expect(abs(nice.step - step) < step * 1e-9 && nice.places == places, "\(raw) -> \(nice)")
     }
-    #expect(TimelineScale.byteLabel(0) == "0 B")
-    #expect(TimelineScale.byteLabel(1536 * 1_048_576) == "1.5 GiB")
-    #expect(TimelineScale.byteLabel(512) == "512 B")
-    let scale = TimelineScale(start: 0, end: 10, maxBytes: 0)
-    #expect(scale.topBytes == 1_048_576)
-    #expect(scale.x(10) == TimelineScale.plotRight && scale.y(0) == TimelineScale.plotBottom)
+    #expect(ChartAxis.byteLabel(0) == "0 B")
+    #expect(ChartAxis.byteLabel(1536 * 1_048_576) == "1.5 GiB")
+    #expect(ChartAxis.byteLabel(512) == "512 B")
+    let scale = ChartScale(frame: .timeline, xAxis: .time(from: 0, to: 10), yAxis: .bytes(upTo: 0))
+    #expect(scale.yAxis.high == 1_048_576)
+    #expect(scale.x(10) == scale.frame.plotRight && scale.y(0) == scale.frame.plotBottom)
   }
 
   /// Writes the sample page to `$EDGETUNE_PROFILE_SAMPLE_OUT` (for Tools/check-profile-html and docs); does nothing

@@ -184,6 +184,8 @@ public struct RunFigures: Codable, Sendable {
   public var learningRateCurve: [Double]
   /// The kernel's resident set at the end of each step.
   public var rssCurve: [Int]
+  /// Tokens per second of each step. Optional: reports written before it was recorded lack it.
+  public var tokensPerSecondCurve: [Double]?
   /// Held-out loss at the end and before training (nil without held-out data).
   public var evalLoss: Double?
   public var evalLossBefore: Double?
@@ -235,6 +237,7 @@ public struct RunFigures: Codable, Sendable {
     case lossCurve = "loss_curve"
     case learningRateCurve = "lr_curve"
     case rssCurve = "rss_curve"
+    case tokensPerSecondCurve = "tokens_per_second_curve"
     case evalLoss = "eval_loss"
     case evalLossBefore = "eval_loss_before"
     case evalCurve = "eval_curve"

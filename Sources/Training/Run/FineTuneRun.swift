@@ -161,7 +161,8 @@ public final class FineTuneRun {
       peakAnonBytes: max(curves.peakAnon, status?.rssAnon ?? 0),
       ledgerPeakBytes: snapshot.peakBytes, ledgerPeakBytesByLabel: snapshot.peakByLabel,
       lossFirst: curves.losses.first ?? 0, lossLast: curves.losses.last ?? 0, lossCurve: curves.losses,
-      learningRateCurve: curves.learningRates, rssCurve: curves.rss, evalLoss: lastEvaluation?["loss"],
+      learningRateCurve: curves.learningRates, rssCurve: curves.rss, tokensPerSecondCurve: curves.stepTokensPerSecond,
+      evalLoss: lastEvaluation?["loss"],
       evalLossBefore: evaluationBefore?["loss"], evalCurve: curves.evaluations,
       trainableParameters: method.parameters.parameterCount, seqLen: o.seqLen, batch: o.batch,
       gradAccum: o.gradientAccumulation, lr: learningRate, model: o.model, adapter: o.output,
@@ -200,6 +201,7 @@ struct Curves {
   var losses: [Double] = []
   var learningRates: [Double] = []
   var rss: [Int] = []
+  var stepTokensPerSecond: [Double] = []
   var evaluations: [RunFigures.EvalPoint] = []
   var metrics: [String: [Double]] = [:]
   var tokens = 0
@@ -215,6 +217,7 @@ struct Curves {
     if let loss = r.evalLoss { evaluations.append(.init(step: r.step, loss: loss)) }
     tokens += r.tokens
     seconds += r.seconds
+    stepTokensPerSecond.append(Double(r.tokens) / max(r.seconds, 1e-9))
     if let status {
       rss.append(status.vmRSS)
       peakAnon = max(peakAnon, status.rssAnon)

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `edgetune report RUN.json -o run.html`: the page `--report-html` writes, for any report `--report` wrote.
+struct ReportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "report",
+    abstract: "Render a run's JSON report (from --report) as a self-contained HTML page.",
+    discussion: """
+      The page shows the run's verdict and figures, charts over its steps (training and held-out loss, learning \
+      rate, resident memory against the budget and the plan's peak, tokens/s, the objective's own figures), the \
+      memory plan and the run's settings. It loads nothing and runs no script, so it opens offline in any browser. \
+      It is the page `train <method> --report-html` writes at the end of a run.
+      """)
+
+  @Argument(help: "A run's report: the JSON file `train <method> --report` wrote.")
+  var report: String
+
+  @Option(name: .shortAndLong, help: "The page to write (default: the report's path with .html).")
+  var output: String?
+
+  func run() throws {
+    let decoded = try Self.read(report)
+    let path = output ?? (report.hasSuffix(".json") ? String(report.dropLast(5)) : report) + ".html"
+    try RunReportPage.write(decoded, to: path)
+    Output.result("run page written to \(path)")
+  }
+
+  /// The report at `path`, or an error that says what is wrong with the file.
+  static func read(_ path: String) throws -> FineTuneReport {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      let exists = FileManager.default.fileExists(atPath: path)
+      throw InputError(exists ? "cannot read the report \(path)" : "no such report: \(path)")
+    }
+    do {
+      return try JSONDecoder().decode(FineTuneReport.self, from: data)
+    } catch let error as DecodingError {
+      throw InputError("\(path) is not a run report (written by `train <method> --report`): \(describe(error))")
+    }
+  }
+
+  /// "it has no \"loss_curve\"", "\"steps\" is not a number": a decoding error in the report's own key names.
+  static func describe(_ error: DecodingError) -> String {
+    func place(_ path: [any CodingKey]) -> String {
+      path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop { $0 == "." }.description
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+      let inside = context.codingPath.isEmpty ? "" : " in \"\(place(context.codingPath))\""
+      return "it has no \"\(key.stringValue)\"\(inside)"
+    case .typeMismatch(let type, let context):
+      return "\"\(place(context.codingPath))\" is not \(kind(type))"
+    case .valueNotFound(let type, let context):
+      return "\"\(place(context.codingPath))\" is null where \(kind(type)) belongs"
+    case .dataCorrupted(let context):
+      return context.codingPath.isEmpty
+        ? "it is not valid JSON" : "\"\(place(context.codingPath))\": \(context.debugDescription)"
+    @unknown default:
+      return "\(error)"
+    }
+  }
+
+  /// "a number", "text", "a list", "an object" for the Swift type a JSON value should have decoded to.
+  static func kind(_ type: Any.Type) -> String {
+    switch type {
+    case is Int.Type, is Double.Type: return "a number"
+    case is String.Type: return "text"
+    case is Bool.Type: return "true or false"
+    case is [Any].Type: return "a list"
+    default:
+      let name = "\(type)"
+      if name.hasPrefix("Array") { return "a list" }
+      if name.hasPrefix("Dictionary") || name.contains("KeyedDecodingContainer") { return "an object" }
+      return "a \(name)"
+    }
+  }
+}
