@@ -68,8 +68,8 @@ import Testing
         as? BottleneckAdapterSet)
     #expect(Array(loaded.parameters.allValues) == Array(set.parameters.allValues))
     #expect(loaded.config.architecture == .houlsby && loaded.config.reductionFactor == 4)
-    let config = try String(contentsOfFile: directory + "/a/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"mh_adapter\": true") && config.contains("\"output_adapter\": true"))
+    let config = try TrainingJSON.read(BottleneckAdapterConfig.self, path: directory + "/a/adapter_config.json")
+    #expect(config.mhAdapter == true && config.outputAdapter == true && config.peftType == "BOTTLENECK")
     let pfeiffer = try BottleneckAdapterSet(
       config: BottleneckConfig(architecture: .pfeiffer, reductionFactor: 4), model: model.config, ledger: MemoryLedger()
     )

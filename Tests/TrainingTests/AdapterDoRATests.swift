@@ -95,8 +95,7 @@ import Testing
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let set = try Self.movedSet(model)
     try set.save(to: directory + "/a", baseModel: "base")
-    let config = try String(contentsOfFile: directory + "/a/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"use_dora\": true"))
+    #expect(try TrainingJSON.read(LoRAAdapterConfig.self, path: directory + "/a/adapter_config.json").useDoRA)
     let file = try SafetensorsFile(path: directory + "/a/adapter_model.safetensors")
     let key = "base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector"
     #expect(file.entry(key)?.shape == [model.config.queryDim])

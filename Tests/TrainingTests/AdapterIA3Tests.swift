@@ -71,7 +71,8 @@ import Testing
     #expect(same, "loaded vectors differ from the saved ones")
     #expect(set.parameters[IA3Set.key(layer: 0, target: .k)]?.shape == [model.config.kvDim, 1])
     #expect(set.parameters[IA3Set.key(layer: 0, target: .down)]?.shape == [1, model.config.intermediateSize])
-    let config = try String(contentsOfFile: directory + "/a/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"peft_type\": \"IA3\"") && config.contains("\"feedforward_modules\""))
+    let config = try TrainingJSON.read(IA3AdapterConfig.self, path: directory + "/a/adapter_config.json")
+    #expect(config.peftType == "IA3" && config.feedforwardModules == .names(["down_proj"]))
+    #expect(config.targetModules == .names(["k_proj", "v_proj", "down_proj"]))
   }
 }

@@ -3,7 +3,8 @@ import Foundation
 import Memory
 import Model
 import Testing
-import Training
+
+@testable import Training
 
 @Suite struct AdapterPEFTTests {
   static func trainedSet(_ model: ModelConfig, config: LoRAConfig? = nil) throws -> LoRAAdapterSet {
@@ -36,29 +37,25 @@ import Training
     defer { try? FileManager.default.removeItem(atPath: root) }
     let set = try Self.trainedSet(try AdapterTestSupport.tinyConfig())
     try set.save(to: root + "/a", baseModel: "HuggingFaceTB/SmolLM2-135M-Instruct")
-    let data = try Data(contentsOf: URL(fileURLWithPath: root + "/a/adapter_config.json"))
-    let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-    #expect(json["peft_type"] as? String == "LORA")
-    #expect(json["task_type"] as? String == "CAUSAL_LM")
-    #expect(json["r"] as? Int == 4)
-    #expect(json["lora_alpha"] as? Int == 8)
-    #expect(json["lora_dropout"] as? Double == 0.05)
-    #expect(json["target_modules"] as? [String] == ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"])
-    #expect(json["use_rslora"] as? Bool == false)
-    #expect(json["bias"] as? String == "none")
-    #expect(json["base_model_name_or_path"] as? String == "HuggingFaceTB/SmolLM2-135M-Instruct")
-    #expect(json["fan_in_fan_out"] as? Bool == false)
-    #expect(json["inference_mode"] as? Bool == true)
-    #expect(json["init_lora_weights"] as? Bool == true)
-    #expect(json["use_dora"] as? Bool == false)
-    for key in ["modules_to_save", "revision", "layers_to_transform", "layers_pattern"] {
-      #expect(json[key] is NSNull, "\(key) should be null")
-    }
-    // PEFT writes json.dumps(indent=2, sort_keys=True): keys in sorted order.
-    let text = String(decoding: data, as: UTF8.self)
-    let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: "\"")[1] }
-    #expect(keys == keys.sorted())
-    #expect(keys.count == json.count)
+    let path = root + "/a/adapter_config.json"
+    let json = try TrainingJSON.read(LoRAAdapterConfig.self, path: path)
+    #expect(json.peftType == "LORA" && json.taskType == "CAUSAL_LM")
+    #expect(json.rank == 4 && json.alpha == 8 && json.dropout == 0.05)
+    #expect(json.targetModules == .names(["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"]))
+    #expect(!json.useRSLoRA && !json.useDoRA && !json.fanInFanOut && json.bias == "none")
+    #expect(json.baseModel == "HuggingFaceTB/SmolLM2-135M-Instruct")
+    #expect(json.modulesToSave == nil && json.layersToTransform == nil && json.layersPattern == nil)
+    // Every field PEFT 0.10–0.13 writes (null ones too), keys sorted as json.dumps(indent=2, sort_keys=True) sorts them.
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { String($0.split(separator: "\"")[1]) }
+    #expect(
+      keys == [
+        "alpha_pattern", "auto_mapping", "base_model_name_or_path", "bias", "fan_in_fan_out", "inference_mode",
+        "init_lora_weights", "layer_replication", "layers_pattern", "layers_to_transform", "loftq_config",
+        "lora_alpha", "lora_dropout", "megatron_config", "megatron_core", "modules_to_save", "peft_type", "r",
+        "rank_pattern", "revision", "target_modules", "task_type", "use_dora", "use_rslora",
+      ])
+    #expect(text.contains("\"revision\" : null") && text.contains("\"init_lora_weights\" : true"))
 
     let weights = try SafetensorsFileProbe(path: root + "/a/adapter_model.safetensors")
     #expect(weights.names == set.parameters.tensors.map(\.name))
@@ -167,12 +164,14 @@ import Training
   }
 
   @Test(arguments: [
-    ("\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "peft_type"),
-    ("\"use_dora\": false", "\"use_dora\": true", "use_dora"),
-    ("\"bias\": \"none\"", "\"bias\": \"all\"", "bias"),
-    ("\"layers_to_transform\": null", "\"layers_to_transform\": [0]", "layers_to_transform"),
-    ("\"modules_to_save\": null", "\"modules_to_save\": [\"lm_head\"]", "modules_to_save"),
-    ("\"r\": 4", "\"r\": \"four\"", "r"),
+    ("\"peft_type\" : \"LORA\"", "\"peft_type\" : \"IA3\"", "peft_type"),
+    ("\"use_dora\" : false", "\"use_dora\" : true", "use_dora"),
+    ("\"bias\" : \"none\"", "\"bias\" : \"all\"", "bias"),
+    ("\"layers_to_transform\" : null", "\"layers_to_transform\" : [0]", "layers_to_transform"),
+    ("\"modules_to_save\" : null", "\"modules_to_save\" : [\"lm_head\"]", "modules_to_save"),
+    ("\"r\" : 4", "\"r\" : \"four\"", "r"),
+    ("\"rank_pattern\" : {\n\n  }", "\"rank_pattern\" : {\"q_proj\": 2}", "rank_pattern"),
+    ("\"lora_alpha\" : 8", "\"lora_alpha\" : null", "lora_alpha"),
   ])
   func unsupportedConfigsAreRefused(original: String, replacement: String, key: String) throws {
     let root = try AdapterTestSupport.scratchDirectory("peft-json")

@@ -83,12 +83,10 @@ import Testing
       virtualTokens: 4, initialization: .sampledVocabulary, seed: 5, model: model, ledger: MemoryLedger())
     let out = directory + "/prompt"
     try prompt.save(to: out, baseModel: "base")
-    let config = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json")))
-        as? [String: Any])
-    #expect(config["peft_type"] as? String == "PROMPT_TUNING")
-    #expect(config["num_virtual_tokens"] as? Int == 4 && config["token_dim"] as? Int == model.config.hiddenSize)
-    #expect(config["prompt_tuning_init"] as? String == "SAMPLE_VOCAB")
+    let config = try TrainingJSON.read(PromptTuningAdapterConfig.self, path: out + "/adapter_config.json")
+    #expect(config.peftType == "PROMPT_TUNING" && config.baseModel == "base")
+    #expect(config.numVirtualTokens == 4 && config.tokenDim == model.config.hiddenSize)
+    #expect(config.promptTuningInit == "SAMPLE_VOCAB" && config.promptTuningInitText == nil)
     let loaded = try AdapterLoader.load(from: out, model: model.config, ledger: MemoryLedger())
     let back = try #require(loaded as? SoftPrompt)
     #expect(Array(back.embeddings.value) == Array(prompt.embeddings.value))

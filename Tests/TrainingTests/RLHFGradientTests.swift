@@ -145,8 +145,8 @@ import Testing
     let loaded = try RewardModel.load(from: directory + "/rm", model: model.config, ledger: MemoryLedger())
     let tokens = Self.pair().chosen.tokens
     #expect(try loaded.score(tokens, graph: graph) == (try reward.score(tokens, graph: graph)))
-    let config = try String(contentsOfFile: directory + "/rm/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"task_type\": \"SEQ_CLS\"") && config.contains("\"score\""))
+    let config = try TrainingJSON.read(LoRAAdapterConfig.self, path: directory + "/rm/adapter_config.json")
+    #expect(config.taskType == "SEQ_CLS" && config.modulesToSave == ["score"])
     #expect(throws: TrainingError.self) {
       _ = try LoRAAdapterSet.load(from: directory + "/rm", model: model.config, ledger: MemoryLedger())
     }

@@ -57,36 +57,19 @@ enum AdapterDirectory {
     syncDirectory(containing: target)
   }
 
-  /// adapter_config.json's text from (key, JSON value) pairs in the order given (callers list them sorted, as PEFT's
-  /// json.dumps(indent=2, sort_keys=True) writes them), two-space indent.
-  static func configJSON(_ fields: [(String, String)]) -> String {
-    "{\n" + fields.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n"
-  }
-
-  /// Writes `adapter_config.json` (from `fields`) and every tensor of `parameters` as F32 into `temporary`, the
-  /// directory `save` hands its `write` closure.
+  /// Writes `config` as adapter_config.json and every tensor of `parameters` as F32 into `temporary`, the directory
+  /// `save` hands its `write` closure.
   static func writeFiles(
-    in temporary: String, config fields: [(String, String)], parameters: ParameterStore,
+    in temporary: String, config: some Encodable, parameters: ParameterStore,
     metadata: [(String, String)] = [("format", "pt")]
   ) throws {
-    let json = try AtomicFileWriter(path: temporary + "/" + configFileName)
-    try json.write(Array(configJSON(fields).utf8))
-    try json.finish()
+    try AdapterConfigFile.write(config, in: temporary)
     let plans = parameters.tensors.map {
       SafetensorsWriter.Plan(name: $0.name, dtype: "F32", shape: $0.shape, byteCount: $0.count * 4)
     }
     let writer = try SafetensorsWriter(path: temporary + "/" + weightsFileName, plans: plans, metadata: metadata)
     for tensor in parameters.tensors { try writer.write(UnsafeRawBufferPointer(tensor.value)) }
     try writer.finish()
-  }
-
-  /// adapter_config.json parsed, naming the file when it cannot be read or is not a JSON object.
-  static func readConfig(_ path: String) throws -> JSONObject {
-    let text: String
-    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-      throw TrainingError.checkpoint(path: path, reason: "cannot read: \(error.localizedDescription)")
-    }
-    return try JSONObject(text: text, path: path)
   }
 
   /// Fills every tensor of `parameters` from the F32 tensor of the same name and shape in `weights` (checksums
@@ -120,17 +103,6 @@ enum AdapterDirectory {
     }
     return (configPath, weightsPath)
   }
-
-  /// adapter_config.json as a dictionary, or nil when it is missing or not a JSON object (for quick looks before a
-  /// full load: the adapter's kind, a soft prompt's length).
-  static func configObject(in directory: String) -> [String: Any]? {
-    let path = trimmed(directory) + "/" + configFileName
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-  }
-
-  /// adapter_config.json's "peft_type", or nil when the file is missing or has none.
-  static func peftType(in directory: String) -> String? { configObject(in: directory)?["peft_type"] as? String }
 
   static func trimmed(_ path: String) -> String {
     var path = path

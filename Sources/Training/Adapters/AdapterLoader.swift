@@ -5,13 +5,12 @@ public import Model
 /// PROMPT_TUNING → `SoftPrompt`, BOTTLENECK → `BottleneckAdapterSet`.
 public enum AdapterLoader {
   /// adapter_config.json's peft_type ("LORA", "PROMPT_TUNING", …), or nil when it is missing or unreadable.
-  public static func peftType(in directory: String) -> String? { AdapterDirectory.peftType(in: directory) }
+  public static func peftType(in directory: String) -> String? { AdapterConfigFile.kind(in: directory)?.peftType }
 
   /// A prompt-tuning adapter's num_virtual_tokens (read from its config before loading it), else nil.
   public static func virtualTokenCount(in directory: String) -> Int? {
-    guard let config = AdapterDirectory.configObject(in: directory), config["peft_type"] as? String == "PROMPT_TUNING"
-    else { return nil }
-    return config["num_virtual_tokens"] as? Int
+    guard let kind = AdapterConfigFile.kind(in: directory), kind.peftType == "PROMPT_TUNING" else { return nil }
+    return kind.numVirtualTokens
   }
 
   /// `load(from:model:ledger:)` for `model`, ready for its forward (a DoRA adapter measured against its weights).
@@ -27,11 +26,12 @@ public enum AdapterLoader {
     -> any TrainableMethod
   {
     let (configPath, _) = try AdapterDirectory.files(in: directory)
-    switch AdapterDirectory.peftType(in: directory) {
+    let kind = AdapterConfigFile.kind(in: directory)
+    switch kind?.peftType {
     case "PROMPT_TUNING": return try SoftPrompt.load(from: directory, model: model, ledger: ledger)
     case "IA3": return try IA3Set.load(from: directory, model: model, ledger: ledger)
     case SelectiveFiles.peftType:
-      switch AdapterDirectory.configObject(in: directory)?["tensors"] as? String {
+      switch kind?.tensors {
       case SelectiveLayers.tensorsValue: return try SelectiveLayers.load(from: directory, model: model, ledger: ledger)
       case SelectiveHead.tensorsValue: return try SelectiveHead.load(from: directory, model: model, ledger: ledger)
       default: break

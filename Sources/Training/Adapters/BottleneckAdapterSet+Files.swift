@@ -5,10 +5,8 @@ public import Model
 import Quantization
 import Tensor
 
-/// Bottleneck adapters on disk: `adapter_config.json` with AdapterHub's BnConfig fields (`mh_adapter` for the adapter
-/// after attention, `output_adapter` for the one after the MLP, `reduction_factor`, `non_linearity`) plus
-/// `peft_type: "BOTTLENECK"` so EdgeTune's loaders tell it apart (PEFT has no such type and will refuse it), and
-/// `adapter_model.safetensors` with every tensor F32 under AdapterHub-style names.
+/// Bottleneck adapters on disk: `adapter_config.json` (`BottleneckAdapterConfig`: AdapterHub's BnConfig fields and
+/// `peft_type: "BOTTLENECK"`) and `adapter_model.safetensors` with every tensor F32 under AdapterHub-style names.
 extension BottleneckAdapterSet {
   static let peftType = "BOTTLENECK"
   static let seedKey = "edgetune.adapter.seed"
@@ -16,23 +14,9 @@ extension BottleneckAdapterSet {
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
       try AdapterDirectory.writeFiles(
-        in: temporary, config: configFields(baseModel: baseModel), parameters: parameters,
+        in: temporary, config: BottleneckAdapterConfig(self, baseModel: baseModel), parameters: parameters,
         metadata: [("format", "pt"), (Self.seedKey, String(config.seed))])
     }
-  }
-
-  func configFields(baseModel: String?) -> [(String, String)] {
-    let placements = config.architecture.placements
-    let activation = config.activation == .silu ? "swish" : "relu"
-    return [
-      ("architecture", "\"\(config.architecture.rawValue)\""),
-      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("bottleneck_size", String(size)),
-      ("hidden_size", String(model.hiddenSize)), ("init_weights", "\"mam_adapter\""),
-      ("mh_adapter", placements.contains(.attention) ? "true" : "false"), ("non_linearity", "\"\(activation)\""),
-      ("num_layers", String(model.layerCount)),
-      ("output_adapter", placements.contains(.mlp) ? "true" : "false"), ("peft_type", "\"\(Self.peftType)\""),
-      ("reduction_factor", String(config.reductionFactor)), ("residual_before_ln", "true"),
-    ]
   }
 
   /// Reads a directory written by `save`, refusing another type, another model's hidden size or layer count, and any
@@ -42,18 +26,19 @@ extension BottleneckAdapterSet {
   {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     func fail(_ path: String, _ reason: String) -> TrainingError { .checkpoint(path: path, reason: reason) }
-    let json = try AdapterDirectory.readConfig(configPath)
-    guard try json.optionalString("peft_type") == peftType else {
+    let json = try TrainingJSON.read(BottleneckAdapterConfig.self, path: configPath)
+    guard json.peftType == peftType else {
       throw fail(configPath, "not a bottleneck adapter (peft_type is not \(peftType))")
     }
-    guard let architecture = BottleneckConfig.Architecture(rawValue: try json.optionalString("architecture") ?? "")
-    else { throw fail(configPath, "architecture must be houlsby or pfeiffer") }
-    let factor = try json.int("reduction_factor")
-    let activation: BottleneckActivation = try json.optionalString("non_linearity") == "swish" ? .silu : .relu
-    if let hidden = try json.optionalInt("hidden_size"), hidden != model.hiddenSize {
+    guard let architecture = BottleneckConfig.Architecture(rawValue: json.architecture ?? "") else {
+      throw fail(configPath, "architecture must be houlsby or pfeiffer")
+    }
+    let factor = json.reductionFactor
+    let activation: BottleneckActivation = json.nonLinearity == "swish" ? .silu : .relu
+    if let hidden = json.hiddenSize, hidden != model.hiddenSize {
       throw fail(configPath, "hidden_size \(hidden) is not this model's \(model.hiddenSize)")
     }
-    if let layers = try json.optionalInt("num_layers"), layers != model.layerCount {
+    if let layers = json.numLayers, layers != model.layerCount {
       throw fail(configPath, "num_layers \(layers) is not this model's \(model.layerCount)")
     }
     let weights = try SafetensorsFile(path: weightsPath)

@@ -49,16 +49,9 @@ public final class IA3Set: TrainableMethod, ScalingVectorProvider {
   public var scalings: (any ScalingVectorProvider)? { self }
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
-    let targets = Self.targets.map { "    " + PEFTJSON.quoted($0.moduleName) }.joined(separator: ",\n")
-    let fields: [(String, String)] = [
-      ("auto_mapping", "null"), ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
-      ("fan_in_fan_out", "false"), ("feedforward_modules", "[\n    \"down_proj\"\n  ]"),
-      ("inference_mode", "true"), ("init_ia3_weights", "true"), ("modules_to_save", "null"),
-      ("peft_type", "\"IA3\""), ("revision", "null"), ("target_modules", "[\n" + targets + "\n  ]"),
-      ("task_type", "\"CAUSAL_LM\""),
-    ]
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      try AdapterDirectory.writeFiles(in: temporary, config: fields, parameters: parameters)
+      try AdapterDirectory.writeFiles(
+        in: temporary, config: IA3AdapterConfig(baseModel: baseModel), parameters: parameters)
     }
   }
 
@@ -67,15 +60,13 @@ public final class IA3Set: TrainableMethod, ScalingVectorProvider {
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> IA3Set {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     func fail(_ path: String, _ reason: String) -> TrainingError { .checkpoint(path: path, reason: reason) }
-    let json = try AdapterDirectory.readConfig(configPath)
-    guard try json.optionalString("peft_type") == "IA3" else { throw fail(configPath, "peft_type is not IA3") }
-    let names = (json["target_modules"] as? [String] ?? []).map { String($0.split(separator: ".").last ?? "") }
+    let json = try TrainingJSON.read(IA3AdapterConfig.self, path: configPath)
+    guard json.peftType == "IA3" else { throw fail(configPath, "peft_type is not IA3") }
+    let names = json.targetModules?.moduleNames ?? []
     guard Set(names) == Set(targets.map(\.moduleName)) else {
       throw fail(configPath, "target_modules \(names): only k_proj, v_proj and down_proj are supported")
     }
-    let feedforward = (json["feedforward_modules"] as? [String] ?? []).map {
-      String($0.split(separator: ".").last ?? "")
-    }
+    let feedforward = json.feedforwardModules?.moduleNames ?? []
     guard feedforward == ["down_proj"] else {
       throw fail(configPath, "feedforward_modules \(feedforward): expected [\"down_proj\"]")
     }

@@ -25,9 +25,7 @@ extension LoRAAdapterSet {
     to directory: String, baseModel: String?, overwrite: Bool, alsoWrite: ((String) throws -> Void)?
   ) throws {
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      let json = try AtomicFileWriter(path: temporary + "/" + Self.configFileName)
-      try json.write(Array(adapterConfigJSON(baseModel: baseModel).utf8))
-      try json.finish()
+      try AdapterConfigFile.write(LoRAAdapterConfig(config, heads: heads, baseModel: baseModel), in: temporary)
       try writeWeights(to: temporary + "/" + Self.weightsFileName)
       try alsoWrite?(temporary)
     }
@@ -46,7 +44,7 @@ extension LoRAAdapterSet {
     from directory: String, model: ModelConfig, heads expected: LoRAHeads = .none, ledger: MemoryLedger
   ) throws -> LoRAAdapterSet {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
-    if let type = AdapterDirectory.peftType(in: directory), type != "LORA" {
+    if let type = AdapterConfigFile.kind(in: directory)?.peftType, type != "LORA" {
       throw TrainingError.checkpoint(
         path: configPath, reason: "peft_type is \(type), not LORA: use it with the option for that method")
     }
@@ -81,8 +79,10 @@ extension LoRAAdapterSet {
       ggmlDecode(type, from: view.data, to: tensor.value.baseAddress!, count: tensor.count)
     }
     for tensor in set.parameters.tensors where weights.entry(tensor.name) == nil {
+      // A config that sets use_dora over weights without magnitudes: say which of the two is wrong.
+      let dora = tensor.name.hasSuffix(".lora_magnitude_vector") ? "; adapter_config.json sets use_dora" : ""
       throw fail(
-        "tensor '\(tensor.name)' is missing (\(config.targets.map(\.moduleName)) on \(model.layerCount) layers)")
+        "tensor '\(tensor.name)' is missing (\(config.targets.map(\.moduleName)) on \(model.layerCount) layers\(dora))")
     }
     return set
   }
@@ -93,32 +93,6 @@ extension LoRAAdapterSet {
   }
 
   // MARK: writing
-
-  /// adapter_config.json as PEFT writes it: the LoraConfig fields PEFT 0.10–0.13 know (so older and newer
-  /// versions load it), keys sorted, two-space indent (PEFT: json.dumps(indent=2, sort_keys=True)).
-  func adapterConfigJSON(baseModel: String?) -> String {
-    let alpha =
-      config.alpha.rounded() == config.alpha && abs(config.alpha) < 1e15
-      ? String(Int(config.alpha)) : config.alpha.description
-    let targets = config.targets.map { "    " + PEFTJSON.quoted($0.moduleName) }.joined(separator: ",\n")
-    let fields: [(String, String)] = [
-      ("alpha_pattern", "{}"), ("auto_mapping", "null"),
-      ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"), ("bias", "\"none\""),
-      ("fan_in_fan_out", "false"), ("inference_mode", "true"), ("init_lora_weights", "true"),
-      ("layer_replication", "null"), ("layers_pattern", "null"), ("layers_to_transform", "null"),
-      ("loftq_config", "{}"), ("lora_alpha", alpha), ("lora_dropout", config.dropout.description),
-      ("megatron_config", "null"), ("megatron_core", "\"megatron.core\""),
-      (
-        "modules_to_save",
-        heads.modules.isEmpty ? "null" : "[" + heads.modules.map(PEFTJSON.quoted).joined(separator: ", ") + "]"
-      ),
-      ("peft_type", "\"LORA\""), ("r", String(config.rank)), ("rank_pattern", "{}"), ("revision", "null"),
-      ("target_modules", "[\n" + targets + "\n  ]"), ("task_type", PEFTJSON.quoted(heads.taskType)),
-      ("use_dora", config.useDoRA ? "true" : "false"),
-      ("use_rslora", config.useRSLoRA ? "true" : "false"),
-    ]
-    return AdapterDirectory.configJSON(fields)
-  }
 
   /// adapter_model.safetensors: every A and B as F32, in layer order, with `format: pt` (what safetensors' torch
   /// helpers write) and the seed in the metadata.
@@ -137,55 +111,49 @@ extension LoRAAdapterSet {
 
   // MARK: reading
 
+  /// The LoRA configuration and heads of adapter_config.json at `path`, refusing by key what EdgeTune does not
+  /// implement.
   static func parseAdapterConfig(path: String, hidden: Int) throws -> (LoRAConfig, LoRAHeads) {
     func fail(_ key: String, _ reason: String) -> TrainingError {
       .checkpoint(path: path, reason: "\(key): \(reason)")
     }
-    let text: String
-    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-      throw TrainingError.checkpoint(path: path, reason: "cannot read: \(error.localizedDescription)")
+    let json = try TrainingJSON.read(LoRAAdapterConfig.self, path: path)
+    guard json.peftType == "LORA" else { throw fail("peft_type", "'\(json.peftType ?? "missing")' is not LORA") }
+    if json.fanInFanOut { throw fail("fan_in_fan_out", "transposed (Conv1D) weights are not supported") }
+    guard json.bias == "none" else {
+      throw fail("bias", "'\(json.bias)' adapters train biases; only 'none' is supported")
     }
-    let json = try JSONObject(text: text, path: path)
-    let peftType = try json.optionalString("peft_type")
-    guard peftType == "LORA" else { throw fail("peft_type", "'\(peftType ?? "missing")' is not LORA") }
-    let rank = try json.int("r")
-    guard let alpha = try json.optionalDouble("lora_alpha") else { throw fail("lora_alpha", "missing") }
-    let dropout = try json.optionalDouble("lora_dropout") ?? 0
-    let useRSLoRA = try json.optionalBool("use_rslora") ?? false
-    let useDoRA = try json.optionalBool("use_dora") ?? false
-    if try json.optionalBool("fan_in_fan_out") ?? false {
-      throw fail("fan_in_fan_out", "transposed (Conv1D) weights are not supported")
-    }
-    if let bias = try json.optionalString("bias"), bias != "none" {
-      throw fail("bias", "'\(bias)' adapters train biases; only 'none' is supported")
-    }
-    for key in ["layers_to_transform", "layers_pattern", "layer_replication"] where json.has(key) {
+    let subsets = [
+      ("layers_to_transform", json.layersToTransform), ("layers_pattern", json.layersPattern),
+      ("layer_replication", json.layerReplication),
+    ]
+    for (key, value) in subsets where value != nil {
       throw fail(key, "adapters on a subset of layers are not supported")
     }
-    for key in ["rank_pattern", "alpha_pattern"] {
-      if let pattern = json[key] as? [String: Any], !pattern.isEmpty {
+    for (key, pattern) in [("rank_pattern", json.rankPattern), ("alpha_pattern", json.alphaPattern)] {
+      if case .object(let members) = pattern, !members.isEmpty {
         throw fail(key, "per-module ranks or alphas are not supported")
       }
     }
-    let modules = (json["modules_to_save"] as? [Any])?.map { "\($0)" } ?? []
-    let taskType = try json.optionalString("task_type")
-    guard let heads = LoRAHeads.declared(taskType: taskType, modules: modules, hidden: hidden) else {
+    let modules = json.modulesToSave ?? []
+    guard let heads = LoRAHeads.declared(taskType: json.taskType, modules: modules, hidden: hidden) else {
       throw fail(
         "modules_to_save",
-        "fully trained modules \(modules) (task_type \(taskType ?? "none")) are not supported; only a reward "
+        "fully trained modules \(modules) (task_type \(json.taskType ?? "none")) are not supported; only a reward "
           + "model's \"score\" head (task_type SEQ_CLS) is")
     }
-    guard let names = json["target_modules"] as? [String] else {
-      if json["target_modules"] is String {
-        throw fail("target_modules", "a regular expression or 'all-linear' is not supported; list module names")
-      }
-      throw fail("target_modules", "missing or not a list of module names")
+    switch json.targetModules {
+    case .pattern:
+      throw fail("target_modules", "a regular expression or 'all-linear' is not supported; list module names")
+    case nil: throw fail("target_modules", "missing or not a list of module names")
+    case .names: break
     }
     // Names may be qualified ("self_attn.q_proj"); the last component is the module.
-    let targets = try LoRAConfig.targets(named: names.map { String($0.split(separator: ".").last ?? "") })
+    let targets = try LoRAConfig.targets(named: json.targetModules?.moduleNames ?? [])
     do {
       let config = try LoRAConfig(
-        rank: rank, alpha: alpha, dropout: dropout, targets: targets, useRSLoRA: useRSLoRA, useDoRA: useDoRA)
+        rank: json.rank, alpha: json.alpha, dropout: json.dropout, targets: targets, useRSLoRA: json.useRSLoRA,
+        useDoRA: json.useDoRA)
       return (config, heads)
     } catch {
       throw TrainingError.checkpoint(path: path, reason: error.description)
@@ -205,9 +173,4 @@ extension LoRAAdapterSet {
     }
     return "not lora_A/lora_B of a targeted module (\(config.targets.map(\.moduleName).joined(separator: ", ")))"
   }
-}
-
-/// JSON string literals for adapter_config.json.
-enum PEFTJSON {
-  static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }

@@ -56,8 +56,10 @@ public final class SelectiveHead: TrainableMethod, MatrixOverrideProvider {
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
     try SelectiveFiles.save(
-      parameters, to: directory, baseModel: baseModel, overwrite: overwrite, tensors: Self.tensorsValue,
-      fields: [("hidden_size", String(model.hiddenSize)), ("vocab_size", String(model.vocabularySize))])
+      parameters, to: directory, overwrite: overwrite,
+      config: SelectiveAdapterConfig(
+        baseModel: baseModel, tensors: Self.tensorsValue, hiddenSize: model.hiddenSize,
+        vocabSize: model.vocabularySize))
   }
 
   /// Reads a head saved by `save`, refusing another model's shape.

@@ -101,21 +101,23 @@ public final class SelectiveLayers: TrainableMethod, MatrixOverrideProvider, Nor
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
     try SelectiveFiles.save(
-      parameters, to: directory, baseModel: baseModel, overwrite: overwrite, tensors: Self.tensorsValue,
-      fields: [
-        ("hidden_size", String(model.hiddenSize)), ("layers", String(count)), ("num_layers", String(model.layerCount)),
-      ])
+      parameters, to: directory, overwrite: overwrite,
+      config: SelectiveAdapterConfig(
+        baseModel: baseModel, tensors: Self.tensorsValue, hiddenSize: model.hiddenSize, numLayers: model.layerCount,
+        layers: count))
   }
 
   /// Reads layers saved by `save`, refusing another model's shape and missing or unknown tensors.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SelectiveLayers {
-    let (json, configPath) = try SelectiveFiles.config(in: directory, tensors: tensorsValue)
-    guard try json.int("num_layers") == model.layerCount else {
-      throw TrainingError.checkpoint(
-        path: configPath,
-        reason: "made for a model of \(try json.int("num_layers")) layers, this one has \(model.layerCount)")
+    let (config, configPath) = try SelectiveFiles.config(in: directory, tensors: tensorsValue)
+    guard let layers = config.numLayers, let count = config.layers else {
+      throw TrainingError.checkpoint(path: configPath, reason: "num_layers and layers: missing")
     }
-    let set = try SelectiveLayers(config: model, count: try json.int("layers"), ledger: ledger)
+    guard layers == model.layerCount else {
+      throw TrainingError.checkpoint(
+        path: configPath, reason: "made for a model of \(layers) layers, this one has \(model.layerCount)")
+    }
+    let set = try SelectiveLayers(config: model, count: count, ledger: ledger)
     try SelectiveFiles.readTensors(from: directory, into: set.parameters)
     return set
   }

@@ -61,8 +61,9 @@ public final class SelectiveNorms: TrainableMethod, NormOverrideProvider {
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
     try SelectiveFiles.save(
-      parameters, to: directory, baseModel: baseModel, overwrite: overwrite, tensors: "norms",
-      fields: [("hidden_size", String(model.hiddenSize)), ("num_layers", String(model.layerCount))])
+      parameters, to: directory, overwrite: overwrite,
+      config: SelectiveAdapterConfig(
+        baseModel: baseModel, tensors: "norms", hiddenSize: model.hiddenSize, numLayers: model.layerCount))
   }
 
   /// Reads changed norm weights saved by `save`, refusing another model's shape and missing or unknown tensors.

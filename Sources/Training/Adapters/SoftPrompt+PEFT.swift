@@ -13,9 +13,7 @@ extension SoftPrompt {
 
   public func save(to directory: String, baseModel: String? = nil, overwrite: Bool = false) throws {
     try AdapterDirectory.save(to: directory, overwrite: overwrite) { temporary in
-      let json = try AtomicFileWriter(path: temporary + "/" + AdapterDirectory.configFileName)
-      try json.write(Array(AdapterDirectory.configJSON(configFields(baseModel: baseModel)).utf8))
-      try json.finish()
+      try AdapterConfigFile.write(PromptTuningAdapterConfig(self, baseModel: baseModel), in: temporary)
       let writer = try SafetensorsWriter(
         path: temporary + "/" + AdapterDirectory.weightsFileName,
         plans: [.init(name: Self.tensorName, dtype: "F32", shape: embeddings.shape, byteCount: embeddings.count * 4)],
@@ -25,43 +23,26 @@ extension SoftPrompt {
     }
   }
 
-  /// PEFT's PromptTuningConfig fields, keys sorted, two-space indent. inference_mode true: PEFT then takes the saved
-  /// embeddings as they are and does not re-run the initialization (which would need the tokenizer).
-  func configFields(baseModel: String?) -> [(String, String)] {
-    var initText = "null"
-    if case .text(let text) = initialization { initText = PEFTJSON.quoted(text) }
-    return [
-      ("auto_mapping", "null"), ("base_model_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
-      ("inference_mode", "true"), ("num_attention_heads", String(model.headCount)),
-      ("num_layers", String(model.layerCount)), ("num_transformer_submodules", "1"),
-      ("num_virtual_tokens", String(virtualTokenCount)), ("peft_type", "\"PROMPT_TUNING\""),
-      ("prompt_tuning_init", "\"\(initialization.peftName)\""), ("prompt_tuning_init_text", initText),
-      ("revision", "null"), ("task_type", "\"CAUSAL_LM\""), ("token_dim", String(model.hiddenSize)),
-      ("tokenizer_kwargs", "null"), ("tokenizer_name_or_path", baseModel.map(PEFTJSON.quoted) ?? "null"),
-    ]
-  }
-
   /// Reads a prompt-tuning adapter written by PEFT or by `save(to:)` for a model of configuration `model`, refusing
   /// (naming the file and key) another peft_type, a token_dim that is not the model's hidden size, several transformer
   /// submodules (encoder-decoder prompts), and a tensor of the wrong shape or type.
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws -> SoftPrompt {
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     func fail(_ path: String, _ reason: String) -> TrainingError { .checkpoint(path: path, reason: reason) }
-    let json = try AdapterDirectory.readConfig(configPath)
-    let type = try json.optionalString("peft_type")
-    guard type == "PROMPT_TUNING" else {
-      throw fail(configPath, "peft_type is \(type ?? "missing"), not PROMPT_TUNING")
+    let json = try TrainingJSON.read(PromptTuningAdapterConfig.self, path: configPath)
+    guard json.peftType == "PROMPT_TUNING" else {
+      throw fail(configPath, "peft_type is \(json.peftType ?? "missing"), not PROMPT_TUNING")
     }
-    let count = try json.int("num_virtual_tokens")
-    if let dim = try json.optionalInt("token_dim"), dim != model.hiddenSize {
+    let count = json.numVirtualTokens
+    if let dim = json.tokenDim, dim != model.hiddenSize {
       throw fail(configPath, "token_dim \(dim) is not this model's hidden size \(model.hiddenSize)")
     }
-    if let submodules = try json.optionalInt("num_transformer_submodules"), submodules != 1 {
+    if let submodules = json.numTransformerSubmodules, submodules != 1 {
       throw fail(configPath, "num_transformer_submodules \(submodules): only decoder-only prompts (1) are supported")
     }
     let initialization: Initialization
-    switch try json.optionalString("prompt_tuning_init") ?? "RANDOM" {
-    case "TEXT": initialization = .text(try json.optionalString("prompt_tuning_init_text") ?? "?")
+    switch json.promptTuningInit ?? "RANDOM" {
+    case "TEXT": initialization = .text(json.promptTuningInitText ?? "?")
     case "SAMPLE_VOCAB": initialization = .sampledVocabulary
     default: initialization = .random
     }
