@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 internal import Model
 
 /// Direct preference optimization of any method on preference pairs: the policy is the base with the method's
@@ -120,9 +120,9 @@ public final class DPOObjective: TrainingObjective {
     return figures.figures
   }
 
-  public func checkpointState() throws -> Data { try JSONEncoder().encode(schedule) }
+  public var checkpointState: PairSchedule { schedule }
 
-  public func restore(checkpointState: Data) throws {
-    schedule = try PairSchedule.restored(from: checkpointState, pairs: train.count)
+  public func restore(_ state: PairSchedule) throws {
+    schedule = try state.checked(pairs: train.count)
   }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Memory
 public import Model
 
@@ -217,19 +217,16 @@ public final class PPOObjective: TrainingObjective {
     return Self.figures(rollouts, klCoefficient: options.klCoefficient)
   }
 
-  struct State: Codable {
+  /// Checkpoints fall on batch boundaries (the command saves every whole number of batches), so the state is the
+  /// prompt order and the batch count; a checkpoint taken mid-batch resumes with a fresh batch.
+  public struct State: Codable, Sendable {
     var schedule: PairSchedule
     var batchIndex: Int
   }
 
-  /// Checkpoints fall on batch boundaries (the command saves every whole number of batches), so the state is the
-  /// prompt order and the batch count; a checkpoint taken mid-batch resumes with a fresh batch.
-  public func checkpointState() throws -> Data {
-    try JSONEncoder().encode(State(schedule: schedule, batchIndex: batchIndex))
-  }
+  public var checkpointState: State { State(schedule: schedule, batchIndex: batchIndex) }
 
-  public func restore(checkpointState: Data) throws {
-    let state = try JSONDecoder().decode(State.self, from: checkpointState)
+  public func restore(_ state: State) throws {
     guard state.schedule.count == prompts.count else {
       throw TrainingError.invalidOption(
         name: "resume",

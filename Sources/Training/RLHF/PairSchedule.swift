@@ -2,7 +2,7 @@ import Foundation
 
 /// The order in which an objective visits its pairs: every pair once per epoch, in a seeded shuffle drawn anew
 /// each epoch. Its state is two integers, so a checkpoint resumes at the very next pair.
-struct PairSchedule: Codable, Equatable {
+public struct PairSchedule: Codable, Equatable, Sendable {
   let count: Int
   let seed: UInt64
   private(set) var epoch = 0
@@ -18,14 +18,14 @@ struct PairSchedule: Codable, Equatable {
     order = Self.order(count: count, seed: seed, epoch: 0)
   }
 
-  init(from decoder: any Decoder) throws {
+  public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     count = try c.decode(Int.self, forKey: .count)
     seed = try c.decode(UInt64.self, forKey: .seed)
     epoch = try c.decode(Int.self, forKey: .epoch)
     position = try c.decode(Int.self, forKey: .position)
     guard count > 0, position >= 0, position <= count, epoch >= 0 else {
-      throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "inconsistent pair schedule"))
+      throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "inconsistent pair schedule"))
     }
     order = Self.order(count: count, seed: seed, epoch: epoch)
   }
@@ -48,13 +48,12 @@ struct PairSchedule: Codable, Equatable {
     return order[position]
   }
 
-  /// A schedule saved by a checkpoint, checked against the data it is to continue over.
-  static func restored(from data: Data, pairs: Int) throws -> PairSchedule {
-    let restored = try JSONDecoder().decode(PairSchedule.self, from: data)
-    guard restored.count == pairs else {
+  /// This schedule (saved by a checkpoint) if it was made over `pairs` pairs, the data it is to continue over.
+  func checked(pairs: Int) throws -> PairSchedule {
+    guard count == pairs else {
       throw TrainingError.invalidOption(
-        name: "resume", reason: "the checkpoint was made on \(restored.count) pairs, this data has \(pairs)")
+        name: "resume", reason: "the checkpoint was made on \(count) pairs, this data has \(pairs)")
     }
-    return restored
+    return self
   }
 }

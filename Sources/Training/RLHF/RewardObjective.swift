@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 internal import Model
 
 /// Trains a `RewardModel` on preference pairs: per step, `pairsPerStep` pairs each scored in one row (chosen and
@@ -89,10 +89,10 @@ public final class RewardObjective: TrainingObjective {
     return figures
   }
 
-  public func checkpointState() throws -> Data { try JSONEncoder().encode(schedule) }
+  public var checkpointState: PairSchedule { schedule }
 
-  public func restore(checkpointState: Data) throws {
-    schedule = try PairSchedule.restored(from: checkpointState, pairs: train.count)
+  public func restore(_ state: PairSchedule) throws {
+    schedule = try state.checked(pairs: train.count)
   }
 }
 

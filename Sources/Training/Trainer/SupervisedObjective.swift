@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 internal import Model
 
 /// Supervised fine-tuning: mean next-token cross-entropy over the targeted tokens of `gradientAccumulation` packed
@@ -53,10 +53,9 @@ public final class SupervisedObjective: TrainingObjective {
     }
   }
 
-  public func checkpointState() throws -> Data { try JSONEncoder().encode(stream.state) }
+  public var checkpointState: BatchStream.State { stream.state }
 
-  public func restore(checkpointState: Data) throws {
-    let state = try JSONDecoder().decode(BatchStream.State.self, from: checkpointState)
+  public func restore(_ state: BatchStream.State) throws {
     stream = try BatchStream(packer: stream.packer, sources: sources, resuming: state)
   }
 }

@@ -110,32 +110,39 @@ public final class Trainer {
       to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path, overwrite: false)
     try optimizer.save(
       to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
-    let objectiveState = try JSONSerialization.jsonObject(with: try objective.checkpointState())
-    let state = try JSONSerialization.data(
-      withJSONObject: ["step": step, "objective": objectiveState], options: [.sortedKeys])
-    try state.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("trainer_state.json")))
+    func writeState(_ objective: some TrainingObjective) throws {
+      let state = TrainerState(step: step, objective: objective.checkpointState)
+      let path = (temporary as NSString).appendingPathComponent(TrainerState<Int>.fileName)
+      try TrainingJSON.write(state, to: path, pretty: false)
+    }
+    try writeState(objective)
     if FileManager.default.fileExists(atPath: final) { try FileManager.default.removeItem(atPath: final) }
     try FileManager.default.moveItem(atPath: temporary, toPath: final)
     return final
   }
 
-  /// Restores adapter values, optimizer state, step and data position from a checkpoint directory.
+  /// Restores adapter values, optimizer state, step and data position from a checkpoint directory; a
+  /// trainer_state.json that is missing a key or has one of the wrong type is refused, naming the file and the key.
   public func resume(from checkpoint: String, ledger: MemoryLedger) throws {
-    let statePath = (checkpoint as NSString).appendingPathComponent("trainer_state.json")
-    guard let data = FileManager.default.contents(atPath: statePath) else {
+    let statePath = (checkpoint as NSString).appendingPathComponent(TrainerState<Int>.fileName)
+    guard FileManager.default.fileExists(atPath: statePath) else {
       throw TrainingError.checkpoint(
         path: checkpoint, reason: "trainer_state.json is missing; not a checkpoint directory")
     }
-    guard let state = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let step = state["step"] as? Int,
-      let objectiveState = state["objective"]
-    else {
-      throw TrainingError.checkpoint(
-        path: statePath, reason: "not a trainer state of this version (needs \"step\" and \"objective\")")
+    // Generic over the objective, so its state decodes as its own type.
+    func resume<Objective: TrainingObjective>(_ objective: Objective) throws {
+      let state: TrainerState<Objective.CheckpointState>
+      do {
+        state = try TrainingJSON.read(TrainerState.self, path: statePath)
+      } catch TrainingError.checkpoint(let path, let reason) {
+        throw TrainingError.checkpoint(path: path, reason: "not a trainer state of this version: \(reason)")
+      }
+      try method.restoreValues(from: (checkpoint as NSString).appendingPathComponent("adapter"), ledger: ledger)
+      try optimizer.load(
+        from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
+      try objective.restore(state.objective)
+      step = state.step
     }
-    try method.restoreValues(from: (checkpoint as NSString).appendingPathComponent("adapter"), ledger: ledger)
-    try optimizer.load(
-      from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), parameters: method.parameters)
-    try objective.restore(checkpointState: try JSONSerialization.data(withJSONObject: objectiveState))
-    self.step = step
+    try resume(objective)
   }
 }

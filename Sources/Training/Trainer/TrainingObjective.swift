@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 internal import Model
 
 /// What an optimizer step minimizes and where its data comes from: next-token cross-entropy on a batch stream
@@ -11,9 +11,11 @@ public protocol TrainingObjective: AnyObject {
   func accumulateStep(_ step: Int, graph: TrainingGraph, method: any TrainableMethod) throws -> ObjectiveStep
   /// Held-out figures (the main one under "loss"), or nil without held-out data.
   func evaluate(graph: TrainingGraph, method: any TrainableMethod) throws -> [String: Double]?
-  /// The data position a checkpoint saves, and its restoration (the run continues exactly where it stopped).
-  func checkpointState() throws -> Data
-  func restore(checkpointState: Data) throws
+  /// The data position a checkpoint saves (under "objective" in trainer_state.json), and its restoration: the run
+  /// continues exactly where it stopped, or is refused when the data differ.
+  associatedtype CheckpointState: Codable
+  var checkpointState: CheckpointState { get }
+  func restore(_ state: CheckpointState) throws
 }
 
 /// One step's result as an objective reports it.
