@@ -112,17 +112,4 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     }
     try validate(path: config.path)
   }
-
-  /// The Hugging Face config.json fields for this configuration (written into NF4 files and exported directories).
-  /// Floats are written at their exact fp32 value, so reading them back gives the same configuration.
-  public var huggingFaceConfig: [String: Any] {
-    [
-      "architectures": [architecture == .qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
-      "model_type": architecture.rawValue, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
-      "num_hidden_layers": layerCount, "num_attention_heads": headCount, "num_key_value_heads": kvHeadCount,
-      "head_dim": headDim, "vocab_size": vocabularySize, "max_position_embeddings": contextLength,
-      "rms_norm_eps": Double(rmsNormEpsilon), "rope_theta": ropeTheta, "tie_word_embeddings": tiedEmbeddings,
-      "hidden_act": "silu", "attention_bias": hasAttentionBias, "torch_dtype": "float32",
-    ]
-  }
 }

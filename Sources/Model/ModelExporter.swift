@@ -71,11 +71,13 @@ public struct ModelExporter {
     func beside(_ name: String) -> String {
       ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent(name)
     }
-    var config = model.config.huggingFaceConfig
-    config["torch_dtype"] = halfPrecision ? "float16" : "float32"
-    if let bos = model.tokenizer.bosID { config["bos_token_id"] = Int(bos) }
-    if let eos = model.eosID { config["eos_token_id"] = Int(eos) }
-    try writeJSON(config, to: beside("config.json"))
+    var config = HuggingFaceConfig(model.config)
+    config.torchDtype = halfPrecision ? "float16" : "float32"
+    config.bosTokenID = model.tokenizer.bosID.map(Int.init)
+    config.eosTokenID = model.eosID.map(Int.init)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeBytes(Array(try encoder.encode(config)), to: beside("config.json"))
     try writeBytes(try model.tokenizer.tokenizerJSON(), to: beside("tokenizer.json"))
     var tokenizerConfig: [String: Any] = ["add_bos_token": model.tokenizer.addBOS]
     if let template = model.chatTemplate.source { tokenizerConfig["chat_template"] = template }

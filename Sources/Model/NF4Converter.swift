@@ -246,7 +246,7 @@ public enum NF4Converter {
 
   /// `__metadata__` of an NF4 file: what a reader needs to run the model without any other file.
   static func fileMetadata(_ model: LanguageModel, options: Options) throws -> [(String, String)] {
-    let config = try JSONSerialization.data(withJSONObject: model.config.huggingFaceConfig, options: [.sortedKeys])
+    let config = try HuggingFaceConfig.encoder.encode(HuggingFaceConfig(model.config))
     let quantization: [String: Any] = [
       "quant_type": "nf4", "blocksize": options.blockSize, "double_quantization": options.doubleQuantization,
       "nested_blocksize": options.nestedBlockSize, "embeddings": options.embeddings.rawValue,

@@ -159,7 +159,7 @@ public enum SyntheticModel {
   static func fileMetadata(
     config: ModelConfig, tokenizerSource: LanguageModel, options: Options, quantization: NF4Converter.Options
   ) throws -> [(String, String)] {
-    let configJSON = try JSONSerialization.data(withJSONObject: config.huggingFaceConfig, options: [.sortedKeys])
+    let configJSON = try HuggingFaceConfig.encoder.encode(HuggingFaceConfig(config))
     let sourceName = (tokenizerSource.path as NSString).lastPathComponent
     let synthetic =
       "{\"seed\": \(options.seed), \"standard_deviation\": \(options.standardDeviation), "

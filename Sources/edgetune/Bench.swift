@@ -76,15 +76,12 @@ struct Bench: ParsableCommand {
     let pp = Summary(promptRates)
     let tg = Summary(generationRates)
     if json {
-      try Output.json(
-        Output.ledgerJSON(ledger).merging([
-          "model": model, "threads": threads.threads, "prompt_tokens": promptTokens,
-          "generate_tokens": generateTokens,
-          "pp_tokens_per_second": pp.median, "pp_min": pp.minimum, "pp_max": pp.maximum,
-          "tg_tokens_per_second": tg.median, "tg_min": tg.minimum, "tg_max": tg.maximum,
-          "peak_rss_bytes": status.vmHWM, "rss_anon_bytes": status.rssAnon, "rss_file_bytes": status.rssFile,
-          "sgemm_gflops": gflops, "weight_bytes": lm.weightStorageBytes,
-        ]) { a, _ in a })
+      let result = Result(
+        model: model, threads: threads.threads, promptTokens: promptTokens, generateTokens: generateTokens,
+        ppTokensPerSecond: pp.median, ppMin: pp.minimum, ppMax: pp.maximum, tgTokensPerSecond: tg.median,
+        tgMin: tg.minimum, tgMax: tg.maximum, rssAnonBytes: status.rssAnon, rssFileBytes: status.rssFile,
+        sgemmGFLOPs: gflops, weightBytes: lm.weightStorageBytes)
+      try Output.json(CommandReport(result, memory: MemoryFigures(ledger: ledger, peakRSS: status.vmHWM)))
     } else {
       Output.result(String(format: "pp%d: %.1f tokens/s (%.1f–%.1f)", promptTokens, pp.median, pp.minimum, pp.maximum))
       Output.result(
@@ -102,12 +99,7 @@ struct Bench: ParsableCommand {
     BLAS.setThreads(1)
     let (figures, tiled, plain) = KernelBench.decodeFigures()
     if json {
-      try Output.json([
-        "decode": figures.map {
-          ["type": $0.name, "packed_gb_per_second": $0.packedGBPerSecond, "weights_per_second": $0.weightsPerSecond]
-        },
-        "tiled_product_gflops": tiled, "plain_sgemm_gflops": plain,
-      ])
+      try Output.json(KernelResult(decode: figures, tiledProductGFLOPs: tiled, plainSgemmGFLOPs: plain))
       return
     }
     Output.result("decode to fp32, one core, 576×1536 matrix:")

@@ -8,10 +8,17 @@ import Tensor
 /// G weights/s) for NF4 and the GGML types of the demo model, and a layer-sized product through decoded tiles against
 /// plain sgemm on an fp32 copy, so the tile size can be judged by how close the two are.
 enum KernelBench {
-  struct Figure {
+  /// One decoder's throughput (an element of `bench --kernels --json`'s "decode").
+  struct Figure: Codable {
     var name: String
     var packedGBPerSecond: Double
     var weightsPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+      case name = "type"
+      case packedGBPerSecond = "packed_gb_per_second"
+      case weightsPerSecond = "weights_per_second"
+    }
   }
 
   /// Runs each decoder over a 576×1536 matrix (an MLP projection of the demo model) for about 0.3 s on one thread.

@@ -80,8 +80,7 @@ struct Convert: ParsableCommand {
     try plan.requireFits(what: "converting \(input)")
     let ledger = MemoryLedger(budget: plan.ledgerBudget)
     let bar = ProgressBar("convert", total: 100)
-    var tensors: [[String: Any]] = []
-    var summary: [String: Any] = [:]
+    var report = Result(input: input, output: output, fileBytes: 0)
     switch direction! {
     case .nf4:
       var options = NF4Converter.Options()
@@ -93,16 +92,12 @@ struct Convert: ParsableCommand {
         bar.update(done * 100 / max(total, 1))
       }
       bar.finish()
-      tensors = result.tensors.map {
-        [
-          "name": $0.name, "shape": $0.shape, "storage": $0.storage, "bytes": $0.bytes,
-          "relative_rmse": $0.relativeRMSE,
-        ]
+      report.fileBytes = result.fileBytes
+      report.quantizedBitsPerWeight = result.quantizedBitsPerWeight
+      report.fileBitsPerWeight = result.fileBitsPerWeight
+      report.tensors = result.tensors.map {
+        .init(name: $0.name, shape: $0.shape, storage: $0.storage, bytes: $0.bytes, relativeRMSE: $0.relativeRMSE)
       }
-      summary = [
-        "file_bytes": result.fileBytes, "quantized_bits_per_weight": result.quantizedBitsPerWeight,
-        "file_bits_per_weight": result.fileBitsPerWeight,
-      ]
       if !json {
         for t in result.tensors {
           Output.result(
@@ -124,19 +119,15 @@ struct Convert: ParsableCommand {
         : exporter.writeSafetensors(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1))
         }
       bar.finish()
-      summary = ["file_bytes": bytes, "dtype": dtype]
+      report.fileBytes = bytes
+      report.dtype = dtype
       if !json { Output.result("\(output): \(ByteCount.format(bytes)) (\(dtype))") }
     }
     let seconds = (ContinuousClock.now - start).seconds
     let status = try ProcStatus.current()
     if json {
-      var report = summary
-      report["input"] = input
-      report["output"] = output
-      report["seconds"] = seconds
-      report["peak_rss_bytes"] = status.vmHWM
-      if !tensors.isEmpty { report["tensors"] = tensors }
-      try Output.json(report.merging(Output.ledgerJSON(ledger)) { a, _ in a })
+      report.seconds = seconds
+      try Output.json(CommandReport(report, memory: MemoryFigures(ledger: ledger, peakRSS: status.vmHWM)))
     }
     Output.diagnostic(
       String(format: "converted in %.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())

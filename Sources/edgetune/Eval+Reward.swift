@@ -17,13 +17,11 @@ extension Eval {
     bar.finish()
     let seconds = (ContinuousClock.now - start).seconds
     if json {
-      try Output.json(
-        Output.ledgerJSON(session.ledger).merging([
-          "accuracy": figures.accuracy, "pairs": figures.pairs, "correct": figures.correct,
-          "mean_margin": figures.meanMargin, "mean_loss": figures.figures["loss"]!,
-          "mean_chosen": figures.figures["chosen"]!, "mean_rejected": figures.figures["rejected"]!, "seconds": seconds,
-          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
-        ]) { a, _ in a })
+      let result = RewardResult(
+        accuracy: figures.accuracy, pairs: figures.pairs, correct: figures.correct, meanMargin: figures.meanMargin,
+        meanLoss: figures.figures["loss"]!, meanChosen: figures.figures["chosen"]!,
+        meanRejected: figures.figures["rejected"]!, seconds: seconds)
+      try Output.json(CommandReport(result, memory: MemoryFigures(ledger: session.ledger)))
     } else {
       Output.result(
         String(

@@ -97,13 +97,10 @@ struct Eval: ParsableCommand {
     }
     let seconds = (ContinuousClock.now - start).seconds
     if json {
-      try Output.json(
-        Output.ledgerJSON(ledger).merging([
-          "mean_loss": result.meanLoss, "perplexity": result.perplexity, "tokens": result.tokens,
-          "predicted": result.predicted,
-          "context": window, "tokens_per_second": Double(result.tokens) / max(seconds, 1e-9),
-          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
-        ]) { a, _ in a })
+      let figures = TextResult(
+        meanLoss: result.meanLoss, perplexity: result.perplexity, tokens: result.tokens, predicted: result.predicted,
+        context: window, tokensPerSecond: Double(result.tokens) / max(seconds, 1e-9))
+      try Output.json(CommandReport(figures, memory: MemoryFigures(ledger: ledger)))
     } else {
       Output.result(
         String(
@@ -165,16 +162,12 @@ struct Eval: ParsableCommand {
     let loss = try DatasetLoss.mean(dataset, graph: graph, method: adapter, paddingID: lm.paddingID ?? lm.eosID ?? 0)
     let seconds = (ContinuousClock.now - start).seconds
     if json {
-      var samples: [[String: String]] = []
-      for sample in accuracy.samples {
-        samples.append(["prompt": sample.prompt, "reference": sample.reference, "generated": sample.generated])
-      }
-      try Output.json(
-        Output.ledgerJSON(ledger).merging([
-          "exact_match": accuracy.accuracy, "matches": accuracy.matches, "examples": accuracy.cases,
-          "mean_loss": loss?.loss as Any, "loss_tokens": loss?.tokens as Any, "samples": samples, "seconds": seconds,
-          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
-        ]) { a, _ in a })
+      let figures = DatasetResult(
+        exactMatch: accuracy.accuracy, matches: accuracy.matches, examples: accuracy.cases, meanLoss: loss?.loss,
+        lossTokens: loss?.tokens,
+        samples: accuracy.samples.map { .init(prompt: $0.prompt, reference: $0.reference, generated: $0.generated) },
+        seconds: seconds)
+      try Output.json(CommandReport(figures, memory: MemoryFigures(ledger: ledger)))
     } else {
       Output.result(
         String(format: "exact match %.1f%% (%d of %d)", 100 * accuracy.accuracy, accuracy.matches, accuracy.cases)

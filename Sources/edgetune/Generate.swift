@@ -111,14 +111,12 @@ struct Generate: ParsableCommand {
     }
     let visible = ids.filter { !stops.contains($0) }
     if json {
-      try Output.json(
-        Output.ledgerJSON(ledger).merging([
-          "text": lm.tokenizer.decode(visible), "prompt_tokens": promptIDs.count, "prompt_ids": promptIDs.map(Int.init),
-          "generated_ids": ids.map(Int.init), "prompt_tokens_per_second": stats.promptTokensPerSecond,
-          "generation_tokens_per_second": stats.generationTokensPerSecond,
-          "peak_rss_bytes": (try? ProcStatus.current().vmHWM) ?? 0,
-          "rss_anon_bytes": (try? ProcStatus.current().rssAnon) ?? 0,
-        ]) { a, _ in a })
+      let result = Result(
+        text: lm.tokenizer.decode(visible), promptTokens: promptIDs.count, promptIDs: promptIDs.map(Int.init),
+        generatedIDs: ids.map(Int.init), promptTokensPerSecond: stats.promptTokensPerSecond,
+        generationTokensPerSecond: stats.generationTokensPerSecond,
+        rssAnonBytes: (try? ProcStatus.current().rssAnon) ?? 0)
+      try Output.json(CommandReport(result, memory: MemoryFigures(ledger: ledger)))
     } else {
       let rest = stream.finish()
       FileHandle.standardOutput.write(Data((rest + "\n").utf8))
@@ -135,7 +133,7 @@ extension Generate {
   /// One line of a --prompts file: its `prompt` value as given (echoed in the output) and the messages it renders.
   struct BatchPrompt {
     var line: Int
-    var original: Any
+    var original: JSONValue
     var messages: [ChatMessage]
   }
 
@@ -154,25 +152,24 @@ extension Generate {
       let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
       guard !line.isEmpty else { continue }
       func bad(_ reason: String) -> InputError { InputError("--prompts \(path) line \(index + 1): \(reason)") }
-      let parsed: Any
+      let parsed: JSONValue
       do {
-        parsed = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+        parsed = try JSONValue(parsing: Array(line.utf8))
       } catch {
-        let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-        throw bad("invalid JSON: \(detail)")
+        throw bad("invalid JSON: \(error.message) at byte \(error.offset)")
       }
       let expected = "expected {\"prompt\": \"...\"} or {\"prompt\": [{\"role\": ..., \"content\": ...}, ...]}"
-      guard let object = parsed as? [String: Any], let value = object["prompt"] else { throw bad(expected) }
+      guard let value = parsed["prompt"] else { throw bad(expected) }
       var messages: [ChatMessage] = []
       if let system { messages.append(ChatMessage(role: "system", content: system)) }
-      if let user = value as? String {
+      if let user = value.string {
         messages.append(ChatMessage(role: "user", content: user))
-      } else if let list = value as? [Any] {
+      } else if let list = value.array {
         guard !list.isEmpty else { throw bad("the prompt's message list is empty") }
         for (number, item) in list.enumerated() {
-          guard let message = item as? [String: Any], let role = message["role"] as? String,
-            let content = message["content"] as? String
-          else { throw bad("message \(number + 1) of the prompt needs a string \"role\" and \"content\"") }
+          guard let role = item["role"]?.string, let content = item["content"]?.string else {
+            throw bad("message \(number + 1) of the prompt needs a string \"role\" and \"content\"")
+          }
           if role == "system" && number == 0 && system != nil { messages.removeAll() }
           messages.append(ChatMessage(role: role, content: content))
         }
@@ -221,10 +218,8 @@ extension Generate {
       let visible = tokens.filter { !stops.contains($0) }
       generated += tokens.count
       promptTokens += ids.count
-      var line = try JSONSerialization.data(
-        withJSONObject: ["prompt": record.original, "answer": lm.tokenizer.decode(visible), "tokens": visible.count],
-        options: [.sortedKeys, .withoutEscapingSlashes])
-      line.append(0x0A)
+      let line = try Output.jsonLine(
+        BatchAnswer(prompt: record.original, answer: lm.tokenizer.decode(visible), tokens: visible.count))
       if let writer {
         try line.withUnsafeBytes { try writer.write($0) }
       } else {

@@ -115,19 +115,16 @@ struct ModelFileSummary {
 
   var typeCounts: [String: Int] { tensors.reduce(into: [:]) { $0[$1.type, default: 0] += 1 } }
 
-  var json: [String: Any] {
-    [
-      "path": path, "format": format, "version": version as Any, "file_bytes": fileBytes,
-      "parameters": totalElements, "tensor_bytes": totalTensorBytes, "bits_per_weight": bitsPerWeight,
-      "metadata": Dictionary(metadata, uniquingKeysWith: { a, _ in a }),
-      "tensor_types": typeCounts,
-      "tensors": tensors.map { t -> [String: Any] in
-        [
-          "name": t.name, "shape": t.shape, "type": t.type, "bytes": t.bytes as Any,
-          "bits_per_weight": t.bytes.map { Double($0 * 8) / Double(max(t.elements, 1)) } as Any,
-        ]
-      },
-    ]
+  var json: Inspect.Result {
+    Inspect.Result(
+      path: path, format: format, version: version, fileBytes: fileBytes, parameters: totalElements,
+      tensorBytes: totalTensorBytes, bitsPerWeight: bitsPerWeight,
+      metadata: Dictionary(metadata, uniquingKeysWith: { a, _ in a }), tensorTypes: typeCounts,
+      tensors: tensors.map { t in
+        .init(
+          name: t.name, shape: t.shape, type: t.type, bytes: t.bytes,
+          bitsPerWeight: t.bytes.map { Double($0 * 8) / Double(max(t.elements, 1)) })
+      })
   }
 
   func table(limit: Int) -> String {

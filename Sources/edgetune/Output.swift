@@ -12,12 +12,9 @@ enum Output {
     FileHandle.standardError.write(Data((text + "\n").utf8))
   }
 
-  /// Writes `value` as pretty, key-sorted JSON on stdout.
-  static func json(_ value: Any) throws {
-    let data = try JSONSerialization.data(
-      withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+  /// Writes `value` as pretty, key-sorted JSON on stdout (a command's --json result).
+  static func json(_ value: some Encodable) throws {
+    result(String(decoding: try encoded(value), as: UTF8.self))
   }
 
   /// `value` as pretty, key-sorted JSON (the layout of every JSON file and stdout result the CLI writes).
@@ -27,17 +24,18 @@ enum Output {
     return try encoder.encode(value)
   }
 
+  /// `value` as key-sorted JSON on one line, ending in a newline (a line of JSONL output).
+  static func jsonLine(_ value: some Encodable) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return try encoder.encode(value) + Data("\n".utf8)
+  }
+
   /// Writes `bytes` to `path` atomically (a temporary file beside it, synced, then renamed), as every output is.
   static func writeFile(_ bytes: [UInt8], to path: String) throws {
     let writer = try AtomicFileWriter(path: path)
     try writer.write(bytes)
     try writer.finish()
-  }
-
-  /// The ledger's peaks for JSON reports: total and by label.
-  static func ledgerJSON(_ ledger: MemoryLedger) -> [String: Any] {
-    let snapshot = ledger.snapshot()
-    return ["ledger_peak_bytes": snapshot.peakBytes, "ledger_peak_bytes_by_label": snapshot.peakByLabel]
   }
 
   /// The kernel's view of this process, for the closing line of a run.

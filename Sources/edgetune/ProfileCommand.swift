@@ -145,7 +145,7 @@ struct ProfileCommand: ParsableCommand {
 }
 
 /// profile.json: the run's report (or, when it failed, the plan's part of it) with the profile's own figures.
-struct ProfileJSON: Encodable {
+struct ProfileJSON: Codable {
   var report: FineTuneReport?
   var plan: PlanReport
   var samples: Int
@@ -155,7 +155,7 @@ struct ProfileJSON: Encodable {
   var planError: Double
 
   /// A phase's time and peaks.
-  struct Phase: Encodable {
+  struct Phase: Codable {
     var phase: String
     var seconds: Double
     var peakRSSBytes: Int
@@ -191,5 +191,19 @@ struct ProfileJSON: Encodable {
     try c.encode(phases, forKey: .phases)
     try c.encode(measuredPeakBytes, forKey: .measuredPeakBytes)
     try c.encode(planError, forKey: .planError)
+  }
+}
+
+extension ProfileJSON {
+  /// The report when the run finished (its figures are all there), else the plan alone.
+  init(from decoder: any Decoder) throws {
+    report = try? FineTuneReport(from: decoder)
+    plan = try report?.plan ?? PlanReport(from: decoder)
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    samples = try c.decode(Int.self, forKey: .samples)
+    verdict = try c.decode(String.self, forKey: .verdict)
+    phases = try c.decode([Phase].self, forKey: .phases)
+    measuredPeakBytes = try c.decode(Int.self, forKey: .measuredPeakBytes)
+    planError = try c.decode(Double.self, forKey: .planError)
   }
 }

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Memory
 import Profiling
@@ -82,12 +83,17 @@ enum RunReportFigures {
   /// from the fields' JSON so that a field added to the report shows here without a change.
   static func methodFields(_ fields: MethodReportFields) -> [(String, String)] {
     guard let data = try? Output.encoded(fields),
-      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+      let object = try? JSONDecoder().decode([String: JSONValue].self, from: data)
     else { return [] }
-    return object.keys.sorted().map { key in
-      let value = object[key]
-      if let list = value as? [Any] { return (key, list.map { "\($0)" }.joined(separator: ", ")) }
-      return (key, value.map { "\($0)" } ?? "")
+    return object.keys.sorted().map { key in (key, plainText(object[key]!)) }
+  }
+
+  /// A field's value as the page shows it: strings bare, lists joined with commas, numbers and flags as JSON has them.
+  static func plainText(_ value: JSONValue) -> String {
+    switch value {
+    case .string(let text): text
+    case .array(let elements): elements.map(plainText).joined(separator: ", ")
+    default: value.description
     }
   }
 }

@@ -57,9 +57,16 @@ struct Score: ParsableCommand {
     let tokens = try session.encoder.encode(record).tokens
     let score = try session.reward.score(Array(tokens.prefix(seqLen)), graph: session.graph)
     if json {
-      try Output.json(["score": score, "tokens": min(tokens.count, seqLen), "ids": tokens.prefix(seqLen).map(Int.init)])
+      try Output.json(Result(score: score, tokens: min(tokens.count, seqLen), ids: tokens.prefix(seqLen).map(Int.init)))
     } else {
       Output.result(String(format: "%.6f", score))
     }
+  }
+
+  /// `score --json`: the score and the token ids it was computed over (truncated to --seq-len, as in training).
+  struct Result: Codable {
+    var score: Double
+    var tokens: Int
+    var ids: [Int]
   }
 }

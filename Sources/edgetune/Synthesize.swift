@@ -92,14 +92,12 @@ struct Synthesize: ParsableCommand {
     let seconds = (ContinuousClock.now - start).seconds
     let status = try ProcStatus.current()
     if json {
-      let report: [String: Any] = [
-        "output": output, "tokenizer_from": tokenizerFrom, "parameters": result.parameters,
-        "tensors": result.tensors, "file_bytes": result.fileBytes,
-        "quantized_bits_per_weight": result.quantizedBitsPerWeight, "file_bits_per_weight": result.fileBitsPerWeight,
-        "seconds": seconds, "peak_rss_bytes": status.vmHWM, "seed": seed, "std": Double(std),
-        "config": config.huggingFaceConfig,
-      ]
-      try Output.json(report.merging(Output.ledgerJSON(ledger)) { a, _ in a })
+      let report = Result(
+        output: output, tokenizerFrom: tokenizerFrom, parameters: result.parameters, tensors: result.tensors,
+        fileBytes: result.fileBytes, quantizedBitsPerWeight: result.quantizedBitsPerWeight,
+        fileBitsPerWeight: result.fileBitsPerWeight, seconds: seconds, seed: seed, std: Double(std),
+        config: HuggingFaceConfig(config))
+      try Output.json(CommandReport(report, memory: MemoryFigures(ledger: ledger, peakRSS: status.vmHWM)))
     } else {
       Output.result(
         "\(output): \(ByteCount.format(result.fileBytes)), \(result.parameters) parameters "
@@ -110,5 +108,29 @@ struct Synthesize: ParsableCommand {
     }
     Output.diagnostic(
       String(format: "synthesized in %.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())
+  }
+
+  /// `synthesize --json`: the file written, its size and bits per weight, the seed and spread of the weights, and
+  /// the configuration as config.json gives it.
+  struct Result: Codable {
+    var output: String
+    var tokenizerFrom: String
+    var parameters: Int
+    var tensors: Int
+    var fileBytes: Int
+    var quantizedBitsPerWeight: Double
+    var fileBitsPerWeight: Double
+    var seconds: Double
+    var seed: UInt64
+    var std: Double
+    var config: HuggingFaceConfig
+
+    enum CodingKeys: String, CodingKey {
+      case output, parameters, tensors, seconds, seed, std, config
+      case tokenizerFrom = "tokenizer_from"
+      case fileBytes = "file_bytes"
+      case quantizedBitsPerWeight = "quantized_bits_per_weight"
+      case fileBitsPerWeight = "file_bits_per_weight"
+    }
   }
 }

@@ -20,14 +20,22 @@ struct Tokenize: ParsableCommand {
     let tokenizer = try ModelLoader.tokenizer(path: model.model)
     let ids = tokenizer.encode(text, parseSpecial: !noSpecial)
     if json {
-      try Output.json([
-        "ids": ids.map(Int.init), "tokens": ids.map { tokenizer.token(of: $0) ?? "" }, "count": ids.count,
-        "decoded": tokenizer.decode(ids),
-      ])
+      try Output.json(
+        Result(
+          ids: ids.map(Int.init), tokens: ids.map { tokenizer.token(of: $0) ?? "" }, count: ids.count,
+          decoded: tokenizer.decode(ids)))
     } else {
       Output.result(ids.map(String.init).joined(separator: " "))
       Output.diagnostic(
         "\(ids.count) tokens: " + ids.map { "\(tokenizer.token(of: $0) ?? "?")" }.joined(separator: " | "))
     }
+  }
+
+  /// `tokenize --json`: the ids, each one's token text, their count and the text they decode to.
+  struct Result: Codable {
+    var ids: [Int]
+    var tokens: [String]
+    var count: Int
+    var decoded: String
   }
 }

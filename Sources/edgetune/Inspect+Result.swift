@@ -1,0 +1,62 @@
+extension Inspect {
+  /// `inspect --json`: the file's format, size, parameter count and bits per weight, its metadata and every tensor.
+  /// A version or a tensor's size the format does not record is null (the key stays, for scripts).
+  struct Result: Codable {
+    var path: String
+    var format: String
+    var version: Int?
+    var fileBytes: Int
+    var parameters: Int
+    var tensorBytes: Int
+    var bitsPerWeight: Double
+    var metadata: [String: String]
+    /// How many tensors of each storage type.
+    var tensorTypes: [String: Int]
+    var tensors: [Tensor]
+
+    /// One tensor as stored.
+    struct Tensor: Codable {
+      var name: String
+      var shape: [Int]
+      var type: String
+      var bytes: Int?
+      var bitsPerWeight: Double?
+
+      enum CodingKeys: String, CodingKey {
+        case name, shape, type, bytes
+        case bitsPerWeight = "bits_per_weight"
+      }
+
+      func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(shape, forKey: .shape)
+        try c.encode(type, forKey: .type)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(bitsPerWeight, forKey: .bitsPerWeight)
+      }
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case path, format, version, parameters, metadata, tensors
+      case fileBytes = "file_bytes"
+      case tensorBytes = "tensor_bytes"
+      case bitsPerWeight = "bits_per_weight"
+      case tensorTypes = "tensor_types"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+      var c = encoder.container(keyedBy: CodingKeys.self)
+      try c.encode(path, forKey: .path)
+      try c.encode(format, forKey: .format)
+      try c.encode(version, forKey: .version)
+      try c.encode(fileBytes, forKey: .fileBytes)
+      try c.encode(parameters, forKey: .parameters)
+      try c.encode(tensorBytes, forKey: .tensorBytes)
+      try c.encode(bitsPerWeight, forKey: .bitsPerWeight)
+      try c.encode(metadata, forKey: .metadata)
+      try c.encode(tensorTypes, forKey: .tensorTypes)
+      try c.encode(tensors, forKey: .tensors)
+    }
+  }
+}
