@@ -68,6 +68,7 @@ let package = Package(
       name: "TrainingTests", dependencies: ["Training", "Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
       swiftSettings: swiftSettings),
     .testTarget(
-      name: "CLITests", dependencies: ["edgetune", "finetune-from-code", "Training"], swiftSettings: swiftSettings),
+      name: "CLITests", dependencies: ["edgetune", "finetune-from-code", "Training", "Model", "Formats"],
+      swiftSettings: swiftSettings),
   ]
 )

@@ -1,5 +1,9 @@
 import Foundation
+import Model
 import Testing
+
+@testable import Training
+@testable import edgetune
 
 /// `train adapter` on the real model: bottleneck adapters train within the budget LoRA gets, save with their
 /// placement, resume exactly, apply in `generate` and `eval`, are refused by `merge`; bad options fail before work.
@@ -30,8 +34,8 @@ import Testing
     let applied = try CLI.run(["eval", "--model", nf4, "--adapter", out, "--text", text.path, "--json"])
     let fromMerged = try CLI.run(["eval", "--model", merged, "--text", text.path, "--json"])
     #expect(applied.status == 0 && fromMerged.status == 0, "\(applied.stderr)\(fromMerged.stderr)")
-    let a = try #require(try applied.json()["mean_loss"] as? Double)
-    let m = try #require(try fromMerged.json()["mean_loss"] as? Double)
+    let a = try applied.decoded(CommandReport<Eval.TextResult>.self).result.meanLoss
+    let m = try fromMerged.decoded(CommandReport<Eval.TextResult>.self).result.meanLoss
     #expect(abs(a - m) < 1e-5 * abs(a), "merged \(m) vs applied \(a)")
     return a
   }
@@ -43,11 +47,11 @@ import Testing
     let (whole, out, reportPath) = try Self.train(
       nf4, dir, "whole", ["--steps", "4", "--save-every", "2", "--budget", "160MiB"])
     #expect(whole.status == 0, "\(whole.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
-    #expect(report["method"] as? String == "adapter" && report["architecture"] as? String == "houlsby")
+    let report = try BudgetTests.report(at: reportPath)
+    #expect(report.run.method == "adapter" && report.method.architecture == "houlsby")
     // 30 layers × 2 placements × (36×576 + 36 + 576×36 + 576) parameters at reduction factor 16.
-    #expect(report["trainable_parameters"] as? Int == 30 * 2 * (2 * 36 * 576 + 36 + 576))
-    let peak = try #require(report["peak_rss_bytes"] as? Int)
+    #expect(report.run.trainableParameters == 30 * 2 * (2 * 36 * 576 + 36 + 576))
+    let peak = report.run.peakRSSBytes
     #expect(peak <= 160 << 20, "VmHWM \(peak >> 20) MiB above the 160 MiB budget")
     let checkpoint = dir.appendingPathComponent("whole.checkpoints/checkpoint-2").path
     let (resumed, resumedOut, _) = try Self.train(nf4, dir, "resumed", ["--steps", "4", "--resume", checkpoint])
@@ -84,11 +88,10 @@ import Testing
       "--budget", "160MiB", "--out", out, "--report", reportPath,
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
-    #expect(report["method"] as? String == "ia3" && report["trainable_parameters"] as? Int == 30 * (2 * 192 + 1536))
-    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 160 << 20)
-    let config = try String(contentsOfFile: out + "/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"peft_type\": \"IA3\""))
+    let report = try BudgetTests.report(at: reportPath)
+    #expect(report.run.method == "ia3" && report.run.trainableParameters == 30 * (2 * 192 + 1536))
+    #expect(report.run.peakRSSBytes <= 160 << 20)
+    #expect(try CLI.decode(IA3AdapterConfig.self, file: out + "/adapter_config.json").peftType == "IA3")
     let evaluated = try CLI.run([
       "eval", "--model", nf4, "--adapter", out, "--data",
       BudgetTests.repository.appendingPathComponent("Tools/data/dates/heldout.jsonl").path, "--limit", "2", "--json",
@@ -112,13 +115,13 @@ import Testing
       "--seq-len", "128", "--steps", "3", "--lr", "1e-2", "--budget", "160MiB", "--out", out, "--report", reportPath,
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
-    #expect(report["method"] as? String == "selective" && report["trainable_parameters"] as? Int == (2 * 30 + 1) * 576)
-    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 160 << 20)
+    let report = try BudgetTests.report(at: reportPath)
+    #expect(report.run.method == "selective" && report.run.trainableParameters == (2 * 30 + 1) * 576)
+    #expect(report.run.peakRSSBytes <= 160 << 20)
     let a = try Self.expectMergeEqualsApplied(nf4, out, in: dir)
     let text = dir.appendingPathComponent("text.txt")
     let base = try CLI.run(["eval", "--model", nf4, "--text", text.path, "--json"])
-    let b = try #require(try base.json()["mean_loss"] as? Double)
+    let b = try base.decoded(CommandReport<Eval.TextResult>.self).result.meanLoss
     #expect(abs(a - b) > 1e-4, "training changed nothing")
     let wrong = try CLI.run(
       [
@@ -141,13 +144,12 @@ import Testing
       "--seq-len", "128", "--steps", "2", "--budget", "280MiB", "--out", out, "--report", reportPath,
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
+    let report = try BudgetTests.report(at: reportPath)
     // Per layer: q, o 576×576; k, v 192×576; gate, up, down 1536×576; two norms of 576.
     let perLayer = 2 * 576 * 576 + 2 * 192 * 576 + 3 * 1536 * 576 + 2 * 576
-    #expect(report["trainable_parameters"] as? Int == 2 * perLayer)
-    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 280 << 20)
-    let plan = try #require(report["plan"] as? [[String: Any]])
-    let selective = plan.first { $0["label"] as? String == "selective" }?["bytes"] as? Int ?? 0
+    #expect(report.run.trainableParameters == 2 * perLayer)
+    #expect(report.run.peakRSSBytes <= 280 << 20)
+    let selective = report.plan.plan.first { $0.label == "selective" }?.bytes ?? 0
     #expect(selective >= 2 * perLayer * 4, "the plan counts the fp32 copies: \(selective)")
     try Self.expectMergeEqualsApplied(nf4, out, in: dir)
   }
@@ -166,14 +168,12 @@ import Testing
       "--seq-len", "128", "--steps", "2", "--budget", "640MiB", "--out", out, "--report", reportPath,
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
-    #expect(report["trainable_parameters"] as? Int == 49152 * 576)
-    #expect((report["peak_rss_bytes"] as? Int ?? .max) <= 640 << 20)
+    let report = try BudgetTests.report(at: reportPath)
+    #expect(report.run.trainableParameters == 49152 * 576)
+    #expect(report.run.peakRSSBytes <= 640 << 20)
     try Self.expectMergeEqualsApplied(nf4, out, in: dir)
-    let config = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json")))
-        as? [String: Any])
-    #expect(config["tie_word_embeddings"] as? Bool == false, "\(config)")
+    let config = try CLI.decode(HuggingFaceConfig.self, file: dir.appendingPathComponent("config.json").path)
+    #expect(!config.tieWordEmbeddings, "\(config)")
   }
 
   @Test(.enabled(if: CLI.haveModel)) func badOptionsFailBeforeAnyWork() throws {

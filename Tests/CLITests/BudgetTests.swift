@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+import Training
+
+@testable import edgetune
 
 /// `--budget`, `plan` and `profile` on the real model: the child's VmHWM (the kernel's count) stays within the budget,
 /// the plan matches the measurement, and a run that cannot fit fails before training with the plan table.
@@ -8,12 +11,11 @@ import Testing
     .deletingLastPathComponent()
   static let data = repository.appendingPathComponent("Tools/data/dates/train.jsonl").path
 
-  static func reportObject(_ path: String) throws -> [String: Any] {
-    try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-  }
+  /// The run report at `path`, decoded as the library's type.
+  static func report(at path: String) throws -> FineTuneReport { try CLI.decode(FineTuneReport.self, file: path) }
 
   /// Trains LoRA on SmolLM2 under `budget` in a child process, requires it to succeed, and returns its report.
-  static func trainReport(seqLen: Int, steps: Int, budget: String) throws -> [String: Any] {
+  static func trainReport(seqLen: Int, steps: Int, budget: String) throws -> FineTuneReport {
     let nf4 = try ConvertTests.converted.get().nf4
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -23,21 +25,21 @@ import Testing
       "\(steps)", "--budget", budget, "--out", dir.appendingPathComponent("adapter").path, "--report", report,
     ])
     try #require(result.status == 0, "\(result.stderr)")
-    return try reportObject(report)
+    return try Self.report(at: report)
   }
 
   /// LoRA seq 256 on SmolLM2-135M (all weights resident need ~160 MiB): every budget holds, streamed or not, and the
   /// plan is within 15% of the kernel's peak. 96 MiB is the floor at this length (the plan's smallest: 95.7 MiB).
   @Test(.enabled(if: CLI.haveModel), arguments: [96, 128, 192, 256])
   func trainingStaysWithinBudget(mebibytes: Int) throws {
-    let json = try Self.trainReport(seqLen: 256, steps: 2, budget: "\(mebibytes)MiB")
-    let peak = try #require(json["peak_rss_bytes"] as? Int)
-    let planned = try #require(json["planned_peak_bytes"] as? Int)
+    let report = try Self.trainReport(seqLen: 256, steps: 2, budget: "\(mebibytes)MiB")
+    let peak = report.run.peakRSSBytes
+    let planned = report.plan.plannedPeakBytes
     print("BudgetTests: budget \(mebibytes) MiB: VmHWM \(peak >> 20) MiB, planned \(planned >> 20) MiB")
     #expect(peak <= mebibytes << 20, "VmHWM \(peak) above the budget")
     #expect(abs(Double(planned - peak)) / Double(peak) <= 0.15, "plan \(planned) vs measured \(peak)")
-    #expect((json["weights_streamed"] as? Bool) == (mebibytes < 160))
-    #expect((json["budget_crossed"] as? Bool) == false)
+    #expect(report.plan.weightsStreamed == (mebibytes < 160))
+    #expect(!report.run.budgetCrossed)
   }
 
   /// A budget below the size of the NF4 file itself (68.6 MiB for SmolLM2-135M): at seq 64 the run streams every
@@ -46,11 +48,11 @@ import Testing
     let nf4 = try ConvertTests.converted.get().nf4
     let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: nf4)[.size] as? Int)
     let budget = (fileBytes >> 20) << 20  // whole MiB below the file's size
-    let json = try Self.trainReport(seqLen: 64, steps: 3, budget: "\(budget)")
-    let peak = try #require(json["peak_rss_bytes"] as? Int)
+    let report = try Self.trainReport(seqLen: 64, steps: 3, budget: "\(budget)")
+    let peak = report.run.peakRSSBytes
     print("BudgetTests: file \(fileBytes >> 20) MiB, budget \(budget >> 20) MiB, VmHWM \(peak >> 20) MiB")
     #expect(budget < fileBytes && peak <= budget, "VmHWM \(peak) above the budget \(budget)")
-    #expect((json["weights_streamed"] as? Bool) == true)
+    #expect(report.plan.weightsStreamed)
   }
 
   /// The watchdog's stop: with --stop-at far below the run's real use, the first sample under pressure asks for
@@ -98,11 +100,10 @@ import Testing
     let nf4 = try ConvertTests.converted.get().nf4
     let fits = try CLI.run(["plan", "--model", nf4, "--data", Self.data, "--budget", "120MiB", "--json"])
     #expect(fits.status == 0, "\(fits.stderr)")
-    let json = try fits.json()
-    #expect(json["fits"] as? Bool == true && json["weights_streamed"] as? Bool == true)
-    let planned = try #require(json["planned_peak_bytes"] as? Int)
-    #expect(planned <= 120 << 20)
-    let smallest = try #require(json["smallest_budget_bytes"] as? Int)
+    let plan = try fits.decoded(PlanSummary.self)
+    #expect(plan.fits && plan.weightsStreamed)
+    #expect(plan.plannedPeakBytes <= 120 << 20)
+    let smallest = plan.smallestBudgetBytes
     let tooSmall = try CLI.run(["plan", "--model", nf4, "--data", Self.data, "--budget", "\(smallest - (1 << 20))"])
     #expect(tooSmall.status == 1 && tooSmall.stdout.contains("does NOT fit"), "\(tooSmall.stdout)")
     let justEnough = try CLI.run(["plan", "--model", nf4, "--data", Self.data, "--budget", "\(smallest)"])
@@ -116,7 +117,7 @@ import Testing
       "--budget", "96MiB",
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    let peak = try #require(try result.json()["peak_rss_bytes"] as? Int)
+    let peak = try result.decoded(CommandReport<Generate.Result>.self).memory.peakRSSBytes
     #expect(peak <= 96 << 20, "VmHWM \(peak >> 20) MiB")
     #expect(result.stderr.contains("weights streamed"))
   }
@@ -152,12 +153,10 @@ import Testing
     #expect(html.contains("<svg") && html.contains("</svg>") && html.contains("Peaks per phase"))
     let csv = try String(contentsOfFile: out + "/profile.csv", encoding: .utf8)
     #expect(csv.split(separator: "\n").count > 3 && csv.hasPrefix("seconds,phase,rss_bytes"))
-    let json = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/profile.json")))
-        as? [String: Any])
-    let phases = try #require(json["phases"] as? [[String: Any]])
+    let profile = try CLI.decode(ProfileJSON.self, file: out + "/profile.json")
+    #expect(profile.report?.run.method == "lora" && profile.samples > 0)
     // Tiny-model steps take milliseconds: sampled phases vary, but training phases must show up.
-    #expect(!Set(phases.compactMap { $0["phase"] as? String }).isDisjoint(with: ["forward", "backward", "optimizer"]))
+    #expect(!Set(profile.phases.map(\.phase)).isDisjoint(with: ["forward", "backward", "optimizer"]))
   }
 
   @Test func unknownPresetAndBadPresetFileAreClearErrors() throws {

@@ -8,12 +8,29 @@ struct CLIResult {
   var stdout: String
   var stderr: String
 
-  /// stdout parsed as a JSON object.
-  func json() throws -> [String: Any] {
-    guard let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any] else {
-      throw CLIError.notJSON(stdout)
+  /// stdout decoded as `type`: the command's --json result, as the command's own type.
+  func decoded<T: Decodable>(_ type: T.Type) throws -> T {
+    do {
+      return try JSONDecoder().decode(type, from: Data(stdout.utf8))
+    } catch {
+      throw CLIError.notJSON("\(error): \(stdout)")
     }
-    return object
+  }
+}
+
+/// The top-level keys of a JSON object, for the one check that holds the names users and scripts read.
+struct JSONKeys: Decodable {
+  var keys: Set<String>
+
+  struct Key: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+  }
+
+  init(from decoder: any Decoder) throws {
+    keys = Set(try decoder.container(keyedBy: Key.self).allKeys.map(\.stringValue))
   }
 }
 
@@ -72,6 +89,11 @@ enum CLI {
       status: process.terminationStatus, exited: process.terminationReason == .exit,
       stdout: String(decoding: outData, as: UTF8.self),
       stderr: String(decoding: errData.value, as: UTF8.self))
+  }
+
+  /// The JSON file at `path` (a run's report, a profile) decoded as `type`.
+  static func decode<T: Decodable>(_ type: T.Type, file path: String) throws -> T {
+    try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
   }
 
   /// A fresh temporary directory, removed by the caller with `cleanUp`.

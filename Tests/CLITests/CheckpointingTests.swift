@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Training
 
 /// Gradient checkpointing on and off on the real model: the same adapter bit for bit (the recompute is exact), the
 /// run without it inside its plan, and `auto` choosing by the budget.
@@ -17,7 +18,7 @@ import Testing
       ("auto-tight", ["--budget", "200MiB"]),
     ]
     var adapters: [String: Data] = [:]
-    var reports: [String: [String: Any]] = [:]
+    var reports: [String: FineTuneReport] = [:]
     for (name, options) in runs {
       let out = dir.appendingPathComponent(name).path
       let report = out + ".json"
@@ -26,24 +27,24 @@ import Testing
           + Self.common + options)
       #expect(result.status == 0, "\(name): \(result.stderr)")
       adapters[name] = try Data(contentsOf: URL(fileURLWithPath: out + "/adapter_model.safetensors"))
-      reports[name] = try BudgetTests.reportObject(report)
+      reports[name] = try BudgetTests.report(at: report)
     }
     for name in ["off", "auto-roomy", "auto-tight"] {
       #expect(adapters[name] == adapters["on"], "\(name): the adapter differs from the checkpointed run's")
     }
-    func checkpointing(_ name: String) -> Bool? { reports[name]?["gradient_checkpointing"] as? Bool }
+    func checkpointing(_ name: String) -> Bool? { reports[name]?.plan.gradientCheckpointing }
     #expect(checkpointing("on") == true && checkpointing("off") == false)
     #expect(checkpointing("auto-roomy") == false, "400 MiB holds every layer's activations at seq 128")
     #expect(checkpointing("auto-tight") == true, "200 MiB does not")
     let off = try #require(reports["off"])
-    let peak = try #require(off["peak_rss_bytes"] as? Int)
-    let planned = try #require(off["planned_peak_bytes"] as? Int)
-    let onPeak = try #require(reports["on"]?["peak_rss_bytes"] as? Int)
+    let peak = off.run.peakRSSBytes
+    let planned = off.plan.plannedPeakBytes
+    let onPeak = try #require(reports["on"]?.run.peakRSSBytes)
     print("CheckpointingTests: VmHWM on \(onPeak >> 20) MiB, off \(peak >> 20) MiB (planned \(planned >> 20) MiB)")
     #expect(peak <= planned, "the run without checkpointing exceeded its plan")
     #expect(Double(peak) >= 0.85 * Double(planned), "the plan without checkpointing is over 15% high")
-    let roomyPeak = try #require(reports["auto-roomy"]?["peak_rss_bytes"] as? Int)
-    let tightPeak = try #require(reports["auto-tight"]?["peak_rss_bytes"] as? Int)
+    let roomyPeak = try #require(reports["auto-roomy"]?.run.peakRSSBytes)
+    let tightPeak = try #require(reports["auto-tight"]?.run.peakRSSBytes)
     #expect(roomyPeak <= 400 << 20 && tightPeak <= 200 << 20)
   }
 

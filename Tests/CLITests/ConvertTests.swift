@@ -2,6 +2,8 @@ import Foundation
 import Glibc
 import Testing
 
+@testable import edgetune
+
 /// `edgetune convert` end to end: the real model to NF4 and back (safetensors, GGUF), checked by the other verbs and
 /// by the independent numpy checker; failures that must leave nothing under the output name.
 @Suite(.serialized) struct ConvertTests {
@@ -13,7 +15,7 @@ import Testing
     /// The convert run's stdout (its --json report).
     var output: CLIResult
 
-    var report: [String: Any] { (try? output.json()) ?? [:] }
+    var report: CommandReport<Convert.Result> { get throws { try output.decoded(CommandReport<Convert.Result>.self) } }
   }
 
   static let converted: Result<Converted, any Error> = Result {
@@ -49,26 +51,25 @@ import Testing
 
   @Test(.enabled(if: CLI.haveModel)) func convertReportsSizesAndErrors() throws {
     let converted = try Self.converted.get()
-    let report = converted.report
+    let report = try converted.report.result
     let size = try #require(try FileManager.default.attributesOfItem(atPath: converted.nf4)[.size] as? Int)
-    #expect(report["file_bytes"] as? Int == size)
+    #expect(report.fileBytes == size && report.output == converted.nf4 && report.dtype == nil)
     // 4 bits + 8-bit scale per 64 + fp32 group scale per 64·256 = 4.127, plus each tensor's tables and JSON.
-    let bits = try #require(report["quantized_bits_per_weight"] as? Double)
+    let bits = try #require(report.quantizedBitsPerWeight)
     #expect(bits >= 4.12 && bits <= 4.16, "quantized bits per weight \(bits)")
-    let tensors = try #require(report["tensors"] as? [[String: Any]])
+    let tensors = try #require(report.tensors)
     #expect(tensors.count == 272)
-    #expect(tensors.filter { $0["storage"] as? String == "NF4" }.count == 211)
+    #expect(tensors.filter { $0.storage == "NF4" }.count == 211)
     for tensor in tensors {
-      let error = try #require(tensor["relative_rmse"] as? Double)
       // NF4 of the Q4_1-decoded weights: measured worst 0.107 (the embedding).
-      #expect(error >= 0 && error < 0.2, "\(tensor["name"] ?? "?"): relative RMSE \(error)")
+      #expect(tensor.relativeRMSE >= 0 && tensor.relativeRMSE < 0.2, "\(tensor.name): \(tensor.relativeRMSE)")
     }
   }
 
   /// One tensor's fp32 copy at a time: the embedding (49152 × 576) is the largest, 113 MiB. Measured peak RSS of the
   /// debug build: 186 MiB (ledger peak 124 MiB: 108 MiB source + 16 MiB output buffers).
   @Test(.enabled(if: CLI.haveModel)) func convertPeakMemoryStaysNearOneTensor() throws {
-    let peak = try #require(try Self.converted.get().report["peak_rss_bytes"] as? Int)
+    let peak = try Self.converted.get().report.memory.peakRSSBytes
     print("ConvertTests: convert peak RSS \(peak >> 20) MiB")
     #expect(peak < 330 << 20, "VmHWM \(peak)")
   }
@@ -80,7 +81,7 @@ import Testing
       "--temperature", "0", "--max-tokens", "24", "--json",
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    let text = try #require(try result.json()["text"] as? String)
+    let text = try result.decoded(CommandReport<Generate.Result>.self).result.text
     #expect(text.contains("Paris"), "\(text)")
   }
 
@@ -91,16 +92,16 @@ import Testing
       atPath: converted.directory + "/f32", withIntermediateDirectories: true)
     let result = try CLI.run(["convert", converted.nf4, "-o", output, "--json"])
     #expect(result.status == 0, "\(result.stderr)")
-    #expect(try result.json()["dtype"] as? String == "f32")
+    #expect(try result.decoded(CommandReport<Convert.Result>.self).result.dtype == "f32")
     for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
       #expect(FileManager.default.fileExists(atPath: converted.directory + "/f32/" + name), "\(name)")
     }
     let inspect = try CLI.run(["inspect", output, "--json"])
     #expect(inspect.status == 0, "\(inspect.stderr)")
-    let json = try inspect.json()
-    #expect(json["format"] as? String == "safetensors")
-    #expect(json["parameters"] as? Int == 134_515_008)
-    #expect(json["tensor_types"] as? [String: Int] == ["F32": 272])
+    let json = try inspect.decoded(Inspect.Result.self)
+    #expect(json.format == "safetensors" && json.version == nil)
+    #expect(json.parameters == 134_515_008)
+    #expect(json.tensorTypes == ["F32": 272])
     // The directory loads as a model too (config and tokenizer beside the weights).
     let tokens = try CLI.run(["tokenize", "-m", converted.directory + "/f32", "--text", "Paris", "--json"])
     #expect(tokens.status == 0, "\(tokens.stderr)")
@@ -134,13 +135,13 @@ import Testing
     let output = converted.directory + "/model-f16.gguf"
     let result = try CLI.run(["convert", converted.nf4, "-o", output, "--dtype", "f16", "--json"])
     #expect(result.status == 0, "\(result.stderr)")
-    #expect(try result.json()["dtype"] as? String == "f16")
+    #expect(try result.decoded(CommandReport<Convert.Result>.self).result.dtype == "f16")
     let inspect = try CLI.run(["inspect", output, "--json"])
     #expect(inspect.status == 0, "\(inspect.stderr)")
-    let json = try inspect.json()
-    #expect(json["format"] as? String == "gguf")
-    #expect(json["parameters"] as? Int == 134_515_008)
-    #expect(json["tensor_types"] as? [String: Int] == ["F16": 211, "F32": 61])
+    let json = try inspect.decoded(Inspect.Result.self)
+    #expect(json.format == "gguf")
+    #expect(json.parameters == 134_515_008)
+    #expect(json.tensorTypes == ["F16": 211, "F32": 61])
     try? FileManager.default.removeItem(atPath: output)
   }
 

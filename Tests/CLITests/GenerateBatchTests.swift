@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import edgetune
+
 /// `edgetune generate --prompts` on the tiny llama fixture: one JSON line per prompt, bad lines named.
 @Suite struct GenerateBatchTests {
   static let model = CLI.fixtures.appendingPathComponent("tiny/llama-mixed.tiny-gguf").path
@@ -30,13 +32,12 @@ import Testing
     let lines = text.split(separator: "\n")
     #expect(lines.count == 3)
     for (index, line) in lines.enumerated() {
-      let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-      #expect(object["answer"] is String)
-      #expect((object["tokens"] as? Int).map { (0...4).contains($0) } == true, "\(object)")
+      let answer = try JSONDecoder().decode(Generate.BatchAnswer.self, from: Data(line.utf8))
+      #expect((0...4).contains(answer.tokens), "\(answer)")
       if index == 1 {
-        #expect((object["prompt"] as? [[String: String]])?.first?["content"] == "Say 2.")
+        #expect(answer.prompt == .array([.object(["role": .string("user"), "content": .string("Say 2.")])]))
       } else {
-        #expect(object["prompt"] as? String == "Say \(index + 1).")
+        #expect(answer.prompt == .string("Say \(index + 1)."))
       }
     }
     // Without --output the same lines go to stdout: seeds are per prompt, so the answers repeat.

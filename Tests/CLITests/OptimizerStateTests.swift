@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Training
 
 /// The paging optimizer on the real model: LoRA r=64 on all seven projections (AdamW state ~150 MiB, many times the
 /// resident pages) trained with the state in RAM, paged to disk with and without LZ4, and on a NUMA node gives
@@ -33,33 +34,32 @@ import Testing
       ("auto", ["--budget", "340MiB"]),
     ]
     var adapters: [String: Data] = [:]
-    var reports: [String: [String: Any]] = [:]
+    var reports: [String: FineTuneReport] = [:]
     for (name, options) in runs {
       let run = try Self.train(nf4, dir, name, steps: 3, options)
       #expect(run.result.status == 0, "\(name): \(run.result.stderr)")
       adapters[name] = try Data(contentsOf: URL(fileURLWithPath: run.adapter))
-      reports[name] = try BudgetTests.reportObject(run.report)
+      reports[name] = try BudgetTests.report(at: run.report)
     }
     for name in ["lz4", "none", "numa", "auto"] {
       #expect(adapters[name] == adapters["ram"], "\(name) adapter differs from the RAM run's")
     }
     for name in ["lz4", "none", "auto"] {
-      let paging = try #require(reports[name]?["paging"] as? [String: Any], "\(name) has no paging report")
-      let pagesOut = try #require(paging["pages_out"] as? Int)
-      #expect(pagesOut > 3 * 200, "\(name): the state was not paged out each step (\(pagesOut) pages)")
-      #expect((paging["io_wait_share"] as? Double ?? 1) < 0.5)
+      let paging = try #require(reports[name]?.run.paging, "\(name) has no paging report")
+      #expect(paging.pagesOut > 3 * 200, "\(name): the state was not paged out each step (\(paging.pagesOut) pages)")
+      #expect(paging.ioWaitShare < 0.5)
     }
-    #expect((reports["lz4"]?["paging"] as? [String: Any])?["compression_ratio"] as? Double ?? 0 > 1)
-    #expect((reports["none"]?["paging"] as? [String: Any])?["compression_ratio"] as? Double == 1)
+    #expect(reports["lz4"]?.run.paging?.compressionRatio ?? 0 > 1)
+    #expect(reports["none"]?.run.paging?.compressionRatio == 1)
     // auto under 340 MiB: RAM state (~450 MiB peak) cannot fit, so the plan pages it and the kernel's peak holds.
     let auto = try #require(reports["auto"])
-    let choices = auto["plan_choices"] as? [String] ?? []
+    let choices = auto.plan.planChoices
     #expect(choices.contains { $0.contains("optimizer state paged") }, "\(choices)")
-    let peak = try #require(auto["peak_rss_bytes"] as? Int)
-    let ramPeak = try #require(reports["ram"]?["peak_rss_bytes"] as? Int)
+    let peak = auto.run.peakRSSBytes
+    let ramPeak = try #require(reports["ram"]?.run.peakRSSBytes)
     print("OptimizerStateTests: VmHWM RAM \(ramPeak >> 20) MiB, auto-paged \(peak >> 20) MiB (budget 340 MiB)")
     #expect(peak <= 340 << 20 && ramPeak > 340 << 20)
-    let resident = (auto["ledger_peak_bytes_by_label"] as? [String: Int])?["optimizer-pages"]
+    let resident = auto.run.ledgerPeakBytesByLabel["optimizer-pages"]
     #expect(resident == 16 << 20, "resident optimizer pages \(resident ?? -1), planned 16 MiB")
   }
 

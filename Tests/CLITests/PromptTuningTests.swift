@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 
+@testable import Training
+@testable import edgetune
+
 /// `train prompt` on the real model: a soft prompt trains within the budget LoRA gets, saves in PEFT's format,
 /// resumes exactly, applies in `generate` and `eval`, and is refused by `merge`; bad options fail before any work.
 @Suite struct PromptTuningTests {
@@ -24,20 +27,21 @@ import Testing
     defer { try? FileManager.default.removeItem(at: dir) }
     let (result, out, reportPath) = try Self.train(nf4, dir, "prompt", ["--steps", "3", "--budget", "160MiB"])
     #expect(result.status == 0, "\(result.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
-    #expect(report["method"] as? String == "prompt" && report["virtual_tokens"] as? Int == 8)
-    #expect(report["trainable_parameters"] as? Int == 8 * 576)
-    let peak = try #require(report["peak_rss_bytes"] as? Int)
+    let report = try BudgetTests.report(at: reportPath)
+    #expect(report.run.method == "prompt" && report.method.virtualTokens == 8)
+    #expect(report.run.trainableParameters == 8 * 576)
+    let peak = report.run.peakRSSBytes
     #expect(peak <= 160 << 20, "VmHWM \(peak >> 20) MiB above the 160 MiB budget")
-    let config = try String(contentsOfFile: out + "/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"peft_type\": \"PROMPT_TUNING\"") && config.contains("\"num_virtual_tokens\": 8"))
+    let config = try CLI.decode(PromptTuningAdapterConfig.self, file: out + "/adapter_config.json")
+    #expect(config.peftType == "PROMPT_TUNING" && config.numVirtualTokens == 8)
 
     let generated = try CLI.run([
       "generate", "--model", nf4, "--adapter", out, "--chat", "Name a colour.", "--temperature", "0",
       "--max-tokens", "4", "--json",
     ])
     #expect(generated.status == 0, "\(generated.stderr)")
-    #expect(try generated.json()["prompt_tokens"] as? Int ?? 0 > 8, "the virtual tokens are part of the prompt")
+    let promptTokens = try generated.decoded(CommandReport<Generate.Result>.self).result.promptTokens
+    #expect(promptTokens > 8, "the virtual tokens are part of the prompt")
     #expect(generated.stderr.contains("soft prompt of 8 virtual tokens"))
     let evaluated = try CLI.run([
       "eval", "--model", nf4, "--adapter", out, "--data",
@@ -72,8 +76,8 @@ import Testing
     ] {
       let result = try CLI.run(["plan", "--method", method, "--model", nf4, "--data", Self.data, "--json"])
       #expect(result.status == 0, "\(method): \(result.stderr)")
-      let lines = try result.json()["lines"] as? [[String: Any]] ?? []
-      #expect(lines.contains { $0["label"] as? String == label }, "\(method): no '\(label)' line")
+      let lines = try result.decoded(PlanSummary.self).lines
+      #expect(lines.contains { $0.label == label }, "\(method): no '\(label)' line")
     }
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }

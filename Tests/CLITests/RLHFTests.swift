@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 
+@testable import Training
+@testable import edgetune
+
 /// RLHF through the CLI: a reward model, DPO and PPO on one base (the tiny llama fixture, fast; the real model for
 /// the budget), their evaluation and scoring, and bad input refused before any work.
 @Suite struct RLHFTests {
@@ -34,18 +37,18 @@ import Testing
       "--seq-len", "64", "--rank", "4", "--out", rm, "--report", rmReport,
     ])
     #expect(trained.status == 0, "\(trained.stderr)")
-    let report = try BudgetTests.reportObject(rmReport)
-    #expect(report["method"] as? String == "reward" && report["pairs"] as? Int == 5, "\(report)")
-    let evaluation = try #require(report["eval"] as? [String: Double])
+    let report = try BudgetTests.report(at: rmReport)
+    #expect(report.run.method == "reward" && report.run.pairs == 5, "\(report)")
+    let evaluation = try #require(report.run.eval)
     #expect(evaluation["accuracy"].map { (0...1).contains($0) } == true && evaluation["pairs"] == 5)
-    let config = try String(contentsOfFile: rm + "/adapter_config.json", encoding: .utf8)
-    #expect(config.contains("\"task_type\": \"SEQ_CLS\"") && config.contains("\"modules_to_save\": [\"score\"]"))
+    let config = try CLI.decode(LoRAAdapterConfig.self, file: rm + "/adapter_config.json")
+    #expect(config.taskType == "SEQ_CLS" && config.modulesToSave == ["score"])
 
     let evaluated = try CLI.run(["eval", "-m", Self.tiny, "--reward", rm, "--data", data, "--seq-len", "64", "--json"])
     #expect(evaluated.status == 0, "\(evaluated.stderr)")
-    let figures = try evaluated.json()
-    #expect(figures["pairs"] as? Int == 5)
-    #expect(abs((figures["accuracy"] as? Double ?? -1) - evaluation["accuracy"]!) < 1e-9, "the same pairs score alike")
+    let figures = try evaluated.decoded(CommandReport<Eval.RewardResult>.self).result
+    #expect(figures.pairs == 5 && figures.correct <= 5)
+    #expect(abs(figures.accuracy - evaluation["accuracy"]!) < 1e-9, "the same pairs score alike")
     let scored = try CLI.run(["score", "-m", Self.tiny, "--reward", rm, "--prompt", "Say hi.", "--completion", "Hi."])
     #expect(scored.status == 0 && Double(scored.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil)
 
@@ -57,17 +60,17 @@ import Testing
       "--rank", "4", "--out", ppo, "--report", ppoReport,
     ])
     #expect(policy.status == 0, "\(policy.stderr)")
-    let ppoFigures = try BudgetTests.reportObject(ppoReport)
-    #expect(ppoFigures["steps"] as? Int == 2 * 2 * 2, "2 batches × 2 epochs × 2 minibatches")
-    let batches = try #require(ppoFigures["ppo_batches"] as? [[String: Double]])
+    let ppoFigures = try BudgetTests.report(at: ppoReport)
+    #expect(ppoFigures.run.steps == 2 * 2 * 2, "2 batches × 2 epochs × 2 minibatches")
+    let batches = try #require(ppoFigures.run.ppoBatches)
     #expect(batches.count == 2)
     #expect(batches.first?["kl"] == 0, "the first batch samples from the policy before any update: it is the base")
     for key in ["score", "kl", "entropy", "answer_tokens"] { #expect(batches.last?[key] != nil, "\(key)") }
-    let curves = try #require(ppoFigures["metric_curves"] as? [String: [Double]])
+    let curves = try #require(ppoFigures.run.metricCurves)
     for key in ["clip_fraction", "value_loss", "policy_loss", "approx_kl"] {
       #expect(curves[key]?.count == 8, "\(key)")
     }
-    #expect((ppoFigures["plan"] as? [[String: Any]])?.contains { $0["label"] as? String == "kv-cache" } == true)
+    #expect(ppoFigures.plan.plan.contains { $0.label == "kv-cache" })
     #expect(FileManager.default.fileExists(atPath: ppo + "/value_head.safetensors"))
     let generated = try CLI.run(["generate", "-m", Self.tiny, "--adapter", ppo, "--chat", "Hi", "--max-tokens", "3"])
     #expect(generated.status == 0, "the PPO policy is a plain LoRA adapter: \(generated.stderr)")
@@ -78,9 +81,9 @@ import Testing
       "--val-fraction", "0", "--out", dir.appendingPathComponent("dpo").path, "--report", dpoReport,
     ])
     #expect(dpo.status == 0, "\(dpo.stderr)")
-    let dpoFigures = try BudgetTests.reportObject(dpoReport)
+    let dpoFigures = try BudgetTests.report(at: dpoReport)
     #expect(
-      abs((dpoFigures["loss_first"] as? Double ?? 0) - log(2.0)) < 1e-6, "B = 0: the policy starts as the reference")
+      abs(dpoFigures.run.lossFirst - log(2.0)) < 1e-6, "B = 0: the policy starts as the reference")
   }
 
   /// A checkpoint of a pair objective resumes exactly: the same adapter as the uninterrupted run.
@@ -172,11 +175,10 @@ import Testing
       "--budget", "170MiB", "--out", dir.appendingPathComponent("ppo").path, "--report", reportPath,
     ])
     #expect(ppo.status == 0, "\(ppo.stderr)")
-    let report = try BudgetTests.reportObject(reportPath)
-    let peak = try #require(report["peak_rss_bytes"] as? Int)
+    let report = try BudgetTests.report(at: reportPath)
+    let peak = report.run.peakRSSBytes
     #expect(peak <= 170 << 20, "VmHWM \(peak >> 20) MiB above the 170 MiB budget")
-    let plan = try #require(report["plan"] as? [[String: Any]])
-    let labels = plan.compactMap { $0["label"] as? String }
+    let labels = report.plan.plan.map(\.label)
     #expect(labels.contains("kv-cache") && labels.contains("reward-model"), "\(labels)")
     #expect(labels.filter { $0.hasPrefix("weights") }.count == 1, "one base in the plan: \(labels)")
   }

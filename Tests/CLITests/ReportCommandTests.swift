@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Training
 
 /// `edgetune report` and `--report-html` on the tiny fixture: a run's page from its report, pages for reports with
 /// short or missing curves, and clear errors for files that are no report.
@@ -50,14 +51,14 @@ import Testing
       "--val-fraction", "0", "--out", dir.appendingPathComponent("adapter").path, "--report", report,
     ])
     #expect(result.status == 0, "\(result.stderr)")
-    var json = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
-    #expect((json["loss_curve"] as? [Double])?.count == 1 && json["eval_loss"] == nil)
-    json["tokens_per_second_curve"] = nil
-    json["rss_curve"] = [Int]()
-    json["model"] = "<b>&\"odd\" model</b>"
+    var json = try BudgetTests.report(at: report)
+    #expect(json.run.lossCurve.count == 1 && json.run.evalLoss == nil)
+    json.run.tokensPerSecondCurve = nil
+    json.run.rssCurve = []
+    json.run.model = "<b>&\"odd\" model</b>"
     let older = dir.appendingPathComponent("older.json").path
-    try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: older))
+    try JSONEncoder().encode(json).write(to: URL(fileURLWithPath: older))
+    #expect(try CLI.decode(JSONKeys.self, file: older).keys.isDisjoint(with: ["tokens_per_second_curve", "eval_loss"]))
     let out = dir.appendingPathComponent("older page.html").path
     let rendered = try CLI.run(["report", older, "-o", out])
     #expect(rendered.status == 0, "\(rendered.stderr)")

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 
+@testable import Training
+@testable import edgetune
+
 /// `edgetune train lora` end to end on the tiny llama fixture: outputs, report, errors, exact resume.
 @Suite struct TrainTests {
   static let model = CLI.fixtures.appendingPathComponent("tiny/llama-mixed.tiny-gguf").path
@@ -41,18 +44,18 @@ import Testing
     for file in ["adapter_config.json", "adapter_model.safetensors"] {
       #expect(FileManager.default.fileExists(atPath: out + "/" + file))
     }
-    let json = try #require(
-      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+    // The names scripts read (Tools/compare-methods, bench-paging, rlhf-demo), beside the typed report.
+    let keys = try CLI.decode(JSONKeys.self, file: report).keys
     for key in [
       "method", "steps", "tokens", "tokens_per_second", "wall_seconds", "peak_rss_bytes", "peak_anon_bytes",
-      "ledger_peak_bytes", "ledger_peak_bytes_by_label", "loss_first", "loss_last", "eval_loss",
+      "ledger_peak_bytes", "ledger_peak_bytes_by_label", "loss_first", "loss_last", "eval_loss", "eval_loss_before",
+      "trainable_parameters", "optimizer_state", "optimizer_state_bytes", "planned_peak_bytes", "loss_curve",
     ] {
-      #expect(json[key] != nil, "report lacks \(key)")
+      #expect(keys.contains(key), "report lacks \(key)")
     }
-    #expect(json["method"] as? String == "lora")
-    let first = try #require(json["loss_first"] as? Double)
-    let last = try #require(json["loss_last"] as? Double)
-    #expect(last < first, "loss \(first) → \(last)")
+    let json = try BudgetTests.report(at: report)
+    #expect(json.run.method == "lora")
+    #expect(json.run.lossLast < json.run.lossFirst, "loss \(json.run.lossFirst) → \(json.run.lossLast)")
   }
 
   /// Interrupted at step 4 (a checkpoint), resumed to step 8: the adapter equals an uninterrupted 8-step run's, bit for
@@ -75,6 +78,32 @@ import Testing
     let a = try Data(contentsOf: URL(fileURLWithPath: whole + "/adapter_model.safetensors"))
     let b = try Data(contentsOf: URL(fileURLWithPath: split + "/adapter_model.safetensors"))
     #expect(a == b, "resumed adapter differs from the uninterrupted run")
+  }
+
+  /// A checkpoint whose trainer_state.json lacks a key, or is not JSON, is refused before any work, naming the file
+  /// and the key; the same checkpoint with its state intact resumes.
+  @Test func aDamagedTrainerStateIsNamed() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("run").path
+    let common = ["--steps", "4", "--val-fraction", "0"]
+    #expect(try train(dir, ["--out", out, "--save-every", "2"] + common).status == 0)
+    let checkpoint = out + ".checkpoints/checkpoint-2"
+    let state = checkpoint + "/trainer_state.json"
+    let saved = try CLI.decode(TrainerState<BatchStream.State>.self, file: state)
+    #expect(saved.step == 2 && saved.objective.batches == 2)
+    let intact = try Data(contentsOf: URL(fileURLWithPath: state))
+    for (text, reason) in [
+      ("{\"objective\": {}, \"stp\": 2}", "step: missing"), ("{\"step\": 2", "not a trainer state"),
+      ("{\"objective\": {\"batches\": 2}, \"step\": 2}", "objective.mixture: missing"),
+    ] {
+      try text.write(toFile: state, atomically: true, encoding: .utf8)
+      let resumed = try train(dir, ["--out", out + "-resumed", "--resume", checkpoint] + common)
+      #expect(resumed.exited && resumed.status == 1, "\(resumed.stderr)")
+      #expect(resumed.stderr.contains(state) && resumed.stderr.contains(reason), "\(resumed.stderr)")
+    }
+    try intact.write(to: URL(fileURLWithPath: state))
+    #expect(try train(dir, ["--out", out + "-resumed", "--resume", checkpoint] + common).status == 0)
   }
 
   /// DoRA is for lora and dpo: a reward model refuses it, naming the flag.
@@ -135,14 +164,13 @@ import Testing
     let report = dir.appendingPathComponent("report.json").path
     let options = ["--out", out, "--steps", "6", "--lr", "2e-2", "--val-fraction", "0", "--report", report]
     #expect(try train(dir, options + (dora ? ["--use-dora"] : [])).status == 0)
-    let reported = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report)))
-    #expect((reported as? [String: Any])?["use_dora"] as? Bool == (dora ? true : nil))
+    #expect(try BudgetTests.report(at: report).method.useDoRA == (dora ? true : nil))
     let text = dir.appendingPathComponent("text.txt").path
     try "The number 12 is written as 1100 in binary. Say 7.".write(toFile: text, atomically: true, encoding: .utf8)
     func loss(_ arguments: [String]) throws -> Double {
       let result = try CLI.run(["eval", "--text", text, "--json"] + arguments)
       #expect(result.status == 0, "\(result.stderr)")
-      return try #require(try result.json()["mean_loss"] as? Double)
+      return try result.decoded(CommandReport<Eval.TextResult>.self).result.meanLoss
     }
     let adapted = try loss(["--model", Self.model, "--adapter", out])
     let base = try loss(["--model", Self.model])
