@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Training
 
@@ -17,7 +18,7 @@ enum ProfilePresets {
     var budget: String?
     var threads: Int?
     var optimizerState: String?
-    var options: [String: [String: Any]]
+    var options: [String: [String: JSONValue]]
   }
 
   /// Verbs that take --budget and --threads, and the options section each reads.
@@ -57,11 +58,12 @@ enum ProfilePresets {
     if let threads = preset.threads { out += ["--threads", String(threads)] }
     if let state = preset.optimizerState, section == "train" { out += ["--optimizer-state", state] }
     for (key, value) in (preset.options[section] ?? [:]).sorted(by: { $0.key < $1.key }) {
-      // JSON true/false are flags; numbers bridge to Bool too on Linux, so tell them apart by their text.
-      switch "\(value)" {
-      case "true": out.append("--" + key)
-      case "false": break
-      case let text: out += ["--" + key, text]
+      // JSON true/false are flags; anything else is the option's value.
+      switch value {
+      case .bool(true): out.append("--" + key)
+      case .bool(false): break
+      case .string(let text): out += ["--" + key, text]
+      default: out += ["--" + key, value.description]
       }
     }
     return out
@@ -72,7 +74,7 @@ enum ProfilePresets {
   static func load(_ name: String) throws -> Preset {
     let path = try locate(name)
     guard let data = FileManager.default.contents(atPath: path) else { throw InputError("cannot read profile \(path)") }
-    guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+    guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
       throw InputError("profile \(path) is not a JSON object")
     }
     let known: Set<String> = ["description", "budget", "threads", "optimizer_state", "numa", "options"]
@@ -80,36 +82,40 @@ enum ProfilePresets {
       throw InputError("profile \(path): unknown key \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
     }
     var preset = Preset(
-      name: name, path: path, description: object["description"] as? String ?? "", budget: nil, threads: nil,
+      name: name, path: path, description: object["description"]?.string ?? "", budget: nil, threads: nil,
       optimizerState: nil, options: [:])
     if let budget = object["budget"] {
-      guard let text = budget as? String else {
+      guard let text = budget.string else {
         throw InputError("profile \(path): budget must be a string like \"512MiB\"")
       }
       preset.budget = text
     }
     if let threads = object["threads"] {
-      guard let count = threads as? Int, count >= 1 else { throw InputError("profile \(path): threads must be ≥ 1") }
-      preset.threads = count
+      guard let count = threads.number, count >= 1, count == count.rounded(), count < 1e6 else {
+        throw InputError("profile \(path): threads must be ≥ 1")
+      }
+      preset.threads = Int(count)
     }
     if let state = object["optimizer_state"] {
-      guard let text = state as? String, (try? OptimizerStateRequest(parsing: text)) != nil else {
+      guard let text = state.string, (try? OptimizerStateRequest(parsing: text)) != nil else {
         throw InputError(
           "profile \(path): optimizer_state must be one of \"auto[:DIR]\", \"ram\", \"disk[:DIR]\", \"numa[:NODE]\"")
       }
       preset.optimizerState = text
     }
     if let numa = object["numa"] {
-      guard let node = numa as? Int, node >= 0, "\(numa)" != "true", "\(numa)" != "false" else {
+      guard let node = numa.number, node >= 0, node == node.rounded(), node < 1e6 else {
         throw InputError("profile \(path): numa must be a node number (0, 1, …)")
       }
       guard preset.optimizerState == nil || preset.optimizerState == "numa" else {
         throw InputError("profile \(path): give numa or an optimizer_state other than numa, not both")
       }
-      preset.optimizerState = "numa:\(node)"
+      preset.optimizerState = "numa:\(Int(node))"
     }
     if let options = object["options"] {
-      guard let sections = options as? [String: [String: Any]] else {
+      // Every verb's value must itself be an object of options.
+      let sections = options.object?.compactMapValues(\.object)
+      guard let sections, sections.count == options.object?.count else {
         throw InputError("profile \(path): options must map a verb (train, generate, eval, convert) to options")
       }
       for key in sections.keys where !Set(Self.sections.values).contains(key) {
