@@ -39,10 +39,13 @@ let package = Package(
     .target(
       name: "Training", dependencies: ["Model", "Formats", "Tensor", "Quantization", "Memory", "Paging"],
       swiftSettings: swiftSettings),
+    // A run's report as an HTML page (Training's report drawn with Profiling's charts).
+    .target(
+      name: "RunReports", dependencies: ["Training", "Profiling", "Memory", "Formats"], swiftSettings: swiftSettings),
     .executableTarget(
       name: "edgetune",
       dependencies: [
-        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization", "Profiling", "Paging",
+        "Training", "Model", "Formats", "Memory", "Tensor", "Quantization", "Profiling", "Paging", "RunReports",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Memory
 import Profiling
+import RunReports
 import Training
 
 /// `edgetune profile`: a short training run under the memory sampler, written as JSON, HTML and CSV.

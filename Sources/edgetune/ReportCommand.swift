@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RunReports
 import Training
 
 /// `edgetune report RUN.json -o run.html`: the page `--report-html` writes, for any report `--report` wrote.
@@ -23,7 +24,7 @@ struct ReportCommand: ParsableCommand {
   func run() throws {
     let decoded = try Self.read(report)
     let path = output ?? (report.hasSuffix(".json") ? String(report.dropLast(5)) : report) + ".html"
-    try RunReportPage.write(decoded, to: path)
+    try Output.writeFile(Array(RunReportPage.html(decoded).utf8), to: path)
     Output.result("run page written to \(path)")
   }
 

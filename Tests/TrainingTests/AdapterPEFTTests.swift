@@ -165,7 +165,6 @@ import Testing
 
   @Test(arguments: [
     ("\"peft_type\" : \"LORA\"", "\"peft_type\" : \"IA3\"", "peft_type"),
-    ("\"use_dora\" : false", "\"use_dora\" : true", "use_dora"),
     ("\"bias\" : \"none\"", "\"bias\" : \"all\"", "bias"),
     ("\"layers_to_transform\" : null", "\"layers_to_transform\" : [0]", "layers_to_transform"),
     ("\"modules_to_save\" : null", "\"modules_to_save\" : [\"lm_head\"]", "modules_to_save"),
@@ -187,6 +186,21 @@ import Testing
       try LoRAAdapterSet.load(from: root + "/a", model: model, ledger: MemoryLedger())
     }
     #expect(error.map { "\($0)".contains(key) } == true, "\(String(describing: error))")
+  }
+
+  /// A config that claims DoRA over a file without magnitudes is refused, naming use_dora.
+  @Test func doraWithoutMagnitudesIsRefused() throws {
+    let root = try AdapterTestSupport.scratchDirectory("peft-dora")
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let model = try AdapterTestSupport.tinyConfig()
+    try Self.trainedSet(model).save(to: root + "/a")
+    var config = try TrainingJSON.read(LoRAAdapterConfig.self, path: root + "/a/adapter_config.json")
+    config.useDoRA = true
+    try AdapterConfigFile.write(config, in: root + "/a")
+    let error = #expect(throws: TrainingError.self) {
+      try LoRAAdapterSet.load(from: root + "/a", model: model, ledger: MemoryLedger())
+    }
+    #expect(error.map { "\($0)".contains("use_dora") && "\($0)".contains("lora_magnitude_vector") } == true)
   }
 
   @Test func regexAndUnknownTargetModulesAreRefused() throws {

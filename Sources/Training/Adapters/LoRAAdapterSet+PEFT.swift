@@ -79,10 +79,12 @@ extension LoRAAdapterSet {
       ggmlDecode(type, from: view.data, to: tensor.value.baseAddress!, count: tensor.count)
     }
     for tensor in set.parameters.tensors where weights.entry(tensor.name) == nil {
-      // A config that sets use_dora over weights without magnitudes: say which of the two is wrong.
-      let dora = tensor.name.hasSuffix(".lora_magnitude_vector") ? "; adapter_config.json sets use_dora" : ""
+      if tensor.name.hasSuffix(".lora_magnitude_vector") {
+        throw fail(
+          "tensor '\(tensor.name)' is missing: adapter_config.json sets use_dora, which needs DoRA's magnitudes")
+      }
       throw fail(
-        "tensor '\(tensor.name)' is missing (\(config.targets.map(\.moduleName)) on \(model.layerCount) layers\(dora))")
+        "tensor '\(tensor.name)' is missing (\(config.targets.map(\.moduleName)) on \(model.layerCount) layers)")
     }
     return set
   }

@@ -1,6 +1,6 @@
 import Memory
-import Profiling
-import Training
+public import Profiling
+public import Training
 
 /// The run page's charts: losses, learning rate, memory, tokens/s, then the objective's own figures per step.
 extension RunReportPage {

@@ -1,12 +1,12 @@
 import Formats
 import Foundation
 import Memory
-import Profiling
-import Training
+public import Profiling
+public import Training
 
 /// The run page's table of settings and figures, and the method's settings in one line for its summary card.
-enum RunReportFigures {
-  typealias Figure = ProfileDocument.PlanLine
+public enum RunReportFigures {
+  public typealias Figure = ProfileDocument.PlanLine
 
   /// Settings, then speed, memory, paging and streaming, then the method's and objective's own fields.
   static func figures(_ report: FineTuneReport) -> [Figure] {
@@ -59,7 +59,7 @@ enum RunReportFigures {
 
   /// The optimizer state's paging: pages moved, spill bytes and their compression, time waiting on the spill file
   /// (on the run page and the profile page).
-  static func paging(_ p: PagingReport) -> [Figure] {
+  public static func paging(_ p: PagingReport) -> [Figure] {
     [
       .init(label: "optimizer pages in/out", bytes: 0, note: "\(p.pagesIn) in, \(p.pagesOut) out"),
       .init(
@@ -82,7 +82,7 @@ enum RunReportFigures {
   /// The method's fields that are set, by their report names ("rank", "virtual_tokens"), in that order. Read back
   /// from the fields' JSON so that a field added to the report shows here without a change.
   static func methodFields(_ fields: MethodReportFields) -> [(String, String)] {
-    guard let data = try? Output.encoded(fields),
+    guard let data = try? JSONEncoder().encode(fields),
       let object = try? JSONDecoder().decode([String: JSONValue].self, from: data)
     else { return [] }
     return object.keys.sorted().map { key in (key, plainText(object[key]!)) }

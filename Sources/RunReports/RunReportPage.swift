@@ -1,18 +1,16 @@
 import Foundation
 import Memory
-import Profiling
-import Training
+public import Profiling
+public import Training
 
 /// A run's report as its HTML page: what of the report (Training's `FineTuneReport`) the page shows, as Profiling's
-/// plain `RunReportDocument`. Here because only the CLI sees both modules. Written by `--report-html` and
-/// `edgetune report`.
-enum RunReportPage {
-  /// The page for `report`, written atomically to `path`.
-  static func write(_ report: FineTuneReport, to path: String) throws {
-    try Output.writeFile(Array(RunReportHTML.render(document(report)).utf8), to: path)
-  }
+/// plain `RunReportDocument`. A module of its own so that Training and Profiling stay independent of each other and a
+/// Swift program can render a report as `edgetune report` and `--report-html` do.
+public enum RunReportPage {
+  /// The self-contained HTML page of `report`.
+  public static func html(_ report: FineTuneReport) -> String { RunReportHTML.render(document(report)) }
 
-  static func document(_ report: FineTuneReport) -> RunReportDocument {
+  public static func document(_ report: FineTuneReport) -> RunReportDocument {
     let run = report.run
     return RunReportDocument(
       title: "EdgeTune run: \(run.method) on \((run.model as NSString).lastPathComponent)",
