@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import RunReports
 import Training
@@ -37,43 +38,7 @@ struct ReportCommand: ParsableCommand {
     do {
       return try JSONDecoder().decode(FineTuneReport.self, from: data)
     } catch let error as DecodingError {
-      throw InputError("\(path) is not a run report (written by `train <method> --report`): \(describe(error))")
-    }
-  }
-
-  /// "it has no \"loss_curve\"", "\"steps\" is not a number": a decoding error in the report's own key names.
-  static func describe(_ error: DecodingError) -> String {
-    func place(_ path: [any CodingKey]) -> String {
-      path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined().drop { $0 == "." }.description
-    }
-    switch error {
-    case .keyNotFound(let key, let context):
-      let inside = context.codingPath.isEmpty ? "" : " in \"\(place(context.codingPath))\""
-      return "it has no \"\(key.stringValue)\"\(inside)"
-    case .typeMismatch(let type, let context):
-      return "\"\(place(context.codingPath))\" is not \(kind(type))"
-    case .valueNotFound(let type, let context):
-      return "\"\(place(context.codingPath))\" is null where \(kind(type)) belongs"
-    case .dataCorrupted(let context):
-      return context.codingPath.isEmpty
-        ? "it is not valid JSON" : "\"\(place(context.codingPath))\": \(context.debugDescription)"
-    @unknown default:
-      return "\(error)"
-    }
-  }
-
-  /// "a number", "text", "a list", "an object" for the Swift type a JSON value should have decoded to.
-  static func kind(_ type: Any.Type) -> String {
-    switch type {
-    case is Int.Type, is Double.Type: return "a number"
-    case is String.Type: return "text"
-    case is Bool.Type: return "true or false"
-    case is [Any].Type: return "a list"
-    default:
-      let name = "\(type)"
-      if name.hasPrefix("Array") { return "a list" }
-      if name.hasPrefix("Dictionary") || name.contains("KeyedDecodingContainer") { return "an object" }
-      return "a \(name)"
+      throw InputError("\(path) is not a run report (written by `train <method> --report`): \(error.keyedDescription)")
     }
   }
 }

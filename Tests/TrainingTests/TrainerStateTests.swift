@@ -38,11 +38,14 @@ import Testing
   }
 
   @Test(arguments: [
-    (#"{"objective":{"count":260,"epoch":0,"position":2,"seed":0}}"#, "step: missing"),
-    (#"{"objective":{"count":260,"epoch":0,"seed":0},"step":2}"#, "objective.position: missing"),
-    (#"{"objective":{"count":260,"epoch":0,"position":"2","seed":0},"step":2}"#, "objective.position: expected"),
+    (#"{"objective":{"count":260,"epoch":0,"position":2,"seed":0}}"#, #"it has no "step""#),
+    (#"{"objective":{"count":260,"epoch":0,"seed":0},"step":2}"#, #"it has no "position" in "objective""#),
+    (
+      #"{"objective":{"count":260,"epoch":0,"position":"2","seed":0},"step":2}"#,
+      #""objective.position" is not a number"#
+    ),
     (#"{"objective":{"count":260,"epoch":0,"position":300,"seed":0},"step":2}"#, "inconsistent pair schedule"),
-    (#"{"objective":"#, "not valid JSON"),
+    (#"{"objective":"#, "it is not valid JSON"),
   ])
   func damagedStatesNameTheFileAndTheKey(text: String, reason: String) throws {
     let path = try Self.write(text)
