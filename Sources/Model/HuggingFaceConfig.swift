@@ -1,8 +1,8 @@
 import Foundation
 
 /// A Hugging Face config.json for a `ModelConfig`: written into NF4 files' metadata, exported model directories and
-/// `synthesize --json`. Floats are written at their exact fp32 value, so reading them back (`ModelConfig(huggingFace:)`)
-/// gives the same configuration.
+/// `synthesize --json`. Floats are written at their exact fp32 value, so reading them back
+/// (`ModelConfig(huggingFace:)`) gives the same configuration.
 /// ref: transformers LlamaConfig, Qwen2Config
 public struct HuggingFaceConfig: Codable, Sendable, Equatable {
   public var architectures: [String]

@@ -45,7 +45,7 @@ import Testing
     #expect(!json.useRSLoRA && !json.useDoRA && !json.fanInFanOut && json.bias == "none")
     #expect(json.baseModel == "HuggingFaceTB/SmolLM2-135M-Instruct")
     #expect(json.modulesToSave == nil && json.layersToTransform == nil && json.layersPattern == nil)
-    // Every field PEFT 0.10–0.13 writes (null ones too), keys sorted as json.dumps(indent=2, sort_keys=True) sorts them.
+    // Every field PEFT 0.10–0.13 writes (null ones too), sorted as json.dumps(indent=2, sort_keys=True) sorts them.
     let text = try String(contentsOfFile: path, encoding: .utf8)
     let keys = text.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { String($0.split(separator: "\"")[1]) }
     #expect(

@@ -2,7 +2,8 @@ import Formats
 
 /// adapter_config.json, as one Codable type per kind of adapter (`LoRAAdapterConfig`, `PromptTuningAdapterConfig`,
 /// `IA3AdapterConfig`: PEFT's configs; `BottleneckAdapterConfig`, `SelectiveAdapterConfig`: EdgeTune's own), written
-/// with sorted keys and a two-space indent as PEFT writes it, and read with `TrainingJSON.read` (errors name the file and the key).
+/// with sorted keys and a two-space indent as PEFT writes it, and read with `TrainingJSON.read` (errors name the file
+/// and the key).
 enum AdapterConfigFile {
   /// Writes `config` as adapter_config.json into `directory` (the temporary one `AdapterDirectory.save` hands out).
   static func write(_ config: some Encodable, in directory: String) throws {
