@@ -71,7 +71,7 @@ let package = Package(
       name: "TrainingTests", dependencies: ["Training", "Model", "Formats", "Tensor", "Memory"], exclude: ["Fixtures"],
       swiftSettings: swiftSettings),
     .testTarget(
-      name: "CLITests", dependencies: ["edgetune", "finetune-from-code", "Training", "Model", "Formats"],
+      name: "CLITests", dependencies: ["edgetune", "finetune-from-code", "Training", "Model", "Formats", "Memory"],
       swiftSettings: swiftSettings),
   ]
 )

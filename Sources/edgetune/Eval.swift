@@ -179,3 +179,10 @@ struct Eval: ParsableCommand {
     Output.diagnostic(String(format: "%.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())
   }
 }
+
+/// `eval --json`'s documents, one per mode (the library's types; tests decode them by these names).
+extension Eval {
+  typealias TextResult = EvaluationResult.Text
+  typealias DatasetResult = EvaluationResult.Dataset
+  typealias RewardResult = EvaluationResult.Reward
+}

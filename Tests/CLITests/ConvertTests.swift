@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Memory
 import Testing
 
 @testable import edgetune

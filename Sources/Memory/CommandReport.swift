@@ -1,35 +1,33 @@
-import Memory
-
 /// A command's --json result: its own fields (`Result`) and the memory it used, side by side in one flat object, as
-/// every command that runs a model prints them. Tests decode the same type.
-struct CommandReport<Result: Codable>: Codable {
-  var result: Result
-  var memory: MemoryFigures
+/// every edgetune command that runs a model prints them. Tests decode the same type.
+public struct CommandReport<Result: Codable>: Codable {
+  public var result: Result
+  public var memory: MemoryFigures
 
-  init(_ result: Result, memory: MemoryFigures) {
+  public init(_ result: Result, memory: MemoryFigures) {
     self.result = result
     self.memory = memory
   }
 
-  init(from decoder: any Decoder) throws {
+  public init(from decoder: any Decoder) throws {
     result = try Result(from: decoder)
     memory = try MemoryFigures(from: decoder)
   }
 
-  func encode(to encoder: any Encoder) throws {
+  public func encode(to encoder: any Encoder) throws {
     try result.encode(to: encoder)
     try memory.encode(to: encoder)
   }
 }
 
 /// The kernel's peak resident set (VmHWM) and the memory ledger's peaks, total and by label, at a command's end.
-struct MemoryFigures: Codable {
-  var peakRSSBytes: Int
-  var ledgerPeakBytes: Int
-  var ledgerPeakBytesByLabel: [String: Int]
+public struct MemoryFigures: Codable {
+  public var peakRSSBytes: Int
+  public var ledgerPeakBytes: Int
+  public var ledgerPeakBytesByLabel: [String: Int]
 
   /// `ledger`'s peaks and `peakRSS`, or the kernel's VmHWM now (0 when /proc cannot be read).
-  init(ledger: MemoryLedger, peakRSS: Int? = nil) {
+  public init(ledger: MemoryLedger, peakRSS: Int? = nil) {
     let snapshot = ledger.snapshot()
     peakRSSBytes = peakRSS ?? (try? ProcStatus.current().vmHWM) ?? 0
     ledgerPeakBytes = snapshot.peakBytes
