@@ -1,33 +1,33 @@
-extension Inspect {
+extension ModelFileSummary {
   /// `inspect --json`: the file's format, size, parameter count and bits per weight, its metadata and every tensor.
   /// A version or a tensor's size the format does not record is null (the key stays, for scripts).
-  struct Result: Codable {
-    var path: String
-    var format: String
-    var version: Int?
-    var fileBytes: Int
-    var parameters: Int
-    var tensorBytes: Int
-    var bitsPerWeight: Double
-    var metadata: [String: String]
+  public struct Document: Codable {
+    public var path: String
+    public var format: String
+    public var version: Int?
+    public var fileBytes: Int
+    public var parameters: Int
+    public var tensorBytes: Int
+    public var bitsPerWeight: Double
+    public var metadata: [String: String]
     /// How many tensors of each storage type.
-    var tensorTypes: [String: Int]
-    var tensors: [Tensor]
+    public var tensorTypes: [String: Int]
+    public var tensors: [Tensor]
 
     /// One tensor as stored.
-    struct Tensor: Codable {
-      var name: String
-      var shape: [Int]
-      var type: String
-      var bytes: Int?
-      var bitsPerWeight: Double?
+    public struct Tensor: Codable {
+      public var name: String
+      public var shape: [Int]
+      public var type: String
+      public var bytes: Int?
+      public var bitsPerWeight: Double?
 
       enum CodingKeys: String, CodingKey {
         case name, shape, type, bytes
         case bitsPerWeight = "bits_per_weight"
       }
 
-      func encode(to encoder: any Encoder) throws {
+      public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)
         try c.encode(shape, forKey: .shape)
@@ -45,7 +45,7 @@ extension Inspect {
       case tensorTypes = "tensor_types"
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
       var c = encoder.container(keyedBy: CodingKeys.self)
       try c.encode(path, forKey: .path)
       try c.encode(format, forKey: .format)
