@@ -192,8 +192,14 @@ struct GGUFWriterTests {
     }
   }
 
-  static let python = "/root/.cache/edgetune/venv/bin/python"
+  /// The reference tools' Python: $EDGETUNE_PYTHON (Tools/test exports it), else the venv Tools/test makes in the
+  /// user's cache.
+  static let python =
+    ProcessInfo.processInfo.environment["EDGETUNE_PYTHON"] ?? NSHomeDirectory() + "/.cache/edgetune/venv/bin/python"
+  /// Where Tools/test runs (EDGETUNE_REQUIRE_MODEL=1) the check must run, and fail without its Python, never skip.
+  static let pythonRequired = ProcessInfo.processInfo.environment["EDGETUNE_REQUIRE_MODEL"] == "1"
   static let havePythonGGUF: Bool = {
+    if pythonRequired { return true }
     guard FileManager.default.isExecutableFile(atPath: python) else { return false }
     return (try? runPython("import gguf")) != nil
   }()
