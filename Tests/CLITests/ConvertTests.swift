@@ -67,12 +67,13 @@ import Testing
     }
   }
 
-  /// One tensor's fp32 copy at a time: the embedding (49152 × 576) is the largest, 113 MiB. Measured peak RSS of the
-  /// debug build: 186 MiB (ledger peak 124 MiB: 108 MiB source + 16 MiB output buffers).
+  /// One tensor's fp32 copy at a time: the embedding (49152 × 576) is the largest, 113 MiB. Measured peak RSS: 186 MiB
+  /// (debug build), 196 MiB (release); ledger peak 124 MiB (108 MiB source + 16 MiB output buffers). The bound leaves
+  /// a fifth above the release figure, so a second tensor held at once (another 108 MiB) fails it.
   @Test(.enabled(if: CLI.haveModel)) func convertPeakMemoryStaysNearOneTensor() throws {
     let peak = try Self.converted.get().report.memory.peakRSSBytes
     print("ConvertTests: convert peak RSS \(peak >> 20) MiB")
-    #expect(peak < 330 << 20, "VmHWM \(peak)")
+    #expect(peak < 240 << 20, "VmHWM \(peak)")
   }
 
   @Test(.enabled(if: CLI.haveModel)) func generateFromNF4AnswersTheQuestion() throws {
