@@ -80,7 +80,8 @@ import Testing
     var random = SeededGenerator(seed: 43)
     let tensor = head.parameters.tensors[0]
     for i in 0..<tensor.count { tensor.value[i] *= Float(0.7 + 0.6 * random.nextUnit()) }
-    let worst = try checkMethodGradients(head, graph: graph, row: row, tensors: [tensor], samples: 6, seed: 8)
+    // The head's gradient is large only in the rows of the row's target tokens: enough samples to reach some.
+    let worst = try checkMethodGradients(head, graph: graph, row: row, tensors: [tensor], samples: 24, seed: 8)
     print("AdapterSelectiveLayersTests head \(file): worst relative gradient error \(worst)")
 
     // Σ log p at temperature 0.7 through the objective head, weighted per position.
