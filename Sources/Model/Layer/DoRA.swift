@@ -80,12 +80,9 @@ func doraNorms(
 ) {
   let r = view.rank
   let s = Double(view.scale)
-  withUnsafeTemporaryAllocation(of: Double.self, capacity: r * r) { gram in
-    for i in 0..<r {
-      for k in 0..<r {
-        gram[i * r + k] = Double(dot(view.a + i * inFeatures, view.a + k * inFeatures, count: inFeatures))
-      }
-    }
+  withUnsafeTemporaryAllocation(of: Float.self, capacity: r * r) { gramBuffer in
+    let gram = gramBuffer.baseAddress!
+    gramOfRows(view.a, rank: r, inFeatures: inFeatures, into: gram)
     for j in 0..<out {
       let bj = view.b + j * r
       var cross = 0.0
@@ -93,7 +90,7 @@ func doraNorms(
       for i in 0..<r {
         cross += Double(bj[i]) * Double(q[i * out + j])
         var row = 0.0
-        for k in 0..<r { row += gram[i * r + k] * Double(bj[k]) }
+        for k in 0..<r { row += Double(gram[i * r + k]) * Double(bj[k]) }
         quadratic += Double(bj[i]) * row
       }
       let squared = Double(dora.baseRowNormsSquared[j]) + 2 * s * cross + s * s * quadratic
@@ -156,11 +153,7 @@ public func doraBackward(
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * r * r) { small in
       let gram = small.baseAddress!
       let htb = gram + r * r
-      for i in 0..<r {
-        for k in 0..<r {
-          gram[i * r + k] = dot(view.a + i * inFeatures, view.a + k * inFeatures, count: inFeatures)
-        }
-      }
+      gramOfRows(view.a, rank: r, inFeatures: inFeatures, into: gram)
       for j in 0..<out {
         let bj = view.b + j * r
         for k in 0..<r {
@@ -191,6 +184,15 @@ public func doraBackward(
         }
       }
     }
+  }
+}
+
+/// G = A Aᵀ (r, r) of A (r, in): the norms in the forward and the norm's gradient in the backward both need it.
+private func gramOfRows(
+  _ a: UnsafePointer<Float>, rank r: Int, inFeatures: Int, into gram: UnsafeMutablePointer<Float>
+) {
+  for i in 0..<r {
+    for k in 0..<r { gram[i * r + k] = dot(a + i * inFeatures, a + k * inFeatures, count: inFeatures) }
   }
 }
 

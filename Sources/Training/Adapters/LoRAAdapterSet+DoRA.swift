@@ -25,19 +25,17 @@ extension LoRAAdapterSet {
   /// A DoRA set must be attached before a forward uses it; without DoRA this does nothing.
   public func attach(to model: LanguageModel, initializeMagnitudes: Bool, ledger: MemoryLedger) throws {
     guard config.useDoRA else { return }
-    let rows = (0..<model.config.layerCount).flatMap { _ in config.targets.map { $0.shape(model.config).out } }
-    let norms = try AnonymousBuffer<Float>(count: rows.reduce(0, +), label: Self.baseNormsLabel, ledger: ledger)
+    let count = baseNormsOffset(layer: model.config.layerCount, target: config.targets[0])
+    let norms = try AnonymousBuffer<Float>(count: count, label: Self.baseNormsLabel, ledger: ledger)
     let tiles = try DecodeTiles(workers: 1, ledger: ledger)
-    var offset = 0
     for layer in 0..<model.config.layerCount {
       model.beginLayer(layer, next: layer + 1)
       for target in config.targets {
-        let weight = target.matrix(in: model.weights.layers[layer])
-        rowNormsSquared(of: weight, into: norms.pointer + offset, tiles: tiles)
+        let rowNorms = norms.pointer + baseNormsOffset(layer: layer, target: target)
+        rowNormsSquared(of: target.matrix(in: model.weights.layers[layer]), into: rowNorms, tiles: tiles)
         if initializeMagnitudes, let m = magnitude(layer: layer, target: target) {
-          for j in 0..<m.count { m.value[j] = norms.pointer[offset + j].squareRoot() }
+          for j in 0..<m.count { m.value[j] = rowNorms[j].squareRoot() }
         }
-        offset += weight.rows
       }
       model.endLayer(layer)
     }
@@ -50,12 +48,17 @@ extension LoRAAdapterSet {
     guard let norms = baseRowNorms?.squared.pointer else {
       preconditionFailure("a DoRA adapter was used before attach(to:) measured the base weights")
     }
-    let position = config.targets.firstIndex(of: target)!
-    let perLayer = config.targets.reduce(0) { $0 + $1.shape(model).out }
-    let before = config.targets[..<position].reduce(0) { $0 + $1.shape(model).out }
     return DoRAView(
       magnitude: m.value.baseAddress!, gradMagnitude: m.gradient.baseAddress!,
-      baseRowNormsSquared: norms + layer * perLayer + before)
+      baseRowNormsSquared: norms + baseNormsOffset(layer: layer, target: target))
+  }
+
+  /// Where a projection's rows start among the frozen-row norms: layer by layer, targets in config order (the layer
+  /// count and the first target give the total).
+  func baseNormsOffset(layer: Int, target: ProjectionTarget) -> Int {
+    let perLayer = config.targets.reduce(0) { $0 + $1.shape(model).out }
+    let position = config.targets.firstIndex(of: target)!
+    return layer * perLayer + config.targets[..<position].reduce(0) { $0 + $1.shape(model).out }
   }
 }
 
