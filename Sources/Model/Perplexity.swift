@@ -45,3 +45,39 @@ public func evaluatePerplexity(
   return PerplexityResult(
     tokens: ids.count, predicted: predicted, meanLoss: mean, perplexity: predicted > 0 ? exp(mean) : 1)
 }
+
+/// Perplexity as llama.cpp's llama-perplexity defines it, so that its figure and ours compare directly: the ids are
+/// cut into ⌊count / chunk⌋ chunks of `chunk` tokens (the tail is dropped), each evaluated from an empty cache with its
+/// first token replaced by `bos` when the model adds one, and only the second half is scored: positions chunk/2 up to
+/// chunk − 2, each predicting the next token of the chunk.
+/// ref: llama.cpp tools/perplexity/perplexity.cpp, perplexity() (`first = n_ctx/2`).
+/// - Throws: `ModelError.contextExceeded` when `chunk` exceeds the session, `ModelError.invalidConfig` when there are
+///   fewer than two chunks' tokens (llama-perplexity's own requirement) or the chunk is shorter than 4.
+public func evaluatePerplexityAsLlamaCpp(
+  ids: [Int32], chunk: Int, bos: Int32?, session: InferenceSession, progress: (Int) -> Void = { _ in }
+) throws -> PerplexityResult {
+  guard chunk <= session.capacity else { throw ModelError.contextExceeded(tokens: chunk, limit: session.capacity) }
+  guard chunk >= 4, ids.count >= 2 * chunk else {
+    throw ModelError.invalidConfig(
+      path: "llama-perplexity scoring",
+      reason: "\(ids.count) tokens; chunks of \(chunk) need at least \(2 * chunk) tokens and a chunk of at least 4")
+  }
+  let first = chunk / 2
+  var totalLoss = 0.0
+  var predicted = 0
+  for start in stride(from: 0, to: ids.count / chunk * chunk, by: chunk) {
+    var chunkIDs = Array(ids[start..<(start + chunk)])
+    if let bos { chunkIDs[0] = bos }
+    session.reset()
+    try session.forward(chunkIDs, logits: .all) { index, logits in
+      guard index >= first, index + 1 < chunk else { return }
+      // The target is the original token (llama.cpp restores it after the forward).
+      let target = Int(ids[start + index + 1])
+      totalLoss += logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
+      predicted += 1
+    }
+    progress(start + chunk)
+  }
+  let mean = totalLoss / Double(predicted)
+  return PerplexityResult(tokens: ids.count, predicted: predicted, meanLoss: mean, perplexity: exp(mean))
+}

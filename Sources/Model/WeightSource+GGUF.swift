@@ -5,28 +5,7 @@ struct GGUFWeightSource: WeightSource {
   let file: GGUFFile
   var path: String { file.path }
 
-  /// Hugging Face name → GGUF name. ref: llama.cpp gguf-py/gguf/tensor_mapping.py.
-  static func ggufName(_ hfName: String) -> String {
-    switch hfName {
-    case "model.embed_tokens.weight": return "token_embd.weight"
-    case "model.norm.weight": return "output_norm.weight"
-    case "lm_head.weight": return "output.weight"
-    default: break
-    }
-    let parts = hfName.split(separator: ".")
-    guard parts.count >= 5, parts[0] == "model", parts[1] == "layers" else { return hfName }
-    let suffix = parts[3...].joined(separator: ".")
-    let table: [String: String] = [
-      "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
-      "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
-      "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
-      "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-      "self_attn.v_proj.bias": "attn_v.bias",
-      "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-      "mlp.down_proj.weight": "ffn_down.weight",
-    ]
-    return table[suffix].map { "blk.\(parts[2]).\($0)" } ?? hfName
-  }
+  static func ggufName(_ hfName: String) -> String { LlamaCppNames.tensorName(hfName) }
 
   func has(_ hfName: String) -> Bool { file.info(Self.ggufName(hfName)) != nil }
 
@@ -40,17 +19,8 @@ struct GGUFWeightSource: WeightSource {
     try decodeVector(try file.tensor(Self.ggufName(hfName)), count: count)
   }
 
-  /// Where llama.cpp stores each Hugging Face row of `hfName` (nil: in place). Only llama-arch Q/K are permuted:
-  /// llama.cpp runs qwen2 with NEOX rotary, which is Hugging Face's layout already.
   static func rowOrder(_ hfName: String, config: ModelConfig) -> [Int32]? {
-    guard config.architecture == .llama else { return nil }
-    if hfName.hasSuffix("self_attn.q_proj.weight") {
-      return llamaCppRowOrder(heads: config.headCount, headDim: config.headDim)
-    }
-    if hfName.hasSuffix("self_attn.k_proj.weight") {
-      return llamaCppRowOrder(heads: config.kvHeadCount, headDim: config.headDim)
-    }
-    return nil
+    LlamaCppNames.rowOrder(hfName, config: config)
   }
 }
 

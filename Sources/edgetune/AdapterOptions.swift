@@ -9,7 +9,10 @@ import Training
 /// merging.
 struct AdapterOptions: ParsableArguments {
   @Option(
-    help: "A PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to apply: LoRA or a soft prompt.")
+    help: """
+      A PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to apply: LoRA, DoRA, IA3, a soft \
+      prompt, bottleneck adapters or a selective result; or a llama.cpp LoRA adapter .gguf file.
+      """)
   var adapter: String?
 
   /// The adapter's parts for `model`, reserved in `ledger`, or nil without --adapter.
@@ -28,6 +31,8 @@ extension AdapterOptions {
   /// Bytes the adapter will take once loaded (its safetensors file's size: fp32 tensors), for plans; 0 without one.
   var plannedBytes: Int {
     guard let adapter else { return 0 }
+    // A llama.cpp adapter file may hold F16 or Q8_0 tensors, which widen to fp32: at most 4× its size.
+    if LoRAAdapterSet.isGGUFFile(adapter) { return 4 * fileSize(atPath: adapter) }
     let path = (adapter as NSString).appendingPathComponent("adapter_model.safetensors")
     return fileSize(atPath: path)
   }

@@ -12,6 +12,8 @@ extension Convert {
     var tensors: [Tensor]?
     /// safetensors and GGUF only: "f32" or "f16".
     var dtype: String?
+    /// An adapter converted to GGUF on a GGUF base: the Ollama Modelfile written beside it.
+    var modelfile: String?
 
     /// One converted tensor: its storage ("NF4", "F16" or "F32"), bytes and relative RMS error.
     struct Tensor: Codable {
@@ -28,7 +30,7 @@ extension Convert {
     }
 
     enum CodingKeys: String, CodingKey {
-      case input, output, seconds, tensors, dtype
+      case input, output, seconds, tensors, dtype, modelfile
       case fileBytes = "file_bytes"
       case quantizedBitsPerWeight = "quantized_bits_per_weight"
       case fileBitsPerWeight = "file_bits_per_weight"

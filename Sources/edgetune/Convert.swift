@@ -8,13 +8,17 @@ import Model
 /// (`.safetensors` with config and tokenizer beside it, or `.gguf`).
 struct Convert: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Quantize a model to an NF4 file, or dequantize one to safetensors or GGUF.",
+    abstract: "Quantize a model to NF4 or dequantize it; turn a LoRA adapter into llama.cpp's GGUF or back.",
     discussion: """
       The direction follows OUTPUT's extension:
         .nf4          quantize INPUT (GGUF, safetensors, Hugging Face directory or .nf4) to NF4 with double
                       quantization, as bitsandbytes does it (QLoRA)
         .safetensors  dequantize to --dtype; config.json, tokenizer.json and tokenizer_config.json are written beside it
         .gguf         dequantize to --dtype as a llama.cpp GGUF file
+      An adapter INPUT (a PEFT LoRA directory, or a llama.cpp LoRA adapter .gguf) needs its base model (--model):
+        .gguf         llama.cpp's LoRA adapter, for `llama-cli -m BASE.gguf --lora OUT.gguf`; an Ollama Modelfile
+                      (FROM the base, ADAPTER the file) is written beside it as OUT.Modelfile
+        a directory   PEFT's adapter_config.json + adapter_model.safetensors
       Tensors are converted one at a time, so memory stays near one tensor's fp32 size. The output appears
       only when complete (written to a temporary file, synced, then renamed).
       """)
@@ -22,8 +26,11 @@ struct Convert: ParsableCommand {
   @Argument(help: "The model to convert.")
   var input: String
 
-  @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf.")
+  @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf; for an adapter, .gguf or a directory.")
   var output: String
+
+  @Option(help: "The base model of an adapter INPUT (its shapes, architecture and Q/K layout).")
+  var model: String?
 
   @Option(help: "NF4 block size (weights per absmax).")
   var blockSize: Int = 64
@@ -56,6 +63,8 @@ struct Convert: ParsableCommand {
   }
 
   func validate() throws {
+    if inputIsAdapter { return try validateAdapterConversion() }
+    guard model == nil else { throw ValidationError("--model is for converting an adapter; \(input) is a model") }
     guard direction != nil else { throw ValidationError("-o must end in .nf4, .safetensors or .gguf") }
     guard blockSize >= 2, blockSize <= 4096, blockSize % 2 == 0 else {
       throw ValidationError("--block-size must be an even number from 2 to 4096")
@@ -74,6 +83,7 @@ struct Convert: ParsableCommand {
 
   func run() throws {
     threads.apply()
+    if inputIsAdapter { return try convertAdapter() }
     let start = ContinuousClock.now
     let model = try ModelLoader.load(path: input)
     let plan = InferencePlan.conversion(model: model, budget: budget.bytes)

@@ -40,6 +40,14 @@ struct Eval: ParsableCommand {
   @Option(help: "Window length in tokens (default: the model's context length).")
   var context: Int?
 
+  @Flag(
+    help: """
+      With --text: score as llama.cpp's llama-perplexity does, so its figure compares with ours: chunks of \
+      --context tokens (the tail dropped, at least two chunks), BOS first in each when the model adds one, only the \
+      second half of each chunk scored.
+      """)
+  var asLlamaPerplexity = false
+
   @Flag(help: "Print JSON (mean_loss, perplexity, tokens) on stdout.")
   var json = false
 
@@ -51,6 +59,14 @@ struct Eval: ParsableCommand {
 
   func validate() throws {
     if let context, context < 2 { throw ValidationError("--context must be at least 2") }
+    if asLlamaPerplexity {
+      guard text != nil, context != nil else {
+        throw ValidationError("--as-llama-perplexity scores --text in chunks of --context tokens: give both")
+      }
+      guard adapterOptions.virtualTokenCount == nil else {
+        throw ValidationError("--as-llama-perplexity does not apply a soft prompt (llama.cpp has none)")
+      }
+    }
     guard (text == nil) != (data == nil) else { throw ValidationError("give exactly one of --text and --data") }
     if reward != nil {
       guard data != nil else { throw ValidationError("--reward evaluates preference pairs: give them with --data") }
@@ -92,9 +108,13 @@ struct Eval: ParsableCommand {
     if let dumpLogits {
       try writeLogits(ids: Array(ids.prefix(capacity - prefix.count)), prefix: prefix, session: session, to: dumpLogits)
     }
-    let result = try evaluatePerplexity(ids: ids, window: capacity, prefix: prefix, session: session) { done in
-      Output.diagnostic("eval: \(done)/\(ids.count) tokens")
-    }
+    let progress = { (done: Int) in Output.diagnostic("eval: \(done)/\(ids.count) tokens") }
+    let result =
+      asLlamaPerplexity
+      ? try evaluatePerplexityAsLlamaCpp(
+        ids: ids, chunk: window, bos: lm.tokenizer.addBOS ? lm.tokenizer.bosID : nil, session: session,
+        progress: progress)
+      : try evaluatePerplexity(ids: ids, window: capacity, prefix: prefix, session: session, progress: progress)
     let seconds = (ContinuousClock.now - start).seconds
     if json {
       let figures = TextResult(

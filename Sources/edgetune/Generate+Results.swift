@@ -24,10 +24,17 @@ extension Generate {
   }
 
   /// One line of `generate --prompts` output: the prompt as the line gave it (a string or a list of messages), the
+  /// text the model was given (after its chat template: what another tool needs to reproduce the answer), the
   /// answer and its length in tokens.
   struct BatchAnswer: Codable {
     var prompt: JSONValue
+    var renderedPrompt: String
     var answer: String
     var tokens: Int
+
+    enum CodingKeys: String, CodingKey {
+      case prompt, answer, tokens
+      case renderedPrompt = "rendered_prompt"
+    }
   }
 }

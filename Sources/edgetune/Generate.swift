@@ -192,8 +192,10 @@ extension Generate {
     let lm = try ModelLoader.load(path: model.model)
     let prefix = adapterOptions.virtualTokenCount.map { VirtualToken.prefix($0) } ?? []
     var encoded: [[Int32]] = []
+    var rendered: [String] = []
     for record in records {
-      let ids = prefix + lm.encodePrompt(lm.chatTemplate.render(record.messages, addGenerationPrompt: true))
+      rendered.append(lm.chatTemplate.render(record.messages, addGenerationPrompt: true))
+      let ids = prefix + lm.encodePrompt(rendered.last!)
       guard ids.count < lm.config.contextLength else {
         throw InputError(
           "--prompts \(path) line \(record.line): the prompt's \(ids.count) tokens leave no room to answer in the "
@@ -212,6 +214,7 @@ extension Generate {
     var generated = 0
     var promptTokens = 0
     for (index, (record, ids)) in zip(records, encoded).enumerated() {
+      let renderedPrompt = rendered[index]
       generator.session.reset()
       generator.sampler = Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed &+ UInt64(index))
       let (tokens, _) = try generator.generate(prompt: ids, maxTokens: min(maxTokens, capacity - ids.count))
@@ -219,7 +222,9 @@ extension Generate {
       generated += tokens.count
       promptTokens += ids.count
       let line = try Output.jsonLine(
-        BatchAnswer(prompt: record.original, answer: lm.tokenizer.decode(visible), tokens: visible.count))
+        BatchAnswer(
+          prompt: record.original, renderedPrompt: renderedPrompt, answer: lm.tokenizer.decode(visible),
+          tokens: visible.count))
       if let writer {
         try line.withUnsafeBytes { try writer.write($0) }
       } else {

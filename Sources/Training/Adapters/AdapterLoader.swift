@@ -2,10 +2,13 @@ public import Memory
 public import Model
 
 /// Opens any adapter directory EdgeTune can apply, by its adapter_config.json's peft_type: LORA → `LoRAAdapterSet`,
-/// PROMPT_TUNING → `SoftPrompt`, BOTTLENECK → `BottleneckAdapterSet`.
+/// PROMPT_TUNING → `SoftPrompt`, BOTTLENECK → `BottleneckAdapterSet`; a llama.cpp LoRA adapter GGUF file → LoRA.
 public enum AdapterLoader {
   /// adapter_config.json's peft_type ("LORA", "PROMPT_TUNING", …), or nil when it is missing or unreadable.
-  public static func peftType(in directory: String) -> String? { AdapterConfigFile.kind(in: directory)?.peftType }
+  /// A llama.cpp LoRA adapter GGUF file counts as LORA.
+  public static func peftType(in directory: String) -> String? {
+    LoRAAdapterSet.isGGUFFile(directory) ? "LORA" : AdapterConfigFile.kind(in: directory)?.peftType
+  }
 
   /// A prompt-tuning adapter's num_virtual_tokens (read from its config before loading it), else nil.
   public static func virtualTokenCount(in directory: String) -> Int? {
@@ -25,6 +28,9 @@ public enum AdapterLoader {
   public static func load(from directory: String, model: ModelConfig, ledger: MemoryLedger) throws
     -> any TrainableMethod
   {
+    if LoRAAdapterSet.isGGUFFile(directory) {
+      return try LoRAAdapterSet.loadGGUF(from: directory, model: model, ledger: ledger)
+    }
     let (configPath, _) = try AdapterDirectory.files(in: directory)
     let kind = AdapterConfigFile.kind(in: directory)
     switch kind?.peftType {

@@ -31,7 +31,8 @@ extension LoRAAdapterSet {
     }
   }
 
-  /// Reads an adapter directory written by PEFT or by `save(to:)` for a model of configuration `model`.
+  /// Reads an adapter directory written by PEFT or by `save(to:)` for a model of configuration `model`, or a
+  /// llama.cpp LoRA adapter GGUF file (`loadGGUF`).
   ///
   /// DoRA adapters (use_dora) load with their magnitudes; `attach(to:)` must measure the base before a forward.
   /// Refuses, naming the file and the key: a missing file; a config that is not plain LoRA or DoRA (biases,
@@ -43,12 +44,19 @@ extension LoRAAdapterSet {
   public static func load(
     from directory: String, model: ModelConfig, heads expected: LoRAHeads = .none, ledger: MemoryLedger
   ) throws -> LoRAAdapterSet {
+    if isGGUFFile(directory) {
+      guard expected == .none else {
+        throw TrainingError.checkpoint(
+          path: directory, reason: "a llama.cpp LoRA adapter has no reward head; give the reward model's directory")
+      }
+      return try loadGGUF(from: directory, model: model, ledger: ledger)
+    }
     let (configPath, weightsPath) = try AdapterDirectory.files(in: directory)
     if let type = AdapterConfigFile.kind(in: directory)?.peftType, type != "LORA" {
       throw TrainingError.checkpoint(
         path: configPath, reason: "peft_type is \(type), not LORA: use it with the option for that method")
     }
-    var (config, heads) = try parseAdapterConfig(path: configPath, hidden: model.hiddenSize)
+    var (config, heads, baseModel) = try parseAdapterConfig(path: configPath, hidden: model.hiddenSize)
     guard heads == expected else {
       throw TrainingError.checkpoint(
         path: configPath,
@@ -62,6 +70,7 @@ extension LoRAAdapterSet {
     if weights.metadata[SafetensorsWriter.checksumKey] != nil { try AdamW.verifyChecksums(weights) }
 
     let set = try LoRAAdapterSet(config: config, model: model, heads: heads, ledger: ledger, initialize: false)
+    set.baseModelName = baseModel
     set.metadata = weights.metadata.filter { $0.key.hasPrefix("edgetune.") && $0.key != seedKey }
     func fail(_ reason: String) -> TrainingError { .checkpoint(path: weightsPath, reason: reason) }
     for entry in weights.entries {
@@ -91,7 +100,11 @@ extension LoRAAdapterSet {
 
   /// The LoRA configuration (rank, alpha, targets) of an adapter directory, read without its weights (for plans).
   public static func config(in directory: String) throws -> LoRAConfig {
-    try parseAdapterConfig(path: try AdapterDirectory.files(in: directory).config, hidden: 1).0
+    if isGGUFFile(directory) {
+      throw TrainingError.checkpoint(
+        path: directory, reason: "a llama.cpp LoRA adapter cannot be a reward model; give the reward model's directory")
+    }
+    return try parseAdapterConfig(path: try AdapterDirectory.files(in: directory).config, hidden: 1).0
   }
 
   // MARK: writing
@@ -113,9 +126,9 @@ extension LoRAAdapterSet {
 
   // MARK: reading
 
-  /// The LoRA configuration and heads of adapter_config.json at `path`, refusing by key what EdgeTune does not
+  /// The LoRA configuration, heads and base_model_name_or_path of adapter_config.json at `path`, refusing by key what EdgeTune does not
   /// implement.
-  static func parseAdapterConfig(path: String, hidden: Int) throws -> (LoRAConfig, LoRAHeads) {
+  static func parseAdapterConfig(path: String, hidden: Int) throws -> (LoRAConfig, LoRAHeads, baseModel: String?) {
     func fail(_ key: String, _ reason: String) -> TrainingError {
       .checkpoint(path: path, reason: "\(key): \(reason)")
     }
@@ -156,7 +169,7 @@ extension LoRAAdapterSet {
       let config = try LoRAConfig(
         rank: json.rank, alpha: json.alpha, dropout: json.dropout, targets: targets, useRSLoRA: json.useRSLoRA,
         useDoRA: json.useDoRA)
-      return (config, heads)
+      return (config, heads, json.baseModel)
     } catch {
       throw TrainingError.checkpoint(path: path, reason: error.description)
     }

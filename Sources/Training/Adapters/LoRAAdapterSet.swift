@@ -20,6 +20,8 @@ public final class LoRAAdapterSet: LoRAProvider {
   /// Our own `edgetune.*` entries of adapter_model.safetensors' metadata (a reward model's tokenizer fingerprint):
   /// written by `save`, read back by `load`.
   public var metadata: [String: String] = [:]
+  /// base_model_name_or_path of the adapter it was read from (a hub id or a path), kept when it is written again.
+  public var baseModelName: String?
   /// Tensor index of A for (layer, target position in config.targets); B follows at +1, DoRA's magnitude at +2.
   private let firstIndex: [ProjectionTarget: Int]
   /// Tensors per targeted projection: A and B, and DoRA's magnitude.
