@@ -19,6 +19,7 @@ extension Convert {
       throw ValidationError(
         "\(input) is an adapter: give its base model with --model (the GGUF file llama.cpp or Ollama will load)")
     }
+    guard !check else { throw ValidationError("--check measures a model's conversion; \(input) is an adapter") }
     let toGGUF = output.hasSuffix(".gguf")
     guard toGGUF || !(output.hasSuffix(".nf4") || output.hasSuffix(".safetensors")) else {
       throw ValidationError(

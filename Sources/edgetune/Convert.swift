@@ -47,6 +47,13 @@ struct Convert: ParsableCommand {
   @Option(help: "Element type of dequantized output (.safetensors, .gguf): f32 or f16.")
   var dtype: String = "f32"
 
+  @Flag(
+    help: """
+      Measure what the conversion costs: perplexity of INPUT and of OUTPUT on a built-in English sample. Done \
+      anyway when INPUT is quantized already (7 bits per weight or less) and OUTPUT is .nf4.
+      """)
+  var check = false
+
   @Flag(help: "Print the report as JSON on stdout.")
   var json = false
 
@@ -132,6 +139,27 @@ struct Convert: ParsableCommand {
       report.fileBytes = bytes
       report.dtype = dtype
       if !json { Output.result("\(output): \(ByteCount.format(bytes)) (\(dtype))") }
+    }
+    let sourceBits = QuantizationCheck.bitsPerWeight(model)
+    let requantized = direction! == .nf4 && sourceBits <= QuantizationCheck.quantizedSourceBits
+    if check || requantized {
+      let output = try LanguageModel(path: output)
+      // One window of the sample in an inference session: a few MiB (KV cache, scratch), after the conversion's
+      // buffers are gone.
+      let measured = try QuantizationCheck.measure(source: model, output: output, ledger: MemoryLedger())
+      report.check = measured
+      let figures = String(
+        format: "perplexity on a built-in sample (%d tokens): %.3f → %.3f (%+.1f%%)", measured.tokens,
+        measured.sourcePerplexity, measured.outputPerplexity, measured.changePercent)
+      if requantized {
+        Output.diagnostic(
+          "warning: \(input) is quantized already (" + String(format: "%.2f", sourceBits)
+            + " bits per weight); NF4 quantizes its weights a second time. " + figures + ". Every verb reads the "
+            + "source directly (--model \(input)): train, generate and eval on it to lose nothing; NF4 is for "
+            + "fp16/bf16/fp32 sources.")
+      } else if !json {
+        Output.result(figures)
+      }
     }
     let seconds = (ContinuousClock.now - start).seconds
     let status = try ProcStatus.current()

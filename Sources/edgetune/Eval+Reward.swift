@@ -8,7 +8,9 @@ extension Eval {
   func evaluateReward(_ directory: String, data path: String) throws {
     let session = try RewardSession(
       model: model.model, reward: directory, rowTokens: 2 * seqLen, seqLen: seqLen, budget: budget, dataPath: path)
-    var pairs = try PreferenceDataset.load(path: path, encoder: session.encoder)
+    var encoder = session.encoder
+    encoder.options.rawPairs = rawPairs
+    var pairs = try PreferenceDataset.load(path: path, encoder: encoder)
     Output.diagnostic("data \(path): \(pairs.report.summary)")
     if let limit, pairs.count > limit { pairs = pairs.subset(Array(0..<max(0, limit))) }
     let start = ContinuousClock.now

@@ -54,6 +54,13 @@ struct Eval: ParsableCommand {
   @Option(help: "With --data: a reward model (from `train reward`) to evaluate on preference pairs instead.")
   var reward: String?
 
+  @Flag(
+    help: """
+      With --data: render plain {"prompt", "completion"} pairs as raw text (as `train --raw-pairs` trains them) \
+      instead of through the model's chat template.
+      """)
+  var rawPairs = false
+
   @Option(help: "With --reward: longest chosen or rejected sequence in tokens.")
   var seqLen: Int = 256
 
@@ -162,7 +169,9 @@ struct Eval: ParsableCommand {
     let ledger = try budget.apply(
       MemoryPlan.fitting(fixed: fixed, weights: weights, budget: budget.bytes), to: lm, what: "evaluation")
     let adapter = try adapterOptions.load(for: lm, ledger: ledger)
-    var cases = try ExactMatch.cases(path: path, template: lm.chatTemplate)
+    let pairs = PairRendering(template: lm.chatTemplate, raw: rawPairs)
+    Output.diagnostic("data: " + pairs.description)
+    var cases = try ExactMatch.cases(path: path, template: lm.chatTemplate, pairs: pairs)
     if let limit { cases = Array(cases.prefix(max(0, limit))) }
     guard !cases.isEmpty else { throw InputError("\(path): no prompt/completion or conversation records to evaluate") }
     let start = ContinuousClock.now
@@ -173,7 +182,8 @@ struct Eval: ParsableCommand {
       path: path,
       encoder: ExampleEncoder(
         model: lm,
-        options: DataOptions(seqLen: 512, virtualTokens: adapter?.virtualTokens?.virtualTokenCount ?? 0)))
+        options: DataOptions(
+          seqLen: 512, virtualTokens: adapter?.virtualTokens?.virtualTokenCount ?? 0, rawPairs: rawPairs)))
     if let limit, dataset.count > limit { dataset = dataset.subset(Array(0..<limit)) }
     let graph = try TrainingGraph(
       model: lm, capacity: min(512, lm.config.contextLength), maximumRank: adapter?.lora?.maximumRank ?? 1,

@@ -92,6 +92,13 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Compute the loss on prompts and template headers too.")
   var trainOnPrompt = false
 
+  @Flag(
+    help: """
+      Train plain {"prompt", "completion"} pairs as raw text, prompt + completion (TRL's convention), instead of \
+      through the model's chat template as a user and an assistant turn (the default for a model with a template).
+      """)
+  var rawPairs = false
+
   @Flag(help: "Skip malformed JSONL lines (counted) instead of stopping at the first.")
   var skipBadLines = false
 
@@ -138,6 +145,7 @@ struct TrainingOptions: ParsableArguments {
     c.evalEvery = evalEvery
     c.saveEvery = saveEvery
     c.trainOnPrompt = trainOnPrompt
+    c.rawPairs = rawPairs
     c.skipBadLines = skipBadLines
     c.resume = resume
     c.budget = budget.bytes

@@ -54,7 +54,9 @@ struct Score: ParsableCommand {
       : .conversationalPromptCompletion(
         prompt: [ChatMessage(role: "user", content: prompt)],
         completion: [ChatMessage(role: "assistant", content: completion)])
-    let tokens = try session.encoder.encode(record).tokens
+    var encoder = session.encoder
+    encoder.options.rawPairs = raw
+    let tokens = try encoder.encode(record).tokens
     let score = try session.reward.score(Array(tokens.prefix(seqLen)), graph: session.graph)
     if json {
       try Output.json(Result(score: score, tokens: min(tokens.count, seqLen), ids: tokens.prefix(seqLen).map(Int.init)))

@@ -33,7 +33,8 @@ import Training
   @Test(arguments: [("Question: 2+2? Answer:", " 4"), ("Hel", "lo world"), ("", "only completion"), ("p\n", "\nq")])
   func promptCompletionTrainsTheCompletionAndEOS(prompt: String, completion: String) throws {
     let model = try DataFixtures.tinyModel()
-    let example = try ExampleEncoder(model: model).encode(.promptCompletion(prompt: prompt, completion: completion))
+    let example = try ExampleEncoder(model: model, options: DataOptions(rawPairs: true)).encode(
+      .promptCompletion(prompt: prompt, completion: completion))
     let eosText = model.tokenizer.decode([try #require(model.eosID)])
     #expect(example.tokens == model.encodePrompt(prompt + completion) + [model.eosID!])
     let runs = DataFixtures.maskedRuns(example, model.tokenizer)
@@ -127,7 +128,7 @@ import Training
     let model = try DataFixtures.smolLM2()
     let eos = try #require(model.eosID)
     let eosText = model.tokenizer.decode([eos])
-    let encoder = ExampleEncoder(model: model)
+    let encoder = ExampleEncoder(model: model, options: DataOptions(rawPairs: true))
     let pair = try encoder.encode(.promptCompletion(prompt: "The capital of France is", completion: " Paris."))
     #expect(DataFixtures.maskedRuns(pair, model.tokenizer) == [" Paris." + eosText])
     let text = try encoder.encode(.text("Paris is the capital of France."))
@@ -146,9 +147,45 @@ import Training
     let model = try DataFixtures.smolLM2()
     let whole = model.tokenizer.encode("Hello world")
     #expect(!whole.starts(with: model.tokenizer.encode("Hel")))
-    let example = try ExampleEncoder(model: model, options: DataOptions(appendEOS: false)).encode(
+    let example = try ExampleEncoder(model: model, options: DataOptions(appendEOS: false, rawPairs: true)).encode(
       .promptCompletion(prompt: "Hel", completion: "lo world"))
     #expect(example.tokens == whole)
     #expect(DataFixtures.maskedRuns(example, model.tokenizer) == ["Hello world"])
+  }
+
+  /// A chat model's default: a plain pair is the same example as that pair written as messages (tokens and loss
+  /// mask), and `rawPairs` gives the raw text instead. ExactMatch renders the prompt the same way.
+  @Test(.enabled(if: DataFixtures.haveGGUF)) func smolLM2PlainPairsGoThroughTheChatTemplate() throws {
+    let model = try DataFixtures.smolLM2()
+    let (prompt, completion) = ("What is 12 March 2021 in YYYY-MM-DD format?", "2021-03-12")
+    let plain = DataRecord.promptCompletion(prompt: prompt, completion: completion)
+    let messages = DataRecord.messages([
+      ChatMessage(role: "user", content: prompt), ChatMessage(role: "assistant", content: completion),
+    ])
+    let encoder = ExampleEncoder(model: model)
+    #expect(encoder.pairRendering == .chatTemplate)
+    let fromPair = try encoder.encode(plain)
+    let fromMessages = try encoder.encode(messages)
+    #expect(fromPair.tokens == fromMessages.tokens && fromPair.lossMask == fromMessages.lossMask)
+    #expect(model.tokenizer.decode(fromPair.tokens).contains("<|im_start|>user\n" + prompt + "<|im_end|>"))
+    #expect(DataFixtures.maskedRuns(fromPair, model.tokenizer) == [completion + "<|im_end|>"])
+
+    let raw = ExampleEncoder(model: model, options: DataOptions(rawPairs: true))
+    #expect(raw.pairRendering == .raw)
+    let rawExample = try raw.encode(plain)
+    #expect(rawExample.tokens == model.encodePrompt(prompt + completion) + [model.eosID!])
+    #expect(rawExample.tokens != fromPair.tokens)
+  }
+
+  /// A model without a chat template of its own trains pairs as raw text whatever the option says.
+  @Test func modelsWithoutATemplateTrainPairsRaw() throws {
+    let template = try ChatTemplate(jinja: nil)
+    #expect(PairRendering(template: template, raw: false) == .raw)
+    let pair = DataRecord.promptCompletion(prompt: "a", completion: "b")
+    #expect(PairRendering.raw.apply(to: pair) == pair)
+    #expect(
+      PairRendering.chatTemplate.apply(to: pair)
+        == .conversationalPromptCompletion(
+          prompt: [ChatMessage(role: "user", content: "a")], completion: [ChatMessage(role: "assistant", content: "b")]))
   }
 }

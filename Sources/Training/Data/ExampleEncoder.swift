@@ -17,12 +17,17 @@ public struct DataOptions: Sendable, Equatable, Codable {
   /// A soft prompt's length: every example starts with the virtual token ids −1 … −N (never trained on, counted
   /// in `seqLen`), as PEFT's prompt tuning puts the prompt before every input.
   public var virtualTokens: Int
+  /// Plain {"prompt", "completion"} string pairs as raw text, prompt + completion (TRL's convention for
+  /// non-conversational data), instead of through the model's chat template as a user turn and an assistant turn
+  /// (the default when the model has a template: it is how the user will talk to the result).
+  public var rawPairs: Bool
 
   public init(
     seqLen: Int? = nil, appendEOS: Bool = true, trainOnPrompt: Bool = false, skipBadLines: Bool = false,
-    virtualTokens: Int = 0
+    virtualTokens: Int = 0, rawPairs: Bool = false
   ) {
     self.virtualTokens = virtualTokens
+    self.rawPairs = rawPairs
     self.seqLen = seqLen
     self.appendEOS = appendEOS
     self.trainOnPrompt = trainOnPrompt
@@ -73,8 +78,11 @@ public struct ExampleEncoder: Sendable {
       lossMask: [Bool](repeating: false, count: options.virtualTokens) + example.lossMask)
   }
 
+  /// How plain prompt/completion pairs are rendered for this model and these options.
+  public var pairRendering: PairRendering { PairRendering(template: chatTemplate, raw: options.rawPairs) }
+
   private func encodeRecord(_ record: DataRecord) throws(DataRecordError) -> TrainingExample {
-    switch record {
+    switch pairRendering.apply(to: record) {
     case .text(let text):
       return finish(text: text, spans: [0..<text.utf8.count], appendEOS: options.appendEOS)
     case .promptCompletion(let prompt, let completion):

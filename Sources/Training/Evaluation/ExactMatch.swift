@@ -21,9 +21,9 @@ public enum ExactMatch {
     public var samples: [(prompt: String, reference: String, generated: String)]
   }
 
-  /// The cases of a JSONL file: prompt/completion records and conversations ending in an assistant turn; `text`
-  /// records have no reference and are skipped.
-  public static func cases(path: String, template: ChatTemplate) throws -> [Case] {
+  /// The cases of a JSONL file: prompt/completion records (rendered as `pairs` says) and conversations ending in an
+  /// assistant turn; `text` records have no reference and are skipped.
+  public static func cases(path: String, template: ChatTemplate, pairs: PairRendering) throws -> [Case] {
     var reader = try LineReader(path: path)
     var cases: [Case] = []
     while let next: Case? = try reader.nextLine({ (bytes, line) throws(TrainingError) -> Case? in
@@ -34,7 +34,7 @@ public enum ExactMatch {
       } catch {
         throw .badLine(path: path, line: line, reason: "\(error)")
       }
-      switch record {
+      switch pairs.apply(to: record) {
       case .text: return nil
       case .promptCompletion(let prompt, let completion):
         return Case(prompt: prompt, reference: completion, line: line)

@@ -38,6 +38,8 @@ public struct FineTuneConfiguration: Sendable {
   /// Checkpoint every N steps (0: none).
   public var saveEvery = 0
   public var trainOnPrompt = false
+  /// Plain prompt/completion pairs as raw text instead of through the chat template (`DataOptions.rawPairs`).
+  public var rawPairs = false
   public var skipBadLines = false
   /// Continue from a checkpoint directory.
   public var resume: String?

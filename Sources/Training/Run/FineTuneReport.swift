@@ -216,6 +216,8 @@ public struct RunFigures: Codable, Sendable {
   public var stoppedEarly: Bool
   /// The kernel's VmHWM ended above the budget: the result was kept but the promise broken (the CLI exits non-zero).
   public var budgetCrossed: Bool
+  /// How plain prompt/completion pairs were rendered ("chat-template" or "raw"); nil in older reports.
+  public var pairRendering: PairRendering? = nil
 
   /// A point of the held-out curve.
   public struct EvalPoint: Codable, Sendable, Equatable {
@@ -252,6 +254,7 @@ public struct RunFigures: Codable, Sendable {
     case optimizerStateBytes = "optimizer_state_bytes"
     case stoppedEarly = "stopped_early"
     case budgetCrossed = "budget_crossed"
+    case pairRendering = "pair_rendering"
   }
 }
 

@@ -82,7 +82,8 @@ public final class FineTuneRun {
       model: model,
       options: DataOptions(
         seqLen: o.seqLen, trainOnPrompt: o.trainOnPrompt, skipBadLines: o.skipBadLines,
-        virtualTokens: definition.virtualTokens))
+        virtualTokens: definition.virtualTokens, rawPairs: o.rawPairs))
+    note("data: " + encoder.pairRendering.description)
     let prepared = try withoutActuallyEscaping(note) { note in
       try definition.prepareObjective(
         ObjectiveContext(model: model, ledger: ledger, encoder: encoder, configuration: o, note: note))
@@ -155,7 +156,7 @@ public final class FineTuneRun {
     let snapshot = ledger.snapshot()
     let streaming = model.residency.counters
     let supervised = prepared.objective is SupervisedObjective
-    let figures = RunFigures(
+    var figures = RunFigures(
       method: definition.name, steps: totalSteps, tokens: curves.tokens, tokensPerSecond: curves.tokensPerSecond,
       wallSeconds: (ContinuousClock.now - wallStart).seconds, trainSeconds: curves.seconds, peakRSSBytes: peak,
       peakAnonBytes: max(curves.peakAnon, status?.rssAnon ?? 0),
@@ -174,6 +175,7 @@ public final class FineTuneRun {
       streaming: StreamingReport(
         layerDrops: streaming.layerDrops, prefetches: streaming.prefetches, tileDrops: streaming.tileDrops),
       stoppedEarly: stoppedEarly, budgetCrossed: crossed)
+    figures.pairRendering = encoder.pairRendering
     return FineTuneReport(run: figures, method: definition.reportFields, plan: setup.report())
   }
 
