@@ -179,7 +179,7 @@ import Testing
   /// `swift test -c release --filter GGMLQuantizeTests/printThroughput`. The matrix is SmolLM's 49152 × 576 token
   /// embedding in one call (the bytes equal row-by-row calls; with its 576-weight rows llama.cpp would write Q4_K as
   /// Q5_0, Q5_K as Q5_1 and Q6_K as Q8_0).
-  @Test(arguments: types)
+  @Test(.serialized, arguments: types)  // one case at a time: each is timed on one thread of an otherwise idle process
   func printThroughput(type: GGMLType) {
     #if DEBUG
       let count = 2 * 49152
