@@ -15,7 +15,7 @@
 /// minimise the weighted squared error for its rounding; the best (strictly lower error) wins.
 ///
 /// - x, weights: 32 floats each. `quants`: out, 32 quants in 0...nmax. `scratch`: 32 bytes of working space.
-/// - nstep ≥ 0 (the callers pass 20 and 15; ggml's early return for nstep < 1 is not needed and not reproduced).
+/// - nstep ≥ 1 (the callers pass 20 and 15; ggml's early return for nstep < 1 is not reproduced).
 /// Returns the scale and the minimum negated (≥ 0), as ggml's return value and `*the_min`.
 /// ref: ggml-quants.c make_qkx2_quants with n = 32, use_mad = false (the only way the K-quants call it).
 @inline(__always)
