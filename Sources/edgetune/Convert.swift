@@ -82,7 +82,7 @@ struct Convert: ParsableCommand {
     guard NF4Converter.Options.EmbeddingStorage(rawValue: embeddings) != nil else {
       throw ValidationError("--embeddings must be nf4, f16 or f32")
     }
-    guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16") }
+    _ = try OutputType.parse(dtype, output: output)
     guard URL(fileURLWithPath: input).standardizedFileURL != URL(fileURLWithPath: output).standardizedFileURL else {
       throw ValidationError("-o must differ from the input")
     }

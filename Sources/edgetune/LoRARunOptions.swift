@@ -41,7 +41,7 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "AdamW weight decay.")
   var weightDecay: Double = 0
 
-  @Option(help: "Clip the gradient's global L2 norm to this.")
+  @Option(help: "Clip the gradient's global L2 norm to this; 0 turns clipping off (as Hugging Face's Trainer).")
   var maxGradNorm: Double = 1
 
   @Option(help: "Random seed (adapter initialization, data order).")
@@ -117,6 +117,12 @@ struct TrainingOptions: ParsableArguments {
     if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
     guard LearningRateSchedule.Kind(rawValue: schedule) != nil else {
       throw ValidationError("--schedule must be cosine, linear or constant")
+    }
+    guard maxGradNorm >= 0, maxGradNorm.isFinite else {
+      throw ValidationError("--max-grad-norm must be 0 (no clipping) or a positive number, not \(maxGradNorm)")
+    }
+    guard weightDecay >= 0, weightDecay.isFinite else {
+      throw ValidationError("--weight-decay must be 0 or a positive number, not \(weightDecay)")
     }
     guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
     guard stopAt > 0, stopAt <= 1 else { throw ValidationError("--stop-at must be in (0, 1]") }

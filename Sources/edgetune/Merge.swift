@@ -29,7 +29,7 @@ struct Merge: ParsableCommand {
     guard output.hasSuffix(".nf4") || output.hasSuffix(".safetensors") || output.hasSuffix(".gguf") else {
       throw ValidationError("-o must end in .nf4, .safetensors or .gguf")
     }
-    guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16") }
+    _ = try OutputType.parse(dtype, output: output)
   }
 
   func run() throws {

@@ -99,3 +99,33 @@ import Testing
     expectCleanFailure(result, mentions: ["/nonexistent.txt"])
   }
 }
+
+/// Number options at their edges (issue 22): a clear usage error, or the documented meaning, never a trap.
+@Suite struct NumberOptionTests {
+  static let model = CLI.fixtures.appendingPathComponent("tiny/llama-mixed.tiny-gguf").path
+  static let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("Tools/data/dates/train.jsonl").path
+
+  func train(_ extra: [String], out: String) throws -> CLIResult {
+    try CLI.run(
+      ["train", "lora", "--model", Self.model, "--data", Self.data, "--seq-len", "96", "--steps", "2", "--out", out]
+        + extra)
+  }
+
+  /// 0 turns clipping off (Hugging Face's Trainer's meaning); NaN and negative norms are refused before loading.
+  @Test func maxGradNorm() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let off = try train(["--max-grad-norm", "0"], out: dir.appendingPathComponent("off").path)
+    #expect(off.status == 0, "\(off.stderr)")
+    for value in ["nan", "-1", "inf"] {
+      let out = dir.appendingPathComponent("bad").path
+      let result = try train(["--max-grad-norm=\(value)"], out: out)
+      #expect(result.exited && result.status == 64, "\(value): \(result.status) \(result.stderr)")
+      #expect(result.stderr.contains("--max-grad-norm must be 0 (no clipping) or a positive number"), "\(value)")
+      #expect(!FileManager.default.fileExists(atPath: out))
+    }
+    let decay = try train(["--weight-decay=nan"], out: dir.appendingPathComponent("decay").path)
+    #expect(decay.status == 64 && decay.stderr.contains("--weight-decay must be"), "\(decay.stderr)")
+  }
+}

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import edgetune
+
 /// `convert ADAPTER --model BASE -o adapter.gguf` and back, the Ollama Modelfile beside it, `--adapter adapter.gguf`
 /// on every verb, and the bad inputs of that path: each a clear message naming the file, nothing written.
 @Suite struct LlamaCppAdapterTests {
@@ -38,13 +40,13 @@ import Testing
     #expect(try Data(contentsOf: URL(fileURLWithPath: back + "/adapter_model.safetensors")) == original)
 
     // generate and eval give the same results with the directory and the GGUF file.
-    func generated(_ adapter: String) throws -> String {
+    func generated(_ adapter: String) throws -> [Int] {
       let result = try CLI.run([
         "generate", "--model", Self.model, "--adapter", adapter, "--prompt", "Normalize the date: May 1 2020",
         "--temperature", "0", "--max-tokens", "8", "--json",
       ])
       #expect(result.status == 0, "\(result.stderr)")
-      return result.stdout.components(separatedBy: "\"generated_ids\"").last ?? ""
+      return try result.decoded(CommandReport<Generate.Result>.self).result.generatedIDs
     }
     #expect(try generated(adapter) == generated(gguf))
     let text = dir.appendingPathComponent("text.txt")
@@ -95,7 +97,8 @@ import Testing
       ["merge", "--model", Self.model, "--adapter", gguf, "-o", merged, "--dtype", "q3_k"],
       mentions: ["--dtype", "q3_k"], output: merged)
     let nf4 = dir.appendingPathComponent("adapter.nf4").path
-    try expectRefused(["convert", adapter, "--model", Self.model, "-o", nf4], mentions: ["-o for an adapter"], output: nf4)
+    try expectRefused(
+      ["convert", adapter, "--model", Self.model, "-o", nf4], mentions: ["-o for an adapter"], output: nf4)
     try expectRefused(["convert", adapter, "-o", gguf + "2"], mentions: ["--model"], output: gguf + "2")
   }
 }

@@ -186,6 +186,7 @@ import Training
     #expect(
       PairRendering.chatTemplate.apply(to: pair)
         == .conversationalPromptCompletion(
-          prompt: [ChatMessage(role: "user", content: "a")], completion: [ChatMessage(role: "assistant", content: "b")]))
+          prompt: [ChatMessage(role: "user", content: "a")], completion: [ChatMessage(role: "assistant", content: "b")])
+    )
   }
 }

@@ -36,9 +36,9 @@ extension ParameterStore {
   /// ref: torch/nn/utils/clip_grad.py, clip_grad_norm_ (error_if_nonfinite=False).
   @discardableResult
   public func clipGradients(maxNorm: Double) -> Double {
-    precondition(maxNorm > 0, "maxNorm must be positive")
     let norm = gradientNorm()
-    guard norm.isFinite else { return norm }
+    // 0 turns clipping off, as Hugging Face's Trainer reads max_grad_norm 0; so does anything not positive and finite.
+    guard norm.isFinite, maxNorm > 0, maxNorm.isFinite else { return norm }
     let coefficient = maxNorm / (norm + 1e-6)
     guard coefficient < 1 else { return norm }
     let c = Float(coefficient)
