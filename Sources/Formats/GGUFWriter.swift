@@ -18,9 +18,10 @@ public struct GGUFTensorPlan: Sendable, Equatable {
 }
 
 /// Streams a GGUF v3 file: the whole header (metadata in the given order, then tensor infos with aligned offsets) is
-/// computed and validated in `init`, before any file exists; tensor data is then appended one tensor at a time in
-/// plan order, so a converter never holds more than one tensor. Atomic: see `AtomicFileWriter` (temporary file beside
-/// `path`, 1 MiB buffer, fsync and rename in `finish`; a writer released unfinished removes its temporary file).
+/// computed and validated in `init`, before any file exists; tensor data is then appended in plan order, one tensor
+/// at a time or in parts (`writeTensorPart`), so a converter never holds more than a block of one tensor. Atomic: see
+/// `AtomicFileWriter` (temporary file beside `path`, 1 MiB buffer, fsync and rename in `finish`; a writer released
+/// unfinished removes its temporary file).
 /// ref: ggml docs/gguf.md ("GGUF" file format specification, version 3, little-endian).
 ///
 /// ```swift
@@ -41,6 +42,8 @@ public final class GGUFWriter {
   private let byteCounts: [Int]
   private let writer: AtomicFileWriter
   private var next = 0
+  /// Bytes of the next tensor appended so far by `writeTensorPart`.
+  private var partBytes = 0
 
   /// Validates the plan, encodes the header and writes it into a new temporary file beside `path`.
   ///
@@ -135,31 +138,55 @@ public final class GGUFWriter {
   public var nextTensor: GGUFTensorPlan? { next < plans.count ? plans[next] : nil }
 
   /// Appends the bytes of the next tensor in plan order (padding before it to its aligned offset).
-  /// - Throws: `FormatError.writeFailed` when every tensor is already written, the byte count differs from
-  ///   `type.byteCount(elements:)` of the plan, or the write fails (disk full: the errno text says so).
+  /// - Throws: `FormatError.writeFailed` when every tensor is already written, the next one is being written in parts,
+  ///   the byte count differs from `type.byteCount(elements:)` of the plan, or the write fails (disk full: the errno
+  ///   text says so).
   public func writeTensor(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
+    if next < plans.count, partBytes > 0 {
+      throw .writeFailed(path: path, reason: "tensor '\(plans[next].name)' is being written in parts")
+    }
+    if next < plans.count, bytes.count != byteCounts[next] {
+      throw .writeFailed(
+        path: path,
+        reason: "tensor '\(plans[next].name)' (\(plans[next].type.name) \(plans[next].shape)) got \(bytes.count) "
+          + "bytes; it needs \(byteCounts[next])")
+    }
+    try writeTensorPart(bytes)
+  }
+
+  /// Appends part of the next tensor's bytes, for tensors produced piece by piece (converters stream blocks of rows):
+  /// the tensor is complete once its parts add up to its byte count, and the next part starts the next tensor.
+  /// - Throws: `FormatError.writeFailed` when every tensor is already written, the parts would exceed the tensor's
+  ///   byte count, or the write fails.
+  public func writeTensorPart(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
     guard next < plans.count else {
       throw .writeFailed(path: path, reason: "more tensors written than the \(plans.count) planned")
     }
     let plan = plans[next]
-    guard bytes.count == byteCounts[next] else {
+    guard partBytes + bytes.count <= byteCounts[next] else {
       throw .writeFailed(
         path: path,
-        reason: "tensor '\(plan.name)' (\(plan.type.name) \(plan.shape)) got \(bytes.count) bytes; it needs "
-          + "\(byteCounts[next])")
+        reason: "tensor '\(plan.name)' (\(plan.type.name) \(plan.shape)) got \(partBytes + bytes.count) bytes; it "
+          + "needs \(byteCounts[next])")
     }
-    try writer.writeZeros(dataOffset + tensorOffsets[next] - writer.position)
+    if partBytes == 0 { try writer.writeZeros(dataOffset + tensorOffsets[next] - writer.position) }
     try writer.write(bytes)
-    next += 1
+    partBytes += bytes.count
+    if partBytes == byteCounts[next] {
+      partBytes = 0
+      next += 1
+    }
   }
 
   /// Pads the data section to the alignment, fsyncs, and renames the file onto `path`.
   /// - Throws: `FormatError.writeFailed` if not every planned tensor was written (nothing appears at `path`).
   public func finish() throws(FormatError) {
     guard next == plans.count else {
+      let part = partBytes > 0 ? ", \(partBytes) of its \(byteCounts[next]) bytes" : ""
       throw .writeFailed(
         path: path,
-        reason: "only \(next) of \(plans.count) tensors were written (next: '\(plans[next].name)'); no file was made")
+        reason:
+          "only \(next) of \(plans.count) tensors were written (next: '\(plans[next].name)'\(part)); no file was made")
     }
     try writer.writeZeros(fileSize - writer.position)
     try writer.finish()

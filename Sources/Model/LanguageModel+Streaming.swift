@@ -31,6 +31,21 @@ extension LanguageModel {
     if !config.tiedEmbeddings { dropPages(of: weights.head) }
   }
 
+  /// A pass reads `matrix`'s rows in order and has read those before `row`: drops the pages that hold only them, or
+  /// the whole matrix's once `row` reaches its end or when its rows have no contiguous storage. Whole 2 MiB blocks
+  /// from the one holding the matrix's start: a fault on its first rows may map a large folio reaching back over the
+  /// end of the tensor before it, whose pages no later drop of that tensor would see; the block holding the rest's
+  /// first rows stays. NF4's block scales stay until the end: they are 1/32 of its codes.
+  func dropPages(of matrix: any FrozenMatrix, before row: Int) {
+    let whole = WeightPlan.folioAligned(matrix.fileRange)
+    guard row < matrix.rows, let rest = matrix.storageRange(rows: row..<matrix.rows) else {
+      return advise(matrix, range: whole, willNeed: false)
+    }
+    let end = WeightPlan.folioAligned(rest).lowerBound
+    guard whole.lowerBound < end else { return }
+    advise(matrix, range: whole.lowerBound..<end, willNeed: false)
+  }
+
   /// Drops every weight page the process holds (relief when the kernel's count nears the budget). The next pass
   /// faults them back in from the page cache.
   public func dropAllWeightPages() {

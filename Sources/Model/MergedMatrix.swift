@@ -29,6 +29,8 @@ public struct MergedMatrix: FrozenMatrix {
   public var name: String { base.name }
   public var fileRange: Range<Int> { base.fileRange }
   public var storageBytes: Int { base.storageBytes }
+  /// Row r is decoded from the base's row r.
+  public func storageRange(rows: Range<Int>) -> Range<Int>? { base.storageRange(rows: rows) }
 
   public func decodeRows(_ range: Range<Int>, into destination: UnsafeMutablePointer<Float>) {
     base.decodeRows(range, into: destination)

@@ -5,7 +5,7 @@ import Quantization
 
 /// Writes a loaded model back out dequantized: a Hugging Face safetensors file (with config.json, tokenizer.json
 /// and tokenizer_config.json beside it) or a llama.cpp GGUF file. Matrices in fp32 or fp16, norms and biases in
-/// fp32, one tensor at a time. This is the way back from NF4 (and the merge path of later work).
+/// fp32, one tensor at a time and each in blocks of rows (`RowBlocks`). This is the way back from NF4, and `merge`'s.
 public struct ModelExporter {
   public let model: LanguageModel
   public let halfPrecision: Bool
@@ -15,37 +15,27 @@ public struct ModelExporter {
     self.halfPrecision = halfPrecision
   }
 
-  /// One output tensor: Hugging Face name, GGUF name, shape, whether it is a matrix (fp16-able), its source, and for
-  /// llama-arch Q/K the llama.cpp row order to write in GGUF.
+  /// One output tensor: the model's weight (Hugging Face name, shape, values), its GGUF name, and for llama-arch Q/K
+  /// the llama.cpp row order to write in GGUF.
   struct Item {
-    var hfName: String
+    var weight: NamedWeight
     var ggufName: String
-    var shape: [Int]
-    var isMatrix: Bool
-    var fill: (UnsafeMutablePointer<Float>) -> Void
     var ggufRowOrder: [Int32]?
+    var hfName: String { weight.name }
+    var shape: [Int] { weight.shape }
+    /// Matrices are written in fp16 when `halfPrecision`; vectors stay fp32.
+    var isMatrix: Bool {
+      if case .matrix = weight.kind { return true }
+      return false
+    }
     var count: Int { shape.reduce(1, *) }
   }
 
   func items() -> [Item] {
-    let c = model.config
-    return model.weights.named(config: c).map { weight in
-      let gguf = GGUFWeightSource.ggufName(weight.name)
-      switch weight.kind {
-      case .matrix(let m, _):
-        return Item(
-          hfName: weight.name, ggufName: gguf, shape: weight.shape, isMatrix: true,
-          fill: { destination in
-            NF4Converter.decodeAll(m, into: destination)
-            model.dropPages(of: m)
-          }, ggufRowOrder: GGUFWeightSource.rowOrder(weight.name, config: c))
-      case .vector(let v):
-        return Item(
-          hfName: weight.name, ggufName: gguf, shape: weight.shape, isMatrix: false,
-          fill: { destination in v.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: v.count) }
-          },
-          ggufRowOrder: nil)
-      }
+    model.weights.named(config: model.config).map { weight in
+      Item(
+        weight: weight, ggufName: GGUFWeightSource.ggufName(weight.name),
+        ggufRowOrder: GGUFWeightSource.rowOrder(weight.name, config: model.config))
     }
   }
 
@@ -61,11 +51,7 @@ public struct ModelExporter {
         name: item.hfName, dtype: half ? "F16" : "F32", shape: item.shape, byteCount: item.count * (half ? 2 : 4))
     }
     let writer = try SafetensorsWriter(path: path, plans: plans, metadata: [("format", "pt")])
-    try stream(items, ledger: ledger, progress: progress) { item, values in
-      try write(values, count: item.count, half: halfPrecision && item.isMatrix, ledger: ledger) {
-        try writer.write($0)
-      }
-    }
+    try stream(items, llamaCppOrder: false, ledger: ledger, progress: progress) { try writer.writePart($0) }
     try writer.finish()
     let directory = (path as NSString).deletingLastPathComponent
     func beside(_ name: String) -> String {
@@ -98,23 +84,7 @@ public struct ModelExporter {
       GGUFTensorPlan(name: item.ggufName, shape: item.shape, type: halfPrecision && item.isMatrix ? .f16 : .f32)
     }
     let writer = try GGUFWriter(path: path, metadata: ggufMetadata(), tensors: plans)
-    try stream(items, ledger: ledger, progress: progress) { item, values in
-      if let order = item.ggufRowOrder {
-        // llama.cpp's layout: canonical row r is stored at row order[r].
-        let cols = item.shape[1]
-        let permuted = try AnonymousBuffer<Float>(count: item.count, label: "convert-output", ledger: ledger)
-        for (r, stored) in order.enumerated() {
-          (permuted.pointer + Int(stored) * cols).update(from: values + r * cols, count: cols)
-        }
-        try write(permuted.pointer, count: item.count, half: halfPrecision, ledger: ledger) {
-          try writer.writeTensor($0)
-        }
-      } else {
-        try write(values, count: item.count, half: halfPrecision && item.isMatrix, ledger: ledger) {
-          try writer.writeTensor($0)
-        }
-      }
-    }
+    try stream(items, llamaCppOrder: true, ledger: ledger, progress: progress) { try writer.writeTensorPart($0) }
     try writer.finish()
     return writer.fileSize
   }
@@ -145,31 +115,29 @@ public struct ModelExporter {
     return metadata
   }
 
-  /// Decodes each item into a fresh fp32 buffer (reserved in the ledger) and hands it to `body`.
+  /// Streams each item's values as the output's bytes (matrices in blocks of rows, fp16 when `halfPrecision`; with
+  /// `llamaCppOrder`, Q/K rows in llama.cpp's order, blocks of whole heads) to `sink`, in order.
   private func stream(
-    _ items: [Item], ledger: MemoryLedger, progress: (Int, Int) -> Void,
-    _ body: (Item, UnsafeMutablePointer<Float>) throws -> Void
+    _ items: [Item], llamaCppOrder: Bool, ledger: MemoryLedger, progress: (Int, Int) -> Void,
+    _ sink: (UnsafeRawBufferPointer) throws -> Void
   ) throws {
     let total = items.reduce(0) { $0 + $1.count }
     var done = 0
     for item in items {
-      let values = try AnonymousBuffer<Float>(count: item.count, label: "convert-source", ledger: ledger)
-      item.fill(values.pointer)
-      try body(item, values.pointer)
+      let order = llamaCppOrder ? item.ggufRowOrder : nil
+      let half = halfPrecision && item.isMatrix
+      // llama.cpp's order moves rows only within their head.
+      let granule = order == nil ? 1 : model.config.headDim
+      try RowBlocks.forEach(item.weight, of: model, granule: granule, storedOrder: order, ledger: ledger) {
+        values, count in
+        guard half else { return try sink(UnsafeRawBufferPointer(start: values, count: count * 4)) }
+        try RowBlocks.withHalves(of: values, count: count, ledger: ledger) {
+          try sink(UnsafeRawBufferPointer(start: $0, count: count * 2))
+        }
+      }
       done += item.count
       progress(done, total)
     }
-  }
-
-  /// Passes the values as raw fp32 bytes, or converted to fp16.
-  private func write(
-    _ values: UnsafeMutablePointer<Float>, count: Int, half: Bool, ledger: MemoryLedger,
-    _ sink: (UnsafeRawBufferPointer) throws -> Void
-  ) throws {
-    guard half else { return try sink(UnsafeRawBufferPointer(start: values, count: count * 4)) }
-    let halves = try AnonymousBuffer<UInt16>(count: count, label: "convert-output", ledger: ledger)
-    for i in 0..<count { halves.pointer[i] = halfBitsFromFloat(values[i]) }
-    try sink(UnsafeRawBufferPointer(start: halves.pointer, count: count * 2))
   }
 
   private func writeJSON(_ object: [String: Any], to path: String) throws {

@@ -46,10 +46,11 @@ final class ChunkedGaussianQuantizer {
       try writer.writePart(UnsafeRawBufferPointer(start: roundCodes.pointer, count: bytes))
       first = last
     }
-    let scales = try NF4Converter.writeNestedScales(
+    _ = try NF4Converter.writeNestedScales(
       absmax: absmax.pointer, layout: layout, shape: tensor.shape, options: quantization, writer: writer,
       label: "synthetic-scales", ledger: ledger)
-    return layout.packedBytes + layout.blocks + 16 * 4 + scales.nestedAbsmax.count * 4 + 256 * 4 + scales.stateBytes
+    return NF4Converter.entries(name: tensor.name, shape: tensor.shape, storage: "NF4", options: quantization)
+      .reduce(0) { $0 + $1.byteCount }
   }
 
   /// Quantizes `chunks` of the tensor on all workers: chunk k (`chunkElements / blockSize` whole blocks) comes from its

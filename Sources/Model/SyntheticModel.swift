@@ -113,10 +113,7 @@ public enum SyntheticModel {
     quantization.nestedBlockSize = options.nestedBlockSize
     let list = tensors(config: config)
     let plans = list.flatMap { tensor in
-      NF4Converter.entries(
-        NF4Converter.Item(
-          name: tensor.name, shape: tensor.shape, storage: storage(tensor.fill), fill: { _ in }),
-        options: quantization)
+      NF4Converter.entries(name: tensor.name, shape: tensor.shape, storage: storage(tensor.fill), options: quantization)
     }
     let metadata = try fileMetadata(
       config: config, tokenizerSource: tokenizerSource, options: options, quantization: quantization)

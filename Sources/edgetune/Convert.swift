@@ -19,8 +19,8 @@ struct Convert: ParsableCommand {
         .gguf         llama.cpp's LoRA adapter, for `llama-cli -m BASE.gguf --lora OUT.gguf`; an Ollama Modelfile
                       (FROM the base, ADAPTER the file) is written beside it as OUT.Modelfile
         a directory   PEFT's adapter_config.json + adapter_model.safetensors
-      Tensors are converted one at a time, so memory stays near one tensor's fp32 size. The output appears
-      only when complete (written to a temporary file, synced, then renamed).
+      Tensors are converted one at a time in blocks of rows, so memory does not grow with the largest tensor. The
+      output appears only when complete (written to a temporary file, synced, then renamed).
       """)
 
   @Argument(help: "The model to convert.")
@@ -93,18 +93,21 @@ struct Convert: ParsableCommand {
     if inputIsAdapter { return try convertAdapter() }
     let start = ContinuousClock.now
     let model = try ModelLoader.load(path: input)
-    let plan = InferencePlan.conversion(model: model, budget: budget.bytes)
+    var options = NF4Converter.Options()
+    options.blockSize = blockSize
+    options.nestedBlockSize = nestedBlockSize
+    options.doubleQuantization = !noDoubleQuant
+    options.embeddings = NF4Converter.Options.EmbeddingStorage(rawValue: embeddings)!
+    let plan = InferencePlan.conversion(
+      model: model,
+      to: direction! == .nf4 ? .nf4(options) : .dequantized(half: dtype == "f16", llamaCppOrder: direction! == .gguf),
+      budget: budget.bytes)
     try plan.requireFits(what: "converting \(input)")
     let ledger = MemoryLedger(budget: plan.ledgerBudget)
     let bar = ProgressBar("convert", total: 100)
     var report = Result(input: input, output: output, fileBytes: 0)
     switch direction! {
     case .nf4:
-      var options = NF4Converter.Options()
-      options.blockSize = blockSize
-      options.nestedBlockSize = nestedBlockSize
-      options.doubleQuantization = !noDoubleQuant
-      options.embeddings = NF4Converter.Options.EmbeddingStorage(rawValue: embeddings)!
       let result = try NF4Converter.convert(model, to: output, options: options, ledger: ledger) { done, total in
         bar.update(done * 100 / max(total, 1))
       }

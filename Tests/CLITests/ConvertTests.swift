@@ -67,13 +67,14 @@ import Testing
     }
   }
 
-  /// One tensor's fp32 copy at a time: the embedding (49152 × 576) is the largest, 113 MiB. Measured peak RSS: 186 MiB
-  /// (debug build), 196 MiB (release); ledger peak 124 MiB (108 MiB source + 16 MiB output buffers). The bound leaves
-  /// a fifth above the release figure, so a second tensor held at once (another 108 MiB) fails it.
-  @Test(.enabled(if: CLI.haveModel)) func convertPeakMemoryStaysNearOneTensor() throws {
+  /// Blocks of rows, not tensors: 4 MiB of fp32 at a time, plus the embedding's block scales and error terms (6 MiB
+  /// with its codes). Measured peak RSS (release): 55.5 MiB, ledger peak 10 MiB; it was 181–196 MiB when each tensor
+  /// was decoded whole. The bound is the one ConvertMemoryTests holds every conversion to; the embedding's fp32 copy
+  /// (108 MiB) held again would cross it.
+  @Test(.enabled(if: CLI.haveModel)) func convertPeakMemoryStaysUnder160MiB() throws {
     let peak = try Self.converted.get().report.memory.peakRSSBytes
     print("ConvertTests: convert peak RSS \(peak >> 20) MiB")
-    #expect(peak < 240 << 20, "VmHWM \(peak)")
+    #expect(peak <= ConvertMemoryTests.bound, "VmHWM \(peak)")
   }
 
   @Test(.enabled(if: CLI.haveModel)) func generateFromNF4AnswersTheQuestion() throws {

@@ -128,6 +128,52 @@ struct GGUFWriterTests {
     }
   }
 
+  @Test("tensors appended in uneven parts (an empty one among them) give the file whole tensors give")
+  func partsMatchWholeTensors() throws {
+    try withTemporaryDirectory { dir in
+      let whole = dir.path + "/whole.gguf"
+      try Self.write(whole, alignment: 64)
+      let path = dir.path + "/parts.gguf"
+      let writer = try GGUFWriter(path: path, metadata: Self.metadata, tensors: Self.plans, alignment: 64)
+      for plan in Self.plans {
+        let bytes = Self.contents(plan)
+        var start = 0
+        for size in [1, 0] + Array(repeating: 7, count: bytes.count) where start < bytes.count {
+          #expect(writer.nextTensor == plan)
+          let end = min(bytes.count, start + size)
+          try bytes[start..<end].withUnsafeBytes { try writer.writeTensorPart($0) }
+          start = end
+        }
+      }
+      #expect(writer.nextTensor == nil)
+      try writer.finish()
+      #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(contentsOf: URL(fileURLWithPath: whole)))
+    }
+  }
+
+  @Test("a part past its tensor's end, a whole write into a tensor begun in parts, and finish mid-tensor throw")
+  func partMisuse() throws {
+    try withTemporaryDirectory { dir in
+      let path = dir.path + "/model.gguf"
+      do {
+        let writer = try GGUFWriter(path: path, metadata: [], tensors: Self.plans)
+        let first = Self.contents(Self.plans[0])  // a.f32: 60 bytes
+        try first[0..<20].withUnsafeBytes { try writer.writeTensorPart($0) }
+        let over = #expect(throws: FormatError.self) { try first.withUnsafeBytes { try writer.writeTensorPart($0) } }
+        #expect(over?.description.contains("'a.f32'") == true && over?.description.contains("80 bytes") == true)
+        let whole = #expect(throws: FormatError.self) { try first.withUnsafeBytes { try writer.writeTensor($0) } }
+        #expect(whole?.description.contains("'a.f32' is being written in parts") == true)
+        let early = #expect(throws: FormatError.self) { try writer.finish() }
+        #expect(early?.description.contains("0 of 4 tensors") == true)
+        #expect(early?.description.contains("20 of its 60 bytes") == true)
+        // The rejected writes changed nothing: the rest of the tensor completes it.
+        try first[20...].withUnsafeBytes { try writer.writeTensorPart($0) }
+        #expect(writer.nextTensor == Self.plans[1])
+      }
+      #expect(try Self.listing(dir.path).isEmpty)
+    }
+  }
+
   @Test("finish before every tensor is written throws and leaves no file, nor a temporary one")
   func finishEarly() throws {
     try withTemporaryDirectory { dir in

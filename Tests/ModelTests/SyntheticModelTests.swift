@@ -200,8 +200,7 @@ import Testing
       let count = generator.roundChunks * SyntheticModel.chunkElements + 34_465
       let tensor = SyntheticModel.Tensor(name: "odd", shape: [count], fill: .gaussian)
       let quantization = NF4Converter.Options()
-      let plans = NF4Converter.entries(
-        .init(name: tensor.name, shape: tensor.shape, storage: "NF4", fill: { _ in }), options: quantization)
+      let plans = NF4Converter.entries(name: tensor.name, shape: tensor.shape, storage: "NF4", options: quantization)
       let path = directory + "/odd.safetensors"
       let writer = try SafetensorsWriter(path: path, plans: plans, metadata: [])
       let bytes = try generator.write(tensor, to: writer, quantization: quantization, ledger: ledger)
