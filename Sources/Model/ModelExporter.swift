@@ -1,19 +1,32 @@
 internal import Formats
 import Foundation
 public import Memory
-import Quantization
+public import Quantization
 
-/// Writes a loaded model back out dequantized: a Hugging Face safetensors file (with config.json, tokenizer.json
-/// and tokenizer_config.json beside it) or a llama.cpp GGUF file. Matrices in fp32 or fp16, norms and biases in
-/// fp32, one tensor at a time and each in blocks of rows (`RowBlocks`). This is the way back from NF4, and `merge`'s.
+/// Writes a loaded model back out: a Hugging Face safetensors file (with config.json, tokenizer.json and
+/// tokenizer_config.json beside it) or a llama.cpp GGUF file. Matrices in fp32 or fp16, or in a GGUF file also one of
+/// llama.cpp's quantized types, quantized by ggml's own algorithms as `llama-quantize --pure` does it (every matrix,
+/// embeddings included; a type whose block does not divide a row falls back as llama-quantize's does); norms and
+/// biases stay fp32. One tensor at a time and each in blocks of rows (`RowBlocks`). This is the way back from NF4,
+/// and `merge`'s.
 public struct ModelExporter {
   public let model: LanguageModel
-  public let halfPrecision: Bool
+  /// The matrices' element type: f32, f16, or (GGUF only) a type `ggmlQuantize` makes.
+  public let type: GGMLType
 
-  public init(model: LanguageModel, halfPrecision: Bool) {
+  public init(model: LanguageModel, type: GGMLType) {
+    precondition(type == .f32 || type.isQuantizable, "not a type the exporter writes")
     self.model = model
-    self.halfPrecision = halfPrecision
+    self.type = type
   }
+
+  /// The type a matrix of `cols` columns is stored in for a requested `type`: llama-quantize's fallback when the
+  /// type's block does not divide the row (q4_k → q5_0, q6_k → q8_0, then f16).
+  public static func storedType(_ type: GGMLType, cols: Int) -> GGMLType {
+    type == .f32 || type == .f16 ? type : quantizationType(for: type, rowLength: cols)
+  }
+
+  var halfPrecision: Bool { type == .f16 }
 
   /// One output tensor: the model's weight (Hugging Face name, shape, values), its GGUF name, and for llama-arch Q/K
   /// the llama.cpp row order to write in GGUF.
@@ -23,11 +36,13 @@ public struct ModelExporter {
     var ggufRowOrder: [Int32]?
     var hfName: String { weight.name }
     var shape: [Int] { weight.shape }
-    /// Matrices are written in fp16 when `halfPrecision`; vectors stay fp32.
+    /// Matrices are written in the exporter's type; vectors stay fp32.
     var isMatrix: Bool {
       if case .matrix = weight.kind { return true }
       return false
     }
+    /// The type this tensor is written in for the exporter's `type`.
+    func stored(_ type: GGMLType) -> GGMLType { isMatrix ? ModelExporter.storedType(type, cols: shape[1]) : .f32 }
     var count: Int { shape.reduce(1, *) }
   }
 
@@ -44,6 +59,9 @@ public struct ModelExporter {
   public func writeSafetensors(to path: String, ledger: MemoryLedger, progress: (Int, Int) -> Void = { _, _ in }) throws
     -> Int
   {
+    guard type == .f32 || type == .f16 else {
+      throw ModelError.invalidConfig(path: path, reason: "safetensors output holds f32 or f16, not \(type.name)")
+    }
     let items = items()
     let plans = items.map { item in
       let half = halfPrecision && item.isMatrix
@@ -51,7 +69,7 @@ public struct ModelExporter {
         name: item.hfName, dtype: half ? "F16" : "F32", shape: item.shape, byteCount: item.count * (half ? 2 : 4))
     }
     let writer = try SafetensorsWriter(path: path, plans: plans, metadata: [("format", "pt")])
-    try stream(items, llamaCppOrder: false, ledger: ledger, progress: progress) { try writer.writePart($0) }
+    try stream(items, llamaCppOrder: false, path: path, ledger: ledger, progress: progress) { try writer.writePart($0) }
     try writer.finish()
     let directory = (path as NSString).deletingLastPathComponent
     func beside(_ name: String) -> String {
@@ -80,11 +98,11 @@ public struct ModelExporter {
   public func writeGGUF(to path: String, ledger: MemoryLedger, progress: (Int, Int) -> Void = { _, _ in }) throws -> Int
   {
     let items = items()
-    let plans = items.map { item in
-      GGUFTensorPlan(name: item.ggufName, shape: item.shape, type: halfPrecision && item.isMatrix ? .f16 : .f32)
-    }
+    let plans = items.map { item in GGUFTensorPlan(name: item.ggufName, shape: item.shape, type: item.stored(type)) }
     let writer = try GGUFWriter(path: path, metadata: ggufMetadata(), tensors: plans)
-    try stream(items, llamaCppOrder: true, ledger: ledger, progress: progress) { try writer.writeTensorPart($0) }
+    try stream(items, llamaCppOrder: true, path: path, ledger: ledger, progress: progress) {
+      try writer.writeTensorPart($0)
+    }
     try writer.finish()
     return writer.fileSize
   }
@@ -95,7 +113,7 @@ public struct ModelExporter {
     var metadata: [(String, GGUFValue)] = [
       ("general.architecture", .string(a)),
       ("general.name", .string(((model.path as NSString).lastPathComponent as NSString).deletingPathExtension)),
-      ("general.file_type", .uint32(halfPrecision ? 1 : 0)),
+      ("general.file_type", .uint32(Self.llamaFileType(type))),
       ("\(a).context_length", .uint32(UInt32(c.contextLength))),
       ("\(a).embedding_length", .uint32(UInt32(c.hiddenSize))),
       ("\(a).feed_forward_length", .uint32(UInt32(c.intermediateSize))),
@@ -112,27 +130,60 @@ public struct ModelExporter {
     metadata += model.tokenizer.ggufMetadata().filter { $0.0 != "tokenizer.ggml.eos_token_id" }
     if let eos = model.eosID { metadata.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(eos)))) }
     if let template = model.chatTemplate.source { metadata.append(("tokenizer.chat_template", .string(template))) }
+    // llama.cpp's writer adds this to quantized files (the block layouts' version).
+    if type != .f32 && type != .f16 { metadata.append(("general.quantization_version", .uint32(2))) }
     return metadata
   }
 
-  /// Streams each item's values as the output's bytes (matrices in blocks of rows, fp16 when `halfPrecision`; with
+  /// llama.cpp's `llama_ftype` of a file whose matrices are mostly `type` (ref: include/llama.h).
+  static func llamaFileType(_ type: GGMLType) -> UInt32 {
+    switch type {
+    case .f16: 1
+    case .q4_0: 2
+    case .q4_1: 3
+    case .q8_0: 7
+    case .q5_0: 8
+    case .q5_1: 9
+    case .q4_K: 14  // LLAMA_FTYPE_MOSTLY_Q4_K_S: every matrix Q4_K
+    case .q5_K: 16  // LLAMA_FTYPE_MOSTLY_Q5_K_S
+    case .q6_K: 18
+    default: 0
+    }
+  }
+
+  /// Streams each item's values as the output's bytes (matrices in blocks of rows in their stored type; with
   /// `llamaCppOrder`, Q/K rows in llama.cpp's order, blocks of whole heads) to `sink`, in order.
+  /// - Throws: `ModelError.invalidConfig` naming `path` and the tensor when a value is NaN or infinite (a damaged
+  ///   adapter or source) or beyond fp16's range in f16 output; the writer then leaves nothing at `path`.
   private func stream(
-    _ items: [Item], llamaCppOrder: Bool, ledger: MemoryLedger, progress: (Int, Int) -> Void,
+    _ items: [Item], llamaCppOrder: Bool, path: String, ledger: MemoryLedger, progress: (Int, Int) -> Void,
     _ sink: (UnsafeRawBufferPointer) throws -> Void
   ) throws {
     let total = items.reduce(0) { $0 + $1.count }
     var done = 0
     for item in items {
       let order = llamaCppOrder ? item.ggufRowOrder : nil
-      let half = halfPrecision && item.isMatrix
+      let stored = item.stored(type)
       // llama.cpp's order moves rows only within their head.
       let granule = order == nil ? 1 : model.config.headDim
       try RowBlocks.forEach(item.weight, of: model, granule: granule, storedOrder: order, ledger: ledger) {
         values, count in
-        guard half else { return try sink(UnsafeRawBufferPointer(start: values, count: count * 4)) }
-        try RowBlocks.withHalves(of: values, count: count, ledger: ledger) {
-          try sink(UnsafeRawBufferPointer(start: $0, count: count * 2))
+        if let bad = RowBlocks.firstNonFinite(values, count: count, limit: stored == .f16 ? 65504 : nil) {
+          throw ModelError.invalidConfig(
+            path: path,
+            reason: "tensor '\(item.hfName)' holds \(bad) (NaN or infinity: a damaged adapter or source"
+              + (stored == .f16 ? ", or beyond fp16's range ±65504: use --dtype f32" : "") + "); nothing was written")
+        }
+        switch stored {
+        case .f32: try sink(UnsafeRawBufferPointer(start: values, count: count * 4))
+        case .f16:
+          try RowBlocks.withHalves(of: values, count: count, ledger: ledger) {
+            try sink(UnsafeRawBufferPointer(start: $0, count: count * 2))
+          }
+        default:
+          try RowBlocks.withQuantized(stored, of: values, count: count, cols: item.shape[1], ledger: ledger) {
+            try sink($0)
+          }
         }
       }
       done += item.count

@@ -101,4 +101,32 @@ enum RowBlocks {
     }
     return try body(half.pointer)
   }
+
+  /// `values` (count, rows of `cols`) quantized to `type` row by row on every worker (ggml's reference quantizers, so
+  /// bytes equal llama-quantize's), into a buffer reserved under "convert-output", for `body`. `cols` must be a
+  /// multiple of the type's block (`ModelExporter.storedType` sees to it).
+  static func withQuantized<R>(
+    _ type: GGMLType, of values: UnsafePointer<Float>, count: Int, cols: Int, ledger: MemoryLedger,
+    _ body: (UnsafeRawBufferPointer) throws -> R
+  ) throws -> R {
+    let rowBytes = type.byteCount(elements: cols)!
+    let rows = count / cols
+    let output = try AnonymousBuffer<UInt8>(count: rows * rowBytes, label: "convert-output", ledger: ledger)
+    let input = SendableConstPointer(values)
+    let out = SendablePointer(output.pointer)
+    let parts = Threading.workers
+    parallelParts(parts) { part in
+      for r in partition(rows, parts: parts, part: part) {
+        ggmlQuantize(type, from: input.pointer + r * cols, count: cols, to: out.pointer + r * rowBytes)
+      }
+    }
+    return try body(UnsafeRawBufferPointer(start: output.pointer, count: rows * rowBytes))
+  }
+
+  /// The first value of `values` that is NaN, infinite or (with `limit`) beyond ±limit, as text; nil when all are fine.
+  static func firstNonFinite(_ values: UnsafePointer<Float>, count: Int, limit: Float?) -> String? {
+    let bound = limit ?? .greatestFiniteMagnitude
+    for i in 0..<count where !(abs(values[i]) <= bound) { return "\(values[i]) at element \(i) of a block" }
+    return nil
+  }
 }

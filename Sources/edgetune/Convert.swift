@@ -14,7 +14,7 @@ struct Convert: ParsableCommand {
         .nf4          quantize INPUT (GGUF, safetensors, Hugging Face directory or .nf4) to NF4 with double
                       quantization, as bitsandbytes does it (QLoRA)
         .safetensors  dequantize to --dtype; config.json, tokenizer.json and tokenizer_config.json are written beside it
-        .gguf         dequantize to --dtype as a llama.cpp GGUF file
+        .gguf         a llama.cpp GGUF file in --dtype: f32, f16, or one of llama.cpp's quantized types
       An adapter INPUT (a PEFT LoRA directory, or a llama.cpp LoRA adapter .gguf) needs its base model (--model):
         .gguf         llama.cpp's LoRA adapter, for `llama-cli -m BASE.gguf --lora OUT.gguf`; an Ollama Modelfile
                       (FROM the base, ADAPTER the file) is written beside it as OUT.Modelfile
@@ -44,7 +44,11 @@ struct Convert: ParsableCommand {
   @Option(help: "Storage of the embeddings and an untied output head in .nf4 output: nf4, f16 or f32.")
   var embeddings: String = "nf4"
 
-  @Option(help: "Element type of dequantized output (.safetensors, .gguf): f32 or f16.")
+  @Option(
+    help: """
+      Element type of .safetensors output (f32, f16) or .gguf output (also q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, \
+      q4_0: llama.cpp's quantizers, as llama-quantize --pure).
+      """)
   var dtype: String = "f32"
 
   @Flag(
@@ -100,7 +104,9 @@ struct Convert: ParsableCommand {
     options.embeddings = NF4Converter.Options.EmbeddingStorage(rawValue: embeddings)!
     let plan = InferencePlan.conversion(
       model: model,
-      to: direction! == .nf4 ? .nf4(options) : .dequantized(half: dtype == "f16", llamaCppOrder: direction! == .gguf),
+      to: direction! == .nf4
+        ? .nf4(options)
+        : .dequantized(type: try OutputType.parse(dtype, output: output), llamaCppOrder: direction! == .gguf),
       budget: budget.bytes)
     try plan.requireFits(what: "converting \(input)")
     let ledger = MemoryLedger(budget: plan.ledgerBudget)
@@ -132,7 +138,7 @@ struct Convert: ParsableCommand {
               result.fileBitsPerWeight))
       }
     case .safetensors, .gguf:
-      let exporter = ModelExporter(model: model, halfPrecision: dtype == "f16")
+      let exporter = ModelExporter(model: model, type: try OutputType.parse(dtype, output: output))
       let bytes =
         try direction! == .gguf
         ? exporter.writeGGUF(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1)) }

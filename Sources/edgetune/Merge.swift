@@ -9,20 +9,24 @@ struct Merge: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Merge a LoRA, IA3 or selective result into its base; write it as .nf4, .safetensors or .gguf.",
     discussion: """
-      .safetensors and .gguf write the merged weights dequantized (--dtype f16 or f32), so the merged model runs in
-      Hugging Face tools or llama.cpp / Ollama. .nf4 re-quantizes them, which can erase a small LoRA update.
+      .safetensors writes the merged weights in f16 or f32 for Hugging Face tools; .gguf in f16, f32 or one of
+      llama.cpp's quantized types (--dtype q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0: llama.cpp's own quantizers,
+      bytes as llama-quantize --pure makes them) for llama.cpp and Ollama. A LoRA adapter can also stay a separate
+      file on the unchanged base: `edgetune convert ADAPTER --model BASE.gguf -o adapter.gguf`. .nf4 re-quantizes the
+      merged weights, which can erase a small LoRA update.
       """)
 
   @OptionGroup var model: ModelOptions
   @OptionGroup var threads: ThreadOptions
 
-  @Option(help: "The adapter directory: LoRA or IA3 (PEFT format), or a `train selective` result.")
+  @Option(
+    help: "The adapter: a LoRA or IA3 directory (PEFT format), a llama.cpp LoRA .gguf, or a `train selective` result.")
   var adapter: String
 
   @Option(name: .shortAndLong, help: "Output file: .nf4, .safetensors or .gguf.")
   var output: String
 
-  @Option(help: "Element type of .safetensors / .gguf output: f32 or f16.")
+  @Option(help: "Element type of the merged matrices: f32 or f16, or for .gguf a llama.cpp type (q8_0 … q4_0).")
   var dtype: String = "f16"
 
   func validate() throws {
@@ -79,7 +83,7 @@ struct Merge: ParsableCommand {
         bar.update(done * 100 / max(total, 1))
       }.fileBytes
     } else {
-      let exporter = ModelExporter(model: merged, halfPrecision: dtype == "f16")
+      let exporter = ModelExporter(model: merged, type: try OutputType.parse(dtype, output: output))
       bytes =
         try output.hasSuffix(".gguf")
         ? exporter.writeGGUF(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1)) }

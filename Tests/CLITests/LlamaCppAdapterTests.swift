@@ -102,4 +102,45 @@ import Testing
       ["convert", adapter, "--model", Self.model, "-o", nf4], mentions: ["-o for an adapter"], output: nf4)
     try expectRefused(["convert", adapter, "-o", gguf + "2"], mentions: ["--model"], output: gguf + "2")
   }
+
+  /// `merge --dtype q8_0` (and the other GGUF types) gives a model every verb loads, whose perplexity is the f32
+  /// merge's to the type's rounding; a NaN in the adapter stops the merge with the tensor named and nothing written.
+  @Test func quantizedMergesAndNonFiniteAdapters() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let adapter = try trainAdapter(in: dir)
+    let text = dir.appendingPathComponent("text.txt")
+    try Data("Dates: 2020-05-01, 1999-12-31 and 1970-01-01. Normalize the date: May 1 2020.".utf8).write(to: text)
+    func perplexity(_ model: String) throws -> Double {
+      let result = try CLI.run(["eval", "--model", model, "--text", text.path, "--json"])
+      #expect(result.status == 0, "\(result.stderr)")
+      return try result.decoded(CommandReport<Eval.TextResult>.self).result.perplexity
+    }
+    let f32 = dir.appendingPathComponent("merged-f32.gguf").path
+    #expect(
+      try CLI.run(["merge", "--model", Self.model, "--adapter", adapter, "-o", f32, "--dtype", "f32"]).status == 0)
+    let reference = try perplexity(f32)
+    for (type, tolerance) in [("q8_0", 0.01), ("q4_0", 0.25)] {
+      let out = dir.appendingPathComponent("merged-\(type).gguf").path
+      let result = try CLI.run(["merge", "--model", Self.model, "--adapter", adapter, "-o", out, "--dtype", type])
+      #expect(result.status == 0, "\(result.stderr)")
+      let measured = try perplexity(out)
+      #expect(abs(measured / reference - 1) < tolerance, "\(type): \(measured) vs f32 \(reference)")
+      #expect(measured != reference, "\(type) gave the f32 merge's perplexity exactly: was it quantized?")
+    }
+
+    let gguf = dir.appendingPathComponent("adapter.gguf").path
+    #expect(try CLI.run(["convert", adapter, "--model", Self.model, "-o", gguf]).status == 0)
+    // The last F32 value of the last tensor (ffn_down's lora_b) becomes NaN.
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: gguf))
+    let end = try handle.seekToEnd()
+    try handle.seek(toOffset: end - 4)
+    try handle.write(contentsOf: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+    try handle.close()
+    let merged = dir.appendingPathComponent("nan.gguf").path
+    let result = try CLI.run(["merge", "--model", Self.model, "--adapter", gguf, "-o", merged])
+    #expect(result.status == 1 && result.exited, "\(result.stderr)")
+    #expect(result.stderr.contains("down_proj.weight' holds nan"), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: merged))
+  }
 }

@@ -33,7 +33,7 @@ struct ConvertedTinyModel {
   /// The model as exported by `ModelExporter` from the NF4 file: a directory holding model.safetensors (F32) and
   /// its JSON files, or a .gguf file. Returns the path to load.
   func export(_ name: String, gguf: Bool = false, halfPrecision: Bool = false) throws -> String {
-    let exporter = ModelExporter(model: try LanguageModel(path: path), halfPrecision: halfPrecision)
+    let exporter = ModelExporter(model: try LanguageModel(path: path), type: halfPrecision ? .f16 : .f32)
     if gguf {
       let out = directory + "/" + name + ".gguf"
       try exporter.writeGGUF(to: out, ledger: MemoryLedger())

@@ -1,5 +1,5 @@
 public import Memory
-import Quantization
+public import Quantization
 public import Tensor
 
 /// Memory plans of the runs that only read the model: generation and evaluation (a KV-cache session) and conversion
@@ -30,8 +30,9 @@ public enum InferencePlan {
   public enum ConversionOutput: Sendable {
     /// An NF4 file with these options (`convert -o x.nf4`).
     case nf4(NF4Converter.Options)
-    /// Dequantized .safetensors or .gguf: `half` for fp16 matrices, `llamaCppOrder` for GGUF's Q/K rows.
-    case dequantized(half: Bool, llamaCppOrder: Bool)
+    /// .safetensors or .gguf with matrices of `type` (f32, f16, or a GGUF quantized type), `llamaCppOrder` for
+    /// GGUF's Q/K rows.
+    case dequantized(type: GGMLType, llamaCppOrder: Bool)
   }
 
   /// `convert`/`merge`/export: every matrix streamed in blocks of rows (`RowBlocks`), so the largest tensor no longer
@@ -58,11 +59,12 @@ public enum InferencePlan {
         case .f16: outputBytes = { $0 * 2 }
         case .f32: break
         }
-      case .dequantized(let half, let llamaCppOrder):
+      case .dequantized(let type, let llamaCppOrder):
         if llamaCppOrder, LlamaCppNames.rowOrder(weight.name, config: model.config) != nil {
           granule = model.config.headDim
         }
-        if half { outputBytes = { $0 * 2 } }
+        let stored = ModelExporter.storedType(type, cols: m.cols)
+        if stored != .f32 { outputBytes = { stored.byteCount(elements: $0) ?? 4 * $0 } }
       }
       let rows = RowBlocks.rowCount(rows: m.rows, cols: m.cols, granule: granule)
       func raise(_ line: inout (bytes: Int, name: String), _ bytes: Int) {
