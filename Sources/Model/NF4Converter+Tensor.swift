@@ -20,7 +20,7 @@ extension NF4Converter {
     let layout = NF4Quantizer.Layout(count: count, blockSize: blockSize, nestedBlockSize: options.nestedBlockSize)
     let absmax = try AnonymousBuffer<Float>(count: layout.blocks, label: "convert-output", ledger: ledger)
     let terms = try ErrorTerms(blocks: layout.blocks, ledger: ledger)
-    var sums = ErrorTerms.Sums()
+    var sums = ErrorAccumulator()
     let granule = RowBlocks.granule(cols: matrix.cols, blockSize: blockSize)
     let blockRows = RowBlocks.rowCount(rows: matrix.rows, cols: matrix.cols, granule: granule)
     let codes = try AnonymousBuffer<UInt8>(
@@ -28,7 +28,7 @@ extension NF4Converter {
     let parts = Threading.workers
     let firstBad = SendablePointer(UnsafeMutablePointer<Int>.allocate(capacity: parts))
     defer { firstBad.pointer.deallocate() }
-    let partials = SendablePointer(UnsafeMutablePointer<ErrorTerms.Sums>.allocate(capacity: parts))
+    let partials = SendablePointer(UnsafeMutablePointer<ErrorAccumulator>.allocate(capacity: parts))
     defer { partials.pointer.deallocate() }
     let packed = SendablePointer(codes.pointer)
     let scales = SendablePointer(absmax.pointer)
@@ -58,20 +58,20 @@ extension NF4Converter {
           path: writer.path,
           reason: "tensor '\(matrix.name)' holds a non-finite value at element \(first + bad); cannot quantize it")
       }
-      for part in 0..<parts { sums.add(partials.pointer[part]) }
+      for part in 0..<parts { sums.merge(partials.pointer[part]) }
       try writer.writePart(UnsafeRawBufferPointer(start: codes.pointer, count: (n + 1) / 2))
     }
     guard options.doubleQuantization else {
       try writer.write(UnsafeRawBufferPointer(start: absmax.pointer, count: layout.blocks * 4))
       try writeFloats(NF4Tables.code, writer)
       try writer.write(quantStateJSON(shape: shape, options: options, offset: nil))
-      return terms.relativeRMSE(sums, count: count) { _ in 0 }
+      return terms.relativeRMSE(sums) { _ in 0 }
     }
     let nested = try writeNestedScales(
       absmax: absmax.pointer, layout: layout, shape: shape, options: options, writer: writer, label: "convert-output",
       ledger: ledger)
     return NF4Tables.dynamicMapSigned.withUnsafeBufferPointer { code8 in
-      terms.relativeRMSE(sums, count: count) { b in
+      terms.relativeRMSE(sums) { b in
         let stored = NF4Quantizer.scale(
           q: nested.q.pointer[b], nestedAbsmax: nested.nestedAbsmax[b / options.nestedBlockSize],
           offset: nested.offset, code8: code8.baseAddress!)
@@ -132,18 +132,6 @@ extension NF4Converter {
 /// Σx² − 2a′Σxq + a′²Σq² would cancel two leading digits and need both sums in Double. One difference from decoding:
 /// the decoder rounds q·a′ to fp32, this does not (2⁻²⁴ of each weight). Σx and Σx² give the source's variance.
 struct ErrorTerms: ~Copyable {
-  /// Sums over the whole tensor, in Double.
-  struct Sums {
-    var squaredError = 0.0
-    var sum = 0.0
-    var sumOfSquares = 0.0
-    mutating func add(_ other: Sums) {
-      squaredError += other.squaredError
-      sum += other.sum
-      sumOfSquares += other.sumOfSquares
-    }
-  }
-
   /// (r_b, Q_b) per block, (blocks, 2).
   let perBlock: AnonymousBuffer<Float>
 
@@ -152,19 +140,21 @@ struct ErrorTerms: ~Copyable {
   }
 
   /// Measures blocks `blocks` of x against their codes and absmax (as `NF4Quantizer.quantize` left them): returns
-  /// their R, Σx, Σx², stores their (r_b, Q_b).
+  /// their element count, R (as the squared error), Σx and Σx²; stores their (r_b, Q_b).
   /// - Parameters: x (count); packed ((count + 1) / 2); absmax (the blocks of x); perBlock (2 per block of x).
   static func measure(
     _ x: UnsafePointer<Float>, count: Int, blockSize: Int, blocks: Range<Int>, packed: UnsafePointer<UInt8>,
     absmax: UnsafePointer<Float>, perBlock: UnsafeMutablePointer<Float>
-  ) -> Sums {
-    var total = Sums()
+  ) -> ErrorAccumulator {
+    var total = ErrorAccumulator()
     NF4Tables.code.withUnsafeBufferPointer { code in
       for b in blocks {
         let a = Double(absmax[b])
         var correlation = 0.0
         var codeSquares = 0.0
-        for i in (b * blockSize)..<min(count, (b + 1) * blockSize) {
+        let elements = (b * blockSize)..<min(count, (b + 1) * blockSize)
+        total.count += elements.count
+        for i in elements {
           let byte = packed[i / 2]
           let q = Double(code[Int(i & 1 == 0 ? byte >> 4 : byte & 15)])
           let value = Double(x[i])
@@ -183,15 +173,17 @@ struct ErrorTerms: ~Copyable {
   }
 
   /// RMSE / standard deviation of the source, with `delta(b)` = a′ − a of each block (0 for fp32 scales).
-  func relativeRMSE(_ sums: Sums, count: Int, delta: (Int) -> Double) -> Double {
-    var squaredError = sums.squaredError
+  /// - Parameters: sums (R, Σx and Σx² of the whole tensor, from `measure`).
+  func relativeRMSE(_ sums: ErrorAccumulator, delta: (Int) -> Double) -> Double {
+    var total = sums
     for b in 0..<(perBlock.count / 2) {
       let d = delta(b)
-      if d != 0 { squaredError += d * (d * Double(perBlock.pointer[2 * b + 1]) - 2 * Double(perBlock.pointer[2 * b])) }
+      if d != 0 {
+        total.squaredError += d * (d * Double(perBlock.pointer[2 * b + 1]) - 2 * Double(perBlock.pointer[2 * b]))
+      }
     }
-    return ErrorAccumulator(
-      count: count, squaredError: max(0, squaredError), sum: sums.sum, sumOfSquares: sums.sumOfSquares
-    ).relative
+    total.squaredError = max(0, total.squaredError)
+    return total.relative
   }
 }
 
@@ -209,6 +201,14 @@ struct ErrorAccumulator {
     squaredError += d * d
     sum += o
     sumOfSquares += o * o
+  }
+
+  /// Adds another part's sums (a worker's share of a tensor).
+  mutating func merge(_ other: ErrorAccumulator) {
+    count += other.count
+    squaredError += other.squaredError
+    sum += other.sum
+    sumOfSquares += other.sumOfSquares
   }
 
   /// RMSE / standard deviation of the original (0 when the original is constant).

@@ -39,7 +39,7 @@ public enum InferencePlan {
   /// sets the peak: one block's fp32 values, its output, the source pages around it (the block's stored rows, a large
   /// folio either side, and an NF4 source's block scales, 1/32 of its codes, kept until the matrix is done), and for
   /// NF4 output the tensor's block scales and error terms (`NF4Converter.keptBytes`) until its double quantization.
-  /// Each line is the maximum over the matrices (the embedding sets all three in every model we convert).
+  /// Each line is the maximum over the matrices, and names the one that sets it.
   public static func conversion(model: LanguageModel, to output: ConversionOutput, budget: Int?) -> MemoryPlan {
     var source = (bytes: 0, name: "")
     var produced = (bytes: 0, name: "")
