@@ -1,5 +1,6 @@
 import Foundation
 import Memory
+import Quantization
 import Testing
 
 @testable import Model
@@ -41,15 +42,15 @@ import Testing
     }
   }
 
-  @Test(.enabled(if: ModelFixtures.haveGGUF), arguments: [true, false])
-  func ggufPlanHoldsTheLedger(half: Bool) throws {
+  @Test(.enabled(if: ModelFixtures.haveGGUF), arguments: [GGMLType.f16, .f32, .q8_0, .q4_K])
+  func ggufPlanHoldsTheLedger(type: GGMLType) throws {
     let model = try ModelFixtures.ggufModel()
-    let plan = InferencePlan.conversion(model: model, to: .dequantized(half: half, llamaCppOrder: true), budget: nil)
+    let plan = InferencePlan.conversion(model: model, to: .dequantized(type: type, llamaCppOrder: true), budget: nil)
     try Self.withTemporaryDirectory { directory in
       let ledger = MemoryLedger()
-      try ModelExporter(model: model, halfPrecision: half).writeGGUF(to: directory + "/m.gguf", ledger: ledger)
-      if half {
-        Self.expectLedgerLinesHold(plan, ledger, ".gguf f16")
+      try ModelExporter(model: model, type: type).writeGGUF(to: directory + "/m.gguf", ledger: ledger)
+      if type != .f32 {
+        Self.expectLedgerLinesHold(plan, ledger, ".gguf \(type.name)")
       } else {
         // fp32 output goes out of the source block itself: no output buffer, and none planned.
         #expect(ledger.snapshot().peakByLabel["convert-output"] == nil)
