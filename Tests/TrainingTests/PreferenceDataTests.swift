@@ -209,7 +209,9 @@ import Testing
       ]),
     ]
     let path = try DataFixtures.temporaryFile(lines.joined(separator: "\n") + "\n")
-    let dataset = try PreferenceDataset.load(path: path, encoder: ExampleEncoder(model: model))
+    // String pairs as raw text here (--raw-pairs); the chat-template default is checked at the end.
+    let dataset = try PreferenceDataset.load(
+      path: path, encoder: ExampleEncoder(model: model, options: DataOptions(rawPairs: true)))
     #expect(dataset.count == 5)
     #expect(dataset.pairs.map(\.line) == [1, 3, 3, 3, 4])
     let expected: [(prompt: String, chosen: String, rejected: String)] = [
@@ -230,6 +232,16 @@ import Testing
     #expect(report.tokens == dataset.pairs.reduce(0) { $0 + $1.chosen.count + $1.rejected.count })
     #expect(report.longest == dataset.pairs.map { max($0.chosen.count, $0.rejected.count) }.max())
     #expect(report.summary == "5 pairs from 3 records (\(report.tokens) tokens)")
+
+    // By default a string pair goes through the chat template: the same tokens as the pair written as messages.
+    let encoder = ExampleEncoder(model: model)
+    let chat = try PreferenceDataset.load(path: path, encoder: encoder)
+    let asMessages = try encoder.encode(
+      .conversationalPromptCompletion(
+        prompt: [ChatMessage(role: "user", content: "The sky is")],
+        completion: [ChatMessage(role: "assistant", content: " blue.")]))
+    #expect(chat[0].chosen.tokens == asMessages.tokens && chat[0].chosen.lossMask == asMessages.lossMask)
+    #expect(chat[0].chosen.tokens != dataset[0].chosen.tokens)
   }
 
   @Test func badLineFailsWithFileAndLine() throws {
@@ -286,7 +298,7 @@ import Testing
     ]
     let path = try DataFixtures.temporaryFile(lines.joined(separator: "\n"))
     let dataset = try PreferenceDataset.load(
-      path: path, encoder: ExampleEncoder(model: model, options: DataOptions(seqLen: seqLen)))
+      path: path, encoder: ExampleEncoder(model: model, options: DataOptions(seqLen: seqLen, rawPairs: true)))
     let report = dataset.report
     #expect(dataset.pairs.map(\.line) == [3, 4])
     #expect(report.truncated == 3)
