@@ -112,7 +112,9 @@ import Training
     ]
     let path = try DataFixtures.temporaryFile(lines.joined(separator: "\n"))
     let seqLen = 16
-    let dataset = try JSONLDataset.load(path: path, model: model, options: DataOptions(seqLen: seqLen))
+    // Raw pairs: the prompt's own tokens fill the row (through the chat template, its header would too).
+    let dataset = try JSONLDataset.load(
+      path: path, model: model, options: DataOptions(seqLen: seqLen, rawPairs: true))
     #expect(dataset.report.truncated == 3)
     #expect(dataset.report.droppedWithoutTargets == 1)
     #expect(dataset.count == 3)

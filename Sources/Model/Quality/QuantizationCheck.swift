@@ -26,7 +26,15 @@ public struct QuantizationCheck: Sendable, Codable, Equatable {
         path: output.path, reason: "its tokenizer encodes the sample text differently from the source's")
     }
     let window = min(ids.count, source.config.contextLength, output.config.contextLength)
+    // Streamed (every layer's pages dropped after use) and dropped after, so the check adds a session and one
+    // layer to the conversion's memory, not two models.
     func perplexity(_ model: LanguageModel) throws -> Double {
+      let policy = model.residency.policy
+      model.residency.policy = .streaming(residentLayers: 0)
+      defer {
+        model.dropAllWeightPages()
+        model.residency.policy = policy
+      }
       let session = try InferenceSession(model: model, capacity: window, chunk: 128, ledger: ledger)
       return try evaluatePerplexity(ids: ids, window: window, session: session).perplexity
     }
