@@ -26,8 +26,6 @@ public struct ModelExporter {
     type == .f32 || type == .f16 ? type : quantizationType(for: type, rowLength: cols)
   }
 
-  var halfPrecision: Bool { type == .f16 }
-
   /// One output tensor: the model's weight (Hugging Face name, shape, values), its GGUF name, and for llama-arch Q/K
   /// the llama.cpp row order to write in GGUF.
   struct Item {
@@ -49,8 +47,8 @@ public struct ModelExporter {
   func items() -> [Item] {
     model.weights.named(config: model.config).map { weight in
       Item(
-        weight: weight, ggufName: GGUFWeightSource.ggufName(weight.name),
-        ggufRowOrder: GGUFWeightSource.rowOrder(weight.name, config: model.config))
+        weight: weight, ggufName: LlamaCppNames.tensorName(weight.name),
+        ggufRowOrder: LlamaCppNames.rowOrder(weight.name, config: model.config))
     }
   }
 
@@ -64,7 +62,7 @@ public struct ModelExporter {
     }
     let items = items()
     let plans = items.map { item in
-      let half = halfPrecision && item.isMatrix
+      let half = item.stored(type) == .f16
       return SafetensorsWriter.Plan(
         name: item.hfName, dtype: half ? "F16" : "F32", shape: item.shape, byteCount: item.count * (half ? 2 : 4))
     }
@@ -76,7 +74,7 @@ public struct ModelExporter {
       ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent(name)
     }
     var config = HuggingFaceConfig(model.config)
-    config.torchDtype = halfPrecision ? "float16" : "float32"
+    config.torchDtype = type == .f16 ? "float16" : "float32"
     config.bosTokenID = model.tokenizer.bosID.map(Int.init)
     config.eosTokenID = model.eosID.map(Int.init)
     let encoder = JSONEncoder()

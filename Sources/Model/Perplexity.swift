@@ -19,6 +19,19 @@ public struct PerplexityResult: Sendable, Codable, Equatable {
   }
 }
 
+extension PerplexityResult {
+  /// The result of `predicted` scored positions whose losses sum to `totalLoss` (perplexity 1 when none was scored).
+  init(tokens: Int, predicted: Int, totalLoss: Double) {
+    let mean = predicted > 0 ? totalLoss / Double(predicted) : 0
+    self.init(tokens: tokens, predicted: predicted, meanLoss: mean, perplexity: predicted > 0 ? exp(mean) : 1)
+  }
+
+  /// −log softmax(logits)[target]: one scored position's loss.
+  static func loss(_ logits: UnsafeBufferPointer<Float>, target: Int) -> Double {
+    logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
+  }
+}
+
 public func evaluatePerplexity(
   ids: [Int32], window: Int, prefix: [Int32] = [], session: InferenceSession, progress: (Int) -> Void = { _ in }
 ) throws -> PerplexityResult {
@@ -34,16 +47,13 @@ public func evaluatePerplexity(
     try session.forward(prefix + windowIDs, logits: .all) { index, logits in
       let t = index - prefix.count
       guard t >= 0, t + 1 < windowIDs.count else { return }
-      let target = Int(windowIDs[t + 1])
-      totalLoss += logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
+      totalLoss += PerplexityResult.loss(logits, target: Int(windowIDs[t + 1]))
       predicted += 1
     }
     start += windowIDs.count
     progress(start)
   }
-  let mean = predicted > 0 ? totalLoss / Double(predicted) : 0
-  return PerplexityResult(
-    tokens: ids.count, predicted: predicted, meanLoss: mean, perplexity: predicted > 0 ? exp(mean) : 1)
+  return PerplexityResult(tokens: ids.count, predicted: predicted, totalLoss: totalLoss)
 }
 
 /// Perplexity as llama.cpp's llama-perplexity defines it, so that its figure and ours compare directly: the ids are
@@ -72,12 +82,10 @@ public func evaluatePerplexityAsLlamaCpp(
     try session.forward(chunkIDs, logits: .all) { index, logits in
       guard index >= first, index + 1 < chunk else { return }
       // The target is the original token (llama.cpp restores it after the forward).
-      let target = Int(ids[start + index + 1])
-      totalLoss += logSumExp(logits.baseAddress!, count: logits.count) - Double(logits[target])
+      totalLoss += PerplexityResult.loss(logits, target: Int(ids[start + index + 1]))
       predicted += 1
     }
     progress(start + chunk)
   }
-  let mean = totalLoss / Double(predicted)
-  return PerplexityResult(tokens: ids.count, predicted: predicted, meanLoss: mean, perplexity: exp(mean))
+  return PerplexityResult(tokens: ids.count, predicted: predicted, totalLoss: totalLoss)
 }

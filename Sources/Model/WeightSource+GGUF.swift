@@ -1,26 +1,21 @@
 import Formats
 
-/// GGUF tensor names for Hugging Face names, and the Q/K un-permutation llama.cpp's converter applied.
+/// A GGUF file's tensors under llama.cpp's names, Q/K rows un-permuted as llama.cpp's converter permuted them
+/// (`LlamaCppNames`).
 struct GGUFWeightSource: WeightSource {
   let file: GGUFFile
   var path: String { file.path }
 
-  static func ggufName(_ hfName: String) -> String { LlamaCppNames.tensorName(hfName) }
-
-  func has(_ hfName: String) -> Bool { file.info(Self.ggufName(hfName)) != nil }
+  func has(_ hfName: String) -> Bool { file.info(LlamaCppNames.tensorName(hfName)) != nil }
 
   func matrix(_ hfName: String, expected: [Int], config: ModelConfig) throws -> any FrozenMatrix {
-    let view = try file.tensor(Self.ggufName(hfName))
-    let order = Self.rowOrder(hfName, config: config)
+    let view = try file.tensor(LlamaCppNames.tensorName(hfName))
+    let order = LlamaCppNames.rowOrder(hfName, config: config)
     return try checkedMatrix(view, expected: expected, rowOrder: order)
   }
 
   func vector(_ hfName: String, count: Int) throws -> [Float] {
-    try decodeVector(try file.tensor(Self.ggufName(hfName)), count: count)
-  }
-
-  static func rowOrder(_ hfName: String, config: ModelConfig) -> [Int32]? {
-    LlamaCppNames.rowOrder(hfName, config: config)
+    try decodeVector(try file.tensor(LlamaCppNames.tensorName(hfName)), count: count)
   }
 }
 

@@ -47,7 +47,7 @@ extension Convert {
           "\(output): \(ByteCount.format(report.fileBytes)), llama.cpp LoRA adapter (\(adapter.description), "
             + "alpha \(adapter.config.alpha))")
       }
-      if LoRAAdapterSet.isGGUFFile(model!) {
+      if GGUFFile.hasMagic(atPath: model!) {
         let modelfile = try OllamaModelfile.write(besideAdapter: output, base: model!)
         report.modelfile = modelfile
         if !json {
@@ -87,7 +87,7 @@ enum OllamaModelfile {
       ADAPTER \(absolutePath(adapter))
 
       """
-    try writeTextFile(text, to: path)
+    try Output.writeFile(Array(text.utf8), to: path)
     return path
   }
 }

@@ -102,11 +102,10 @@ struct Convert: ParsableCommand {
     options.nestedBlockSize = nestedBlockSize
     options.doubleQuantization = !noDoubleQuant
     options.embeddings = NF4Converter.Options.EmbeddingStorage(rawValue: embeddings)!
+    let elementType = try OutputType.parse(dtype, output: output)
     let plan = InferencePlan.conversion(
       model: model,
-      to: direction! == .nf4
-        ? .nf4(options)
-        : .dequantized(type: try OutputType.parse(dtype, output: output), llamaCppOrder: direction! == .gguf),
+      to: direction! == .nf4 ? .nf4(options) : .dequantized(type: elementType, llamaCppOrder: direction! == .gguf),
       budget: budget.bytes)
     try plan.requireFits(what: "converting \(input)")
     let ledger = MemoryLedger(budget: plan.ledgerBudget)
@@ -138,7 +137,7 @@ struct Convert: ParsableCommand {
               result.fileBitsPerWeight))
       }
     case .safetensors, .gguf:
-      let exporter = ModelExporter(model: model, type: try OutputType.parse(dtype, output: output))
+      let exporter = ModelExporter(model: model, type: elementType)
       let bytes =
         try direction! == .gguf
         ? exporter.writeGGUF(to: output, ledger: ledger) { done, total in bar.update(done * 100 / max(total, 1)) }

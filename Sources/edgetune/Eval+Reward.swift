@@ -7,10 +7,9 @@ extension Eval {
   /// --reward RM --data pairs.jsonl: the reward model's pairwise accuracy and mean margin on held-out pairs.
   func evaluateReward(_ directory: String, data path: String) throws {
     let session = try RewardSession(
-      model: model.model, reward: directory, rowTokens: 2 * seqLen, seqLen: seqLen, budget: budget, dataPath: path)
-    var encoder = session.encoder
-    encoder.options.rawPairs = rawPairs
-    var pairs = try PreferenceDataset.load(path: path, encoder: encoder)
+      model: model.model, reward: directory, rowTokens: 2 * seqLen, seqLen: seqLen, rawPairs: rawPairs, budget: budget,
+      dataPath: path)
+    var pairs = try PreferenceDataset.load(path: path, encoder: session.encoder)
     Output.diagnostic("data \(path): \(pairs.report.summary)")
     if let limit, pairs.count > limit { pairs = pairs.subset(Array(0..<max(0, limit))) }
     let start = ContinuousClock.now

@@ -17,8 +17,10 @@ struct RewardSession {
   let encoder: ExampleEncoder
 
   /// - Parameter rowTokens: the graph's row capacity (two sequences of up to --seq-len for pairs).
+  /// - Parameter rawPairs: plain string pairs as raw text instead of through the chat template (`DataOptions`).
   init(
-    model path: String, reward directory: String, rowTokens: Int, seqLen: Int, budget: BudgetOptions, dataPath: String?
+    model path: String, reward directory: String, rowTokens: Int, seqLen: Int, rawPairs: Bool, budget: BudgetOptions,
+    dataPath: String?
   )
     throws
   {
@@ -43,7 +45,7 @@ struct RewardSession {
       from: directory, model: lm.config, tokenizer: lm.tokenizer.fingerprint, ledger: ledger)
     graph = try TrainingGraph(
       model: lm, capacity: capacity, maximumRank: config.rank, logitRows: 1, ledger: ledger)
-    encoder = ExampleEncoder(model: lm, options: DataOptions(seqLen: seqLen))
+    encoder = ExampleEncoder(model: lm, options: DataOptions(seqLen: seqLen, rawPairs: rawPairs))
     model = lm
   }
 }

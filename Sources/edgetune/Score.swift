@@ -47,16 +47,15 @@ struct Score: ParsableCommand {
   func run() throws {
     threads.apply()
     let session = try RewardSession(
-      model: model.model, reward: reward, rowTokens: seqLen, seqLen: seqLen, budget: budget, dataPath: nil)
+      model: model.model, reward: reward, rowTokens: seqLen, seqLen: seqLen, rawPairs: raw, budget: budget,
+      dataPath: nil)
     let record: DataRecord =
       raw
       ? .promptCompletion(prompt: prompt, completion: completion)
       : .conversationalPromptCompletion(
         prompt: [ChatMessage(role: "user", content: prompt)],
         completion: [ChatMessage(role: "assistant", content: completion)])
-    var encoder = session.encoder
-    encoder.options.rawPairs = raw
-    let tokens = try encoder.encode(record).tokens
+    let tokens = try session.encoder.encode(record).tokens
     let score = try session.reward.score(Array(tokens.prefix(seqLen)), graph: session.graph)
     if json {
       try Output.json(Result(score: score, tokens: min(tokens.count, seqLen), ids: tokens.prefix(seqLen).map(Int.init)))

@@ -1,4 +1,3 @@
-import Formats
 import Foundation
 
 /// `path` made absolute against the working directory, for files other programs will be told about (Modelfiles,
@@ -10,11 +9,4 @@ func shellQuoted(_ text: String) -> String {
   let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@+,%")
   if !text.isEmpty, text.allSatisfy(safe.contains) { return text }
   return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}
-
-/// Writes a small text file atomically (temporary file, fsync, rename).
-func writeTextFile(_ text: String, to path: String) throws {
-  let writer = try AtomicFileWriter(path: path)
-  try writer.write(Array(text.utf8))
-  try writer.finish()
 }

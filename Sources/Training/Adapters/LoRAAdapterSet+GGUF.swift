@@ -28,13 +28,9 @@ extension LoRAAdapterSet {
     static let baseModel = "edgetune.lora.base_model_name_or_path"
   }
 
-  /// True when `path` is a file that starts with GGUF's magic (a llama.cpp adapter, or a model given by mistake).
-  public static func isGGUFFile(_ path: String) -> Bool {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-    defer { try? handle.close() }
-    guard let head = try? handle.read(upToCount: 4), head.count == 4 else { return false }
-    return head.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }.littleEndian == GGUFFile.magic
-  }
+  /// True when `path` is a GGUF file (by its magic): given as an adapter, it is read as a llama.cpp LoRA adapter
+  /// (and a model file given by mistake is refused by `loadGGUF`).
+  public static func isGGUFFile(_ path: String) -> Bool { GGUFFile.hasMagic(atPath: path) }
 
   /// True when `path` is a GGUF file whose general.type is "adapter".
   public static func isAdapterGGUF(_ path: String) -> Bool {
@@ -79,7 +75,6 @@ extension LoRAAdapterSet {
       }
     }
     let writer = try GGUFWriter(path: path, metadata: metadata, tensors: plans)
-    var permuted: [Float] = []
     for layer in 0..<model.layerCount {
       for target in config.targets {
         try writer.writeTensor(UnsafeRawBufferPointer(a(layer: layer, target: target)!.value))
@@ -87,7 +82,7 @@ extension LoRAAdapterSet {
         if let order = LlamaCppNames.rowOrder(target: target, config: model) {
           // Canonical row r is stored at row order[r], as in the base file.
           let rank = config.rank
-          permuted = [Float](repeating: 0, count: b.count)
+          var permuted = [Float](repeating: 0, count: b.count)
           for (r, stored) in order.enumerated() {
             for j in 0..<rank { permuted[Int(stored) * rank + j] = b.value[r * rank + j] }
           }
