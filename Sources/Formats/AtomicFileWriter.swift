@@ -59,6 +59,13 @@ public final class AtomicFileWriter {
     }
   }
 
+  /// Writes a small file whole: `bytes` to `path`, atomically (temporary file, fsync, rename).
+  public static func write(_ bytes: [UInt8], to path: String) throws(FormatError) {
+    let writer = try AtomicFileWriter(path: path)
+    try writer.write(bytes)
+    try writer.finish()
+  }
+
   /// Appends the bytes of an array (small things: headers).
   public func write(_ bytes: [UInt8]) throws(FormatError) {
     let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)

@@ -79,8 +79,8 @@ public struct ModelExporter {
     config.eosTokenID = model.eosID.map(Int.init)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try writeBytes(Array(try encoder.encode(config)), to: beside("config.json"))
-    try writeBytes(try model.tokenizer.tokenizerJSON(), to: beside("tokenizer.json"))
+    try AtomicFileWriter.write(Array(try encoder.encode(config)), to: beside("config.json"))
+    try AtomicFileWriter.write(try model.tokenizer.tokenizerJSON(), to: beside("tokenizer.json"))
     var tokenizerConfig: [String: Any] = ["add_bos_token": model.tokenizer.addBOS]
     if let template = model.chatTemplate.source { tokenizerConfig["chat_template"] = template }
     if let eos = model.eosID, let text = model.tokenizer.token(of: eos) { tokenizerConfig["eos_token"] = text }
@@ -191,12 +191,6 @@ public struct ModelExporter {
 
   private func writeJSON(_ object: [String: Any], to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    try writeBytes(Array(data), to: path)
-  }
-
-  private func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    let writer = try AtomicFileWriter(path: path)
-    try writer.write(bytes)
-    try writer.finish()
+    try AtomicFileWriter.write(Array(data), to: path)
   }
 }

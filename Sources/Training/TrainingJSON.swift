@@ -14,9 +14,7 @@ enum TrainingJSON {
 
   /// Writes `value` to `path` atomically (`encoded(_:pretty:)`'s bytes).
   static func write(_ value: some Encodable, to path: String, pretty: Bool) throws {
-    let writer = try AtomicFileWriter(path: path)
-    try writer.write(try encoded(value, pretty: pretty))
-    try writer.finish()
+    try AtomicFileWriter.write(try encoded(value, pretty: pretty), to: path)
   }
 
   /// The file at `path` decoded as `type`; a file that cannot be read, is not JSON or does not fit the type is a

@@ -87,7 +87,7 @@ enum OllamaModelfile {
       ADAPTER \(absolutePath(adapter))
 
       """
-    try Output.writeFile(Array(text.utf8), to: path)
+    try AtomicFileWriter.write(Array(text.utf8), to: path)
     return path
   }
 }

@@ -31,13 +31,6 @@ enum Output {
     return try encoder.encode(value) + Data("\n".utf8)
   }
 
-  /// Writes `bytes` to `path` atomically (a temporary file beside it, synced, then renamed), as every output is.
-  static func writeFile(_ bytes: [UInt8], to path: String) throws {
-    let writer = try AtomicFileWriter(path: path)
-    try writer.write(bytes)
-    try writer.finish()
-  }
-
   /// The kernel's view of this process, for the closing line of a run.
   static func memoryLine() -> String {
     guard let status = try? ProcStatus.current() else { return "memory: unavailable" }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Memory
 import Profiling
@@ -86,7 +87,7 @@ struct ProfileCommand: ParsableCommand {
   }
 
   func write(_ data: Data, _ name: String) throws {
-    try Output.writeFile(Array(data), to: (out as NSString).appendingPathComponent(name))
+    try AtomicFileWriter.write(Array(data), to: (out as NSString).appendingPathComponent(name))
   }
 
   /// "fits in 96.0 MiB with seq 256 ...; the largest consumer is checkpoints (17.4 MiB)".

@@ -25,7 +25,7 @@ struct ReportCommand: ParsableCommand {
   func run() throws {
     let decoded = try Self.read(report)
     let path = output ?? (report.hasSuffix(".json") ? String(report.dropLast(5)) : report) + ".html"
-    try Output.writeFile(Array(RunReportPage.html(decoded).utf8), to: path)
+    try AtomicFileWriter.write(Array(RunReportPage.html(decoded).utf8), to: path)
     Output.result("run page written to \(path)")
   }
 

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Memory
 import Model
@@ -38,7 +39,7 @@ enum RunPresenter {
 
   /// Writes `report` as pretty, key-sorted JSON, atomically.
   static func write(_ report: some Encodable, to path: String) throws {
-    try Output.writeFile(Array(try Output.encoded(report)), to: path)
+    try AtomicFileWriter.write(Array(try Output.encoded(report)), to: path)
   }
 
   /// "adapter saved to OUT: 100 steps, loss 2.1 → 0.4, held-out 2.0 → 0.5, 110 tokens/s, peak RSS …".

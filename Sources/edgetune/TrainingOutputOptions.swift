@@ -32,7 +32,7 @@ struct TrainingOutputOptions: ParsableArguments {
     let run = try RunPresenter.open(configuration, threads: options.threads)
     let result = try RunPresenter.train(run)
     if let report { try RunPresenter.write(result, to: report) }
-    if let reportHtml { try Output.writeFile(Array(RunReportPage.html(result).utf8), to: reportHtml) }
+    if let reportHtml { try AtomicFileWriter.write(Array(RunReportPage.html(result).utf8), to: reportHtml) }
     Output.result(RunPresenter.summary(result))
     if result.run.budgetCrossed, let budget = configuration.budget {
       throw BudgetError.crossed(peak: result.run.peakRSSBytes, budget: budget)
