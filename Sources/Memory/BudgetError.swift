@@ -24,8 +24,8 @@ public enum BudgetError: Error, CustomStringConvertible, Equatable {
     case .crossed(let peak, let budget):
       "the run's peak resident set (VmHWM \(ByteCount.format(peak))) crossed its budget of "
         + "\(ByteCount.format(budget)) by \(ByteCount.format(peak - budget)): memory outside the plan's account "
-        + "(another allocation in this process) grew faster than the watchdog could act; the result was saved, "
-        + "but rerun with a larger --budget or a lower --stop-at to keep the promise"
+        + "(another allocation in this process) grew past it; the result was written, but rerun with a larger "
+        + "--budget (training: or a lower --stop-at) to keep the promise"
     }
   }
 }

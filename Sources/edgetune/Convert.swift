@@ -108,6 +108,12 @@ struct Convert: ParsableCommand {
       to: direction! == .nf4 ? .nf4(options) : .dequantized(type: elementType, llamaCppOrder: direction! == .gguf),
       budget: budget.bytes)
     try plan.requireFits(what: "converting \(input)")
+    let sourceBits = QuantizationCheck.bitsPerWeight(model)
+    let requantized = direction! == .nf4 && sourceBits <= QuantizationCheck.quantizedSourceBits
+    // The quality check is a phase of its own after the conversion: asked for, it must fit the budget before any
+    // work; done by default (a 4-bit source to NF4), it is left out when it does not fit, and the warning says so.
+    let checkPlan = check || requantized ? QuantizationCheck.plan(source: model, budget: budget.bytes) : nil
+    if check { try checkPlan?.plan.requireFits(what: "the quality check (--check)") }
     let ledger = MemoryLedger(budget: plan.ledgerBudget)
     let bar = ProgressBar("convert", total: 100)
     var report = Result(input: input, output: output, fileBytes: 0)
@@ -148,26 +154,27 @@ struct Convert: ParsableCommand {
       report.dtype = dtype
       if !json { Output.result("\(output): \(ByteCount.format(bytes)) (\(dtype))") }
     }
-    let sourceBits = QuantizationCheck.bitsPerWeight(model)
-    let requantized = direction! == .nf4 && sourceBits <= QuantizationCheck.quantizedSourceBits
-    if check || requantized {
+    if let checkPlan, checkPlan.plan.fits {
       let output = try LanguageModel(path: output)
       // One window of the sample in an inference session: a few MiB (KV cache, scratch), after the conversion's
       // buffers are gone.
-      let measured = try QuantizationCheck.measure(source: model, output: output, ledger: MemoryLedger())
+      let measured = try QuantizationCheck.measure(
+        source: model, output: output, ledger: MemoryLedger(budget: checkPlan.plan.ledgerBudget),
+        policy: checkPlan.policy)
       report.check = measured
       let figures = String(
         format: "perplexity on a built-in sample (%d tokens): %.3f → %.3f (%+.1f%%)", measured.tokens,
         measured.sourcePerplexity, measured.outputPerplexity, measured.changePercent)
       if requantized {
-        Output.diagnostic(
-          "warning: \(input) is quantized already (" + String(format: "%.2f", sourceBits)
-            + " bits per weight); NF4 quantizes its weights a second time. " + figures + ". Every verb reads the "
-            + "source directly (--model \(input)): train, generate and eval on it to lose nothing; NF4 is for "
-            + "fp16/bf16/fp32 sources.")
+        Output.diagnostic(requantizationWarning(sourceBits: sourceBits) + " " + figures + ".")
       } else if !json {
         Output.result(figures)
       }
+    } else if let checkPlan {
+      Output.diagnostic(
+        requantizationWarning(sourceBits: sourceBits) + " (The perplexity check was left out: it needs about "
+          + "\(ByteCount.format(checkPlan.plan.total)) and --budget is \(ByteCount.format(checkPlan.plan.budget ?? 0)).)"
+      )
     }
     let seconds = (ContinuousClock.now - start).seconds
     let status = try ProcStatus.current()
@@ -177,5 +184,14 @@ struct Convert: ParsableCommand {
     }
     Output.diagnostic(
       String(format: "converted in %.1f s; ", seconds) + Output.memoryLine() + "; " + ledger.peakLine())
+    try budget.requireKept()
+  }
+
+  /// What converting a quantized source to NF4 does to it, and what to do instead.
+  func requantizationWarning(sourceBits: Double) -> String {
+    "warning: \(input) is quantized already (" + String(format: "%.2f", sourceBits)
+      + " bits per weight); NF4 quantizes its weights a second time. Every verb reads the source directly "
+      + "(--model \(input)): train, generate and eval on it to lose nothing; NF4 is for "
+      + "fp16/bf16/fp32 sources."
   }
 }

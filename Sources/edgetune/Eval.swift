@@ -84,6 +84,12 @@ struct Eval: ParsableCommand {
 
   func run() throws {
     threads.apply()
+    try evaluate()
+    try budget.requireKept()
+  }
+
+  /// The command's work (text, a dataset or a reward model), before the budget's final check.
+  func evaluate() throws {
     if let reward, let data { return try evaluateReward(reward, data: data) }
     if let data { return try evaluateDataset(data) }
     let text = self.text!

@@ -80,6 +80,12 @@ struct Generate: ParsableCommand {
 
   func run() throws {
     threads.apply()
+    try generateText()
+    try budget.requireKept()
+  }
+
+  /// The command's work (one prompt or --prompts), before the budget's final check.
+  func generateText() throws {
     if let prompts { return try runBatch(prompts) }
     let lm = try ModelLoader.load(path: model.model)
     let text: String

@@ -102,11 +102,6 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Skip malformed JSONL lines (counted) instead of stopping at the first.")
   var skipBadLines = false
 
-  // A test hook: memory the plan and the watchdog never hear of, touched after the last step and freed at once, so
-  // that only the kernel's VmHWM sees it (BudgetTests prove the end-of-run check with it).
-  @Option(help: .hidden)
-  var untrackedAllocation: String?
-
   func validate() throws {
     guard steps == nil || epochs == nil else { throw ValidationError("give only one of --steps and --epochs") }
     if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
@@ -162,7 +157,7 @@ struct TrainingOptions: ParsableArguments {
     c.optimizerState = placement
     c.pagedPlacement = optimizer.pagedPlacement
     c.workers = threads.threads
-    c.untrackedAllocationBytes = untrackedAllocation.flatMap(ByteCount.parse) ?? 0
+    c.untrackedAllocationBytes = budget.untrackedAllocationBytes
     return c
   }
 }

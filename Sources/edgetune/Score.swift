@@ -62,6 +62,7 @@ struct Score: ParsableCommand {
     } else {
       Output.result(String(format: "%.6f", score))
     }
+    try budget.requireKept()
   }
 
   /// `score --json`: the score and the token ids it was computed over (truncated to --seq-len, as in training).

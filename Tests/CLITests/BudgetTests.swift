@@ -123,6 +123,33 @@ import Training
     #expect(result.stderr.contains("weights streamed"))
   }
 
+  /// The final check of generate, eval and convert: the kernel's VmHWM against --budget after the result is out. Memory
+  /// no plan or ledger knows of (the hidden test hook) pushes the peak over: the result is still written, then the
+  /// command says by how much it crossed and exits 1.
+  @Test(.enabled(if: CLI.haveModel)) func everyVerbComparesItsPeakWithTheBudget() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let text = dir.appendingPathComponent("notes.txt").path
+    try String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 20).write(
+      toFile: text, atomically: true, encoding: .utf8)
+    let output = dir.appendingPathComponent("model.gguf").path
+    let budget = ["--budget", "96MiB", "--untracked-allocation", "128MiB"]
+    let verbs: [(String, [String])] = [
+      ("generate", ["generate", "--model", CLI.modelPath, "--prompt", "Once", "--max-tokens", "2", "--json"]),
+      ("eval", ["eval", "--model", CLI.modelPath, "--text", text, "--json"]),
+      ("convert", ["convert", CLI.modelPath, "-o", output, "--dtype", "q8_0", "--json"]),
+    ]
+    for (verb, arguments) in verbs {
+      let within = try CLI.run(arguments + ["--budget", "96MiB"])
+      #expect(within.status == 0, "\(verb): \(within.stderr)")
+      let crossed = try CLI.run(arguments + budget)
+      #expect(crossed.exited && crossed.status == 1, "\(verb): \(crossed.status) \(crossed.stderr)")
+      #expect(crossed.stderr.contains("crossed its budget of 96.0 MiB"), "\(verb): \(crossed.stderr)")
+      #expect(crossed.stdout.contains("peak_rss_bytes"), "\(verb): the result was not printed first")
+    }
+    #expect(FileManager.default.fileExists(atPath: output))
+  }
+
   /// Every preset in Profiles/ decodes and plans to a fit for SmolLM2 with the demo data.
   @Test(.enabled(if: CLI.haveModel)) func everyPresetDecodesAndPlans() throws {
     let nf4 = try ConvertTests.converted.get().nf4

@@ -6,10 +6,11 @@ public import Tensor
 /// (blocks of rows through decode, quantize and write).
 public enum InferencePlan {
   /// A KV-cache session of `capacity` positions, `chunk` tokens per forward, plus `adapterBytes` of LoRA (and DoRA's
-  /// buffers for an adapter of `doraRank`), fitted to `budget` by streaming weights if needed.
+  /// buffers for an adapter of `doraRank`) and `extra` runtime lines, fitted to `budget` by streaming weights if
+  /// needed.
   public static func session(
-    model: LanguageModel, capacity: Int, chunk: Int, adapterBytes: Int = 0, doraRank: Int = 0, budget: Int?,
-    workers: Int = Threading.workers
+    model: LanguageModel, capacity: Int, chunk: Int, adapterBytes: Int = 0, doraRank: Int = 0,
+    extra: [MemoryPlan.Line] = [], budget: Int?, workers: Int = Threading.workers
   ) -> (plan: MemoryPlan, policy: WeightResidency.Policy) {
     let c = model.config
     let weights = WeightPlan(model: model, workers: workers)
@@ -23,7 +24,7 @@ public enum InferencePlan {
     ]
     var fixed = MemoryPlan.Line.ledger(session, order: ["kv-cache", "activations", "scratch", "logits"], notes: notes)
     if adapterBytes > 0 { fixed.append(MemoryPlan.Line("adapter", adapterBytes, .ledger, "LoRA A and B, fp32")) }
-    return MemoryPlan.fitting(fixed: fixed + weights.runtimeLines(), weights: weights, budget: budget)
+    return MemoryPlan.fitting(fixed: fixed + weights.runtimeLines(extra: extra), weights: weights, budget: budget)
   }
 
   /// What a conversion writes, for its plan.

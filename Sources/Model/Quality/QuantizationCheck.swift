@@ -16,26 +16,28 @@ public struct QuantizationCheck: Sendable, Codable, Equatable {
     case outputPerplexity = "output_perplexity"
   }
 
-  /// Scores the sample with `source` and `output`, each in a session of its own (created and released here).
-  public static func measure(source: LanguageModel, output: LanguageModel, ledger: MemoryLedger) throws
-    -> QuantizationCheck
-  {
+  /// Scores the sample with `source` and `output`, each in a session of its own (created and released here), their
+  /// weights held as `policy` says (the check's plan picks it for a budget; by default every layer is streamed).
+  public static func measure(
+    source: LanguageModel, output: LanguageModel, ledger: MemoryLedger,
+    policy: WeightResidency.Policy = .streaming(residentLayers: 0)
+  ) throws -> QuantizationCheck {
     let ids = source.encodePrompt(SampleText.english)
     guard output.encodePrompt(SampleText.english) == ids else {
       throw ModelError.invalidConfig(
         path: output.path, reason: "its tokenizer encodes the sample text differently from the source's")
     }
     let window = min(ids.count, source.config.contextLength, output.config.contextLength)
-    // Streamed (every layer's pages dropped after use) and dropped after, so the check adds a session and one
-    // layer to the conversion's memory, not two models.
+    // One model at a time, its pages dropped after, so the check adds a session and one model's resident layers
+    // (none when streamed) to the conversion's memory, not two models.
     func perplexity(_ model: LanguageModel) throws -> Double {
-      let policy = model.residency.policy
-      model.residency.policy = .streaming(residentLayers: 0)
+      let previous = model.residency.policy
+      model.residency.policy = policy
       defer {
         model.dropAllWeightPages()
-        model.residency.policy = policy
+        model.residency.policy = previous
       }
-      let session = try InferenceSession(model: model, capacity: window, chunk: 128, ledger: ledger)
+      let session = try InferenceSession(model: model, capacity: window, chunk: chunk, ledger: ledger)
       return try evaluatePerplexity(ids: ids, window: window, session: session).perplexity
     }
     return QuantizationCheck(

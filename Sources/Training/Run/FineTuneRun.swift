@@ -147,7 +147,7 @@ public final class FineTuneRun {
       }
     }
     // After the last step the watchdog can no longer stop the run: only the final check can see this.
-    if o.untrackedAllocationBytes > 0 { Self.touchUntracked(bytes: o.untrackedAllocationBytes) }
+    if o.untrackedAllocationBytes > 0 { touchUntrackedPages(bytes: o.untrackedAllocationBytes) }
     if lastEvaluation == nil { lastEvaluation = try trainer.evaluate() }
     RunPhase.enter(.save)
     try method.save(to: o.output, baseModel: o.model, overwrite: true)
@@ -184,17 +184,6 @@ public final class FineTuneRun {
     let order = ["loss", "accuracy", "margin", "chosen", "rejected"]
     return figures.keys.sorted { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }
       .filter { $0 != "pairs" }.map { $0 + String(format: " %.4f", figures[$0]!) }.joined(separator: ", ")
-  }
-
-  /// The test hook behind `untrackedAllocationBytes`: pages the watchdog and the ledger never hear of, touched and
-  /// given back at once, so only the kernel's high-water mark (VmHWM) remembers them.
-  static func touchUntracked(bytes: Int) {
-    // mmap/munmap rather than malloc/free: the optimizer may delete a malloc, memset and free whose bytes are never
-    // read, and then no page would be touched.
-    let pointer = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    guard let pointer, pointer != MAP_FAILED else { return }
-    memset(pointer, 1, bytes)
-    munmap(pointer, bytes)
   }
 }
 
