@@ -25,4 +25,13 @@ int edgetune_current_cpu(int *node) {
   return (int)cpu;
 }
 
+int edgetune_bind_thread(int tid, const int *cpus, int count) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0; i < count; i++) {
+    if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_SET(cpus[i], &set);
+  }
+  return sched_setaffinity(tid, sizeof set, &set);
+}
+
 int edgetune_errno(void) { return errno; }

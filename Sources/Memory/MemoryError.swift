@@ -6,6 +6,7 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable {
   case allocationFailed(label: String, bytes: Int, reason: String)
   case overBudget(label: String, requested: Int, inUse: Int, budget: Int)
   case procUnreadable(path: String, reason: String)
+  case numa(reason: String)
 
   public var description: String {
     switch self {
@@ -19,6 +20,7 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable {
         + "\(ByteCount.format(budget)) (\(ByteCount.format(inUse)) already reserved); raise --budget or "
         + "choose smaller run options"
     case .procUnreadable(let path, let reason): "cannot read \(path): \(reason)"
+    case .numa(let reason): "NUMA: \(reason)"
     }
   }
 }

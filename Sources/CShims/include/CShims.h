@@ -17,6 +17,8 @@ int edgetune_set_mmap_threshold(int bytes);
 int edgetune_malloc_trim(void);
 /// The CPU the calling thread runs on and its NUMA node (getcpu(2)); -1 when unknown.
 int edgetune_current_cpu(int *node);
+/// sched_setaffinity(2) of thread `tid` to the `count` CPUs listed in `cpus`; 0 or -1 with errno set.
+int edgetune_bind_thread(int tid, const int *cpus, int count);
 /// Last errno value, read in C because Swift's errno is a macro on Glibc.
 int edgetune_errno(void);
 #endif

@@ -106,10 +106,14 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
       if let node, node >= nodes {
         throw .invalidOption(name: "optimizerState", reason: "numa:\(node): this machine has nodes 0..<\(nodes)")
       }
-      guard nodes > 1 else {
-        return (ram, "this machine has one NUMA node: optimizer state stays in ordinary RAM (the same memory)")
-      }
-      return (OptimizerStatePlacement(.numa(node: node ?? NUMATopology.currentNode ?? 0), bits: bits), nil)
+      let placement = OptimizerStatePlacement(.numa(node: node ?? NUMATopology.currentNode ?? 0), bits: bits)
+      // One node still takes the NUMA path (placed, bound, checked), so it is the code a two-node board runs.
+      let notice =
+        nodes > 1
+        ? nil
+        : "this machine has one NUMA node: the state is placed on node 0 and the threads bound to its CPUs, which "
+          + "are all of them (the same memory and CPUs as --optimizer-state ram)"
+      return (placement, notice)
     }
   }
 
@@ -152,8 +156,11 @@ public struct OptimizerStatePlacement: Sendable, Equatable {
   }
 
   /// Builds the store for the moments of `parameters`.
+  /// On a NUMA node, every thread of the process is bound to that node's CPUs first, so the steps that touch the
+  /// state run where it lives.
   public func makeStore(parameters: ParameterStore, ledger: MemoryLedger) throws -> any OptimizerStateStore {
     let count = parameters.count
+    if case .numa(let node) = kind { try NUMATopology.bindProcess(toNodes: [node]) }
     switch (kind, bits) {
     case (.ram, 8):
       return try QuantizedOptimizerState(parameters: parameters, elementsPerPage: elementsPerPage, ledger: ledger)

@@ -57,6 +57,9 @@ public final class InMemoryOptimizerState: OptimizerStateStore {
   public var paging: PagingStatistics? { nil }
   public var stateBytes: Int { 8 * count }
 
+  /// The state's touched pages by the NUMA node the kernel put them on.
+  public func pagesByNUMANode() -> [Int: Int] { storage.pagesByNUMANode() }
+
   public func forEachMomentSegment(
     _ range: Range<Int>, dirtying: Bool,
     _ body: (Int, UnsafeMutableBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) throws -> Void
