@@ -44,12 +44,8 @@ import Testing
   static var options: PPOOptions {
     let o = golden.options
     var options = PPOOptions()
-    options.klCoefficient = o.klCoef
-    options.gamma = o.gamma
-    options.lambda = o.lambda
-    options.clip = o.clip
-    options.valueClip = o.valueClip
-    options.valueCoefficient = o.vfCoef
+    (options.klCoefficient, options.gamma, options.lambda) = (o.klCoef, o.gamma, o.lambda)
+    (options.clip, options.valueClip, options.valueCoefficient) = (o.clip, o.valueClip, o.vfCoef)
     return options
   }
 
