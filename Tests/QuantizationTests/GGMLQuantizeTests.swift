@@ -174,31 +174,6 @@ import Testing
   func fallback(target: GGMLType, rowLength: Int, want: GGMLType) {
     #expect(quantizationType(for: target, rowLength: rowLength) == want)
   }
-
-  /// Quantization throughput, printed, never asserted (the machine is shared); meaningful only in a release build:
-  /// `swift test -c release --filter GGMLQuantizeTests/printThroughput`. The matrix is SmolLM's 49152 × 576 token
-  /// embedding in one call (the bytes equal row-by-row calls; with its 576-weight rows llama.cpp would write Q4_K as
-  /// Q5_0, Q5_K as Q5_1 and Q6_K as Q8_0).
-  @Test(.serialized, arguments: types)  // one case at a time: each is timed on one thread of an otherwise idle process
-  func printThroughput(type: GGMLType) {
-    #if DEBUG
-      let count = 2 * 49152
-    #else
-      let count = 49152 * 576
-    #endif
-    var rng = SplitMix64(seed: 7)
-    let x = UnsafeMutablePointer<Float>.allocate(capacity: count)
-    defer { x.deallocate() }
-    for i in 0..<count { x[i] = 0.02 * gaussianSample(&rng) }
-    let y = UnsafeMutableRawPointer.allocate(byteCount: type.byteCount(elements: count)!, alignment: 64)
-    defer { y.deallocate() }
-    let elapsed = ContinuousClock().measure { ggmlQuantize(type, from: x, count: count, to: y) }
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    let padded = type.name.padding(toLength: 5, withPad: " ", startingAt: 0)
-    print(
-      "quantize \(padded) \(count) weights: \(String(format: "%.3f", seconds)) s, "
-        + "\(String(format: "%.1f", Double(count) / seconds / 1e6)) M weights/s (\(y.load(as: UInt8.self)))")
-  }
 }
 
 /// sqrt(Σ(x − y)² / Σx²), in Double.

@@ -104,9 +104,9 @@ extension WeightPlan {
   /// - the tokenizer.json text, 1.56 MB inside the .nf4 header's metadata. The header (2.1 MB) is walked with
   ///   `JSONReader`, the text decoded once into the metadata (+5.4–5.7 MiB VmHWM: header pages, strings and the
   ///   decoding buffer), then copied for the tokenizer, which walks the copy in place; the peak is at the end of
-  ///   that walk, +9.3–9.7 MiB over 12 runs (TokenizerMemoryTests), its 2.3 MiB of tables included: 7.4 MiB above
-  ///   the tables (header pages 2.0, metadata strings 1.5, the copy 1.5, the loader's arrays and allocator slack
-  ///   2.4), ~159 B per vocabulary entry, planned as 170. (Parsing the header with JSONSerialization took +10.5–11.5
+  ///   that walk, +9.3–9.7 MiB over 12 runs (VmHWM around `NF4ModelFile` + `BPETokenizer`), its 2.3 MiB of tables
+  ///   included: 7.4 MiB above the tables (header pages 2.0, metadata strings 1.5, the copy 1.5, the loader's
+  ///   arrays and allocator slack 2.4), ~159 B per vocabulary entry, planned as 170. (Parsing the header with JSONSerialization took +10.5–11.5
   ///   MiB at the header alone, +10.7–12.3 MiB with the tokenizer; that was planned as 230 B an entry.)
   /// - reading each quantized matrix's small parts (quant state, scales) faults in the file pages around them (the
   ///   kernel's fault-around, 64 KiB): +13.8 MB for 30 layers of 7 matrices on Debian 12 (kernel 6.1), planned as

@@ -24,7 +24,8 @@ public final class PPOObjective: TrainingObjective {
   let ledger: MemoryLedger
   var schedule: PairSchedule
   private var session: InferenceSession?
-  private var batch: [Rollout] = []
+  /// The current PPO batch (rollouts with their advantages and returns).
+  private(set) var batch: [Rollout] = []
   private var queue: [[Int]] = []
   private var batchIndex = 0
   private var batchFigures: [String: Double] = [:]
@@ -102,23 +103,22 @@ public final class PPOObjective: TrainingObjective {
       score: score)
   }
 
-  /// Samples the next batch, computes advantages and returns, and queues its minibatches for every epoch.
+  /// Samples the next batch and begins it.
   func sampleBatch(policy: ValueHeadPolicy, graph: TrainingGraph) throws {
-    batch = []
+    var rollouts: [Rollout] = []
     for i in 0..<options.rollouts {
       let prompt = prompts[schedule.next()]
-      batch.append(
+      rollouts.append(
         try rollout(prompt, policy: policy, graph: graph, seed: Self.seed(options.seed, batchIndex, i)))
     }
-    var advantages: [[Double]] = []
-    for i in batch.indices {
-      let (a, r) = PPOMath.advantages(
-        rewards: batch[i].rewards(klCoefficient: options.klCoefficient), values: batch[i].oldValues,
-        gamma: options.gamma, lambda: options.lambda)
-      advantages.append(a)
-      batch[i].returns = r
-    }
-    for (i, whitened) in PPOMath.whiten(advantages).enumerated() { batch[i].advantages = whitened }
+    begin(rollouts)
+  }
+
+  /// Makes `rollouts` the current batch: their advantages and returns, and its minibatches queued for every epoch
+  /// (shuffled per epoch by the run's seed and the batch index).
+  func begin(_ rollouts: [Rollout]) {
+    batch = rollouts
+    Self.computeAdvantages(&batch, options: options)
     var random = DataRandom(seed: options.seed, stream: [0x5050_4F, UInt64(batchIndex)])
     queue = []
     for _ in 0..<options.epochs {
@@ -131,6 +131,20 @@ public final class PPOObjective: TrainingObjective {
     batchFigures = Self.figures(batch, klCoefficient: options.klCoefficient)
     history.append(batchFigures)
     batchIndex += 1
+  }
+
+  /// Each rollout's returns and advantages from its per-token rewards (KL penalty plus the score at the end) by GAE,
+  /// the advantages then whitened over the whole batch.
+  static func computeAdvantages(_ batch: inout [Rollout], options: PPOOptions) {
+    var advantages: [[Double]] = []
+    for i in batch.indices {
+      let (a, r) = PPOMath.advantages(
+        rewards: batch[i].rewards(klCoefficient: options.klCoefficient), values: batch[i].oldValues,
+        gamma: options.gamma, lambda: options.lambda)
+      advantages.append(a)
+      batch[i].returns = r
+    }
+    for (i, whitened) in PPOMath.whiten(advantages).enumerated() { batch[i].advantages = whitened }
   }
 
   /// A rollout's sampling seed from the run's seed, the batch and the rollout.
@@ -160,11 +174,7 @@ public final class PPOObjective: TrainingObjective {
     if queue.isEmpty { try sampleBatch(policy: policy, graph: graph) }
     let members = queue.removeFirst()
     let tokens = members.reduce(0) { $0 + batch[$1].answer.count }
-    let scale = 1 / Double(max(tokens, 1))
-    var policyLoss = 0.0
-    var valueLoss = 0.0
-    var clipped = 0
-    var approxKL = 0.0
+    var sum = PPOLossSum(tokens: tokens, options: options)
     RunPhase.enter(.forward)
     for i in members {
       let rollout = batch[i]
@@ -172,35 +182,18 @@ public final class PPOObjective: TrainingObjective {
         logProbabilities: true, scalarHead: policy.valueHead, scalarPositions: rollout.positions,
         temperature: options.temperature)
       _ = try graph.evaluate(rollout.row, method: policy, request: request) { out in
+        let d = sum.add(
+          rollout, logProbabilities: rollout.positions.map { Double(out.logProbabilities[$0]) },
+          values: out.scalars.map(Double.init))
         var g = [Float](repeating: 0, count: rollout.row.tokens.count)
-        var gv = [Float](repeating: 0, count: rollout.positions.count)
-        for (k, position) in rollout.positions.enumerated() {
-          let logp = Double(out.logProbabilities[position])
-          let pg = PPOMath.policyLoss(
-            logProbability: logp, old: rollout.oldLogProbabilities[k], advantage: rollout.advantages[k],
-            clip: self.options.clip)
-          let vf = PPOMath.valueLoss(
-            value: Double(out.scalars[k]), old: rollout.oldValues[k], target: rollout.returns[k],
-            clip: self.options.valueClip)
-          policyLoss += pg.loss
-          valueLoss += vf.loss
-          if pg.clipped { clipped += 1 }
-          approxKL += 0.5 * (logp - rollout.oldLogProbabilities[k]) * (logp - rollout.oldLogProbabilities[k])
-          g[position] = Float(pg.gradient * scale)
-          gv[k] = Float(self.options.valueCoefficient * vf.gradient * scale)
-        }
-        return HeadGradients(logProbabilities: g, scalars: gv)
+        for (k, position) in rollout.positions.enumerated() { g[position] = Float(d.logProbabilities[k]) }
+        return HeadGradients(logProbabilities: g, scalars: d.values.map(Float.init))
       }
     }
-    let n = Double(max(tokens, 1))
-    var metrics = batchFigures
-    metrics["policy_loss"] = policyLoss / n
-    metrics["value_loss"] = valueLoss / n
-    metrics["clip_fraction"] = Double(clipped) / n
-    metrics["approx_kl"] = approxKL / n
     return ObjectiveStep(
-      loss: (policyLoss + options.valueCoefficient * valueLoss) / n, counted: tokens,
-      tokens: members.reduce(0) { $0 + batch[$1].row.tokens.count }, metrics: metrics)
+      loss: sum.loss, counted: tokens,
+      tokens: members.reduce(0) { $0 + batch[$1].row.tokens.count },
+      metrics: batchFigures.merging(sum.metrics) { $1 })
   }
 
   /// Mean reward-model score, KL to the reference and answer length of answers sampled (fixed seeds) for the first
