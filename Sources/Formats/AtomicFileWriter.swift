@@ -18,9 +18,13 @@ public final class AtomicFileWriter {
     self.path = path
     let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     self.temporaryPath = path + ".partial-" + suffix
-    let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw .writeFailed(path: path, reason: "cannot create \(temporaryPath): \(Self.errnoText())") }
+    // Registered before it exists, so an interrupt's cleanup can never miss it (`TemporaryFiles`).
     TemporaryFiles.register(temporaryPath)
+    let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      TemporaryFiles.unregister(temporaryPath)
+      throw .writeFailed(path: path, reason: "cannot create \(temporaryPath): \(Self.errnoText())")
+    }
     self.descriptor = fd
     self.capacity = bufferBytes
     self.buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferBytes, alignment: 64)

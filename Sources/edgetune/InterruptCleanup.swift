@@ -20,10 +20,12 @@ enum InterruptCleanup {
       var set = waited
       var signalNumber: Int32 = 0
       guard sigwait(&set, &signalNumber) == 0 else { return }
-      TemporaryFiles.removeAll()
-      signal(signalNumber, SIG_DFL)
-      pthread_sigmask(SIG_UNBLOCK, &set, nil)
-      raise(signalNumber)
+      TemporaryFiles.removeAll {
+        signal(signalNumber, SIG_DFL)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        raise(signalNumber)
+        _exit(128 + signalNumber)  // not reached: the default action of SIGINT and SIGTERM ends the process
+      }
     }.start()
   }
 }

@@ -100,8 +100,9 @@ import Testing
     return leaves(try dump([]), path: [])
   }
 
-  /// The visible options of `verb` that take a number: the parser refuses a word for them ("is invalid for"), or
-  /// their value is a size (--budget).
+  /// The visible options of `verb` that take a number: their default is a number, or (without a default) the parser
+  /// refuses a word for them ("is invalid for"), or their value is a size (--budget). Probing only the options
+  /// without a default keeps the probes to a few seconds.
   static func numericOptions(_ verb: String) throws -> [String] {
     let words = verb.split(separator: " ").map(String.init)
     let options = (try dump(words)["arguments"] as? [[String: Any]] ?? []).filter {
@@ -110,6 +111,7 @@ import Testing
     return try options.compactMap { option in
       guard let name = (option["preferredName"] as? [String: Any])?["name"] as? String else { return nil }
       if option["valueName"] as? String == "size" { return name }
+      if let value = option["defaultValue"] as? String { return Double(value) != nil ? name : nil }
       let probe = try CLI.run(words + ["--\(name)", "not-a-number"])
       return probe.stderr.contains("is invalid for") ? name : nil
     }

@@ -26,10 +26,11 @@ enum AdapterDirectory {
     }
     let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let temporary = target + ".partial-" + suffix
+    TemporaryFiles.register(temporary)  // before it exists: an interrupt's cleanup can never miss it
     guard mkdir(temporary, 0o755) == 0 else {
+      TemporaryFiles.unregister(temporary)
       throw TrainingError.checkpoint(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))")
     }
-    TemporaryFiles.register(temporary)
     var placed = false
     defer {
       if !placed { try? files.removeItem(atPath: temporary) }

@@ -105,12 +105,12 @@ public final class Trainer {
     RunPhase.enter(.save)
     let final = (directory as NSString).appendingPathComponent("checkpoint-\(step)")
     let temporary = final + ".partial-\(UInt32.random(in: 0...UInt32.max))"
-    try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-    TemporaryFiles.register(temporary)  // removed on SIGINT/SIGTERM too
+    TemporaryFiles.register(temporary)  // before it exists: removed on SIGINT/SIGTERM too
     defer {
       try? FileManager.default.removeItem(atPath: temporary)
       TemporaryFiles.unregister(temporary)
     }
+    try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
     try method.save(
       to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path, overwrite: false)
     try optimizer.save(
