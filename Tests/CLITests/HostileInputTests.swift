@@ -217,6 +217,26 @@ import Testing
     #expect(merge.status == 1 && merge.stderr.contains("does not exist"), "\(merge.stderr)")
   }
 
+  /// Finding 7: nothing removed the .partial files a killed run (SIGKILL) leaves; the next run into the same output
+  /// does, and says so.
+  @Test func leftoversOfAKilledRunAreRemovedByTheNext() throws {
+    let dir = try CLI.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let out = dir.appendingPathComponent("out").path
+    let leftovers = [out + ".partial-k1ll3d", out + ".checkpoints/checkpoint-3.partial-42"]
+    for path in leftovers {
+      try FileManager.default.createDirectory(atPath: path + "/adapter", withIntermediateDirectories: true)
+    }
+    let result = try CLI.run([
+      "train", "lora", "--model", Self.model, "--data", Self.data, "--seq-len", "96", "--steps", "1", "--out", out,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    for path in leftovers {
+      #expect(!FileManager.default.fileExists(atPath: path))
+      #expect(result.stderr.contains("removed \(path), left by an interrupted run"), "\(result.stderr)")
+    }
+  }
+
   /// Finding 7, second half: .partial files survived SIGINT and SIGTERM. A run stopped while it writes a
   /// checkpoint every step leaves no temporary file or directory behind, and still ends by the signal.
   @Test func interruptedRunLeavesNoPartialFiles() throws {

@@ -99,15 +99,6 @@ public struct FineTuneConfiguration: Sendable {
     if let budget { try check(budget > 0, "budget", "must be positive") }
   }
 
-  /// Fails, naming the path and the conflict, when the result could not be saved: `output` exists and is not an
-  /// adapter directory the run may replace, its directory does not take new files, or the checkpoints' place is a
-  /// file. Checked before anything is loaded, so a run never trains only to lose its result.
-  public func checkOutput() throws {
-    try OutputPath.requireCreatable(output, as: .directory)
-    try AdapterDirectory.requireReplaceable(output)
-    if saveEvery > 0 { try OutputPath.requireCreatable(checkpointDirectory, as: .directory) }
-  }
-
   /// Tokens one optimizer step reads (batch × seqLen × gradientAccumulation); nil when the product overflows.
   public var tokensPerStep: Int? {
     let (row, rowOverflow) = batch.multipliedReportingOverflow(by: seqLen)

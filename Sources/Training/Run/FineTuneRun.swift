@@ -46,6 +46,7 @@ public final class FineTuneRun {
   public init(configuration: FineTuneConfiguration, model: LanguageModel, note: (String) -> Void = { _ in }) throws {
     try configuration.validate()
     try configuration.checkOutput()
+    for path in configuration.removeLeftovers() { note("removed \(path), left by an interrupted run") }
     self.configuration = configuration
     self.definition = configuration.method.definition
     self.model = model
