@@ -2,7 +2,7 @@ import Glibc
 
 /// Writes a file the way outputs and checkpoints must be written: into a temporary file beside the target, buffered,
 /// then fsync and rename. An interrupted write leaves the target untouched (the old file or none) and the temporary
-/// file is removed when the writer dies unfinished.
+/// file is removed when the writer dies unfinished, or by the CLI's SIGINT/SIGTERM handler (`TemporaryFiles`).
 public final class AtomicFileWriter {
   public let path: String
   public let temporaryPath: String
@@ -18,8 +18,13 @@ public final class AtomicFileWriter {
     self.path = path
     let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     self.temporaryPath = path + ".partial-" + suffix
+    // Registered before it exists, so an interrupt's cleanup can never miss it (`TemporaryFiles`).
+    TemporaryFiles.register(temporaryPath)
     let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw .writeFailed(path: path, reason: "cannot create \(temporaryPath): \(Self.errnoText())") }
+    guard fd >= 0 else {
+      TemporaryFiles.unregister(temporaryPath)
+      throw .writeFailed(path: path, reason: "cannot create \(temporaryPath): \(Self.errnoText())")
+    }
     self.descriptor = fd
     self.capacity = bufferBytes
     self.buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferBytes, alignment: 64)
@@ -31,6 +36,7 @@ public final class AtomicFileWriter {
       if descriptor >= 0 { close(descriptor) }
       unlink(temporaryPath)
     }
+    TemporaryFiles.unregister(temporaryPath)
   }
 
   /// Appends bytes at the end.

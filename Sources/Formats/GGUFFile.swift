@@ -57,10 +57,11 @@ public final class GGUFFile: @unchecked Sendable {
     for _ in 0..<metadataCount {
       let keyOffset = reader.offset
       let key = try reader.readString("metadata key")
-      let type = try reader.read(UInt32.self, "value type of '\(key)'")
+      let type = try reader.read(UInt32.self, "value type of '\(displayName(key))'")
       let value = try GGUFValue.read(type: type, from: &reader, key: key)
       guard metadata.updateValue(value, forKey: key) == nil else {
-        throw FormatError.invalidHeader(path: path, offset: keyOffset, reason: "metadata key '\(key)' appears twice")
+        throw FormatError.invalidHeader(
+          path: path, offset: keyOffset, reason: "metadata key '\(displayName(key))' appears twice")
       }
       keys.append(key)
     }
@@ -80,13 +81,13 @@ public final class GGUFFile: @unchecked Sendable {
     for i in 0..<tensorCount {
       let infoOffset = reader.offset
       let name = try reader.readString("name of tensor \(i)")
-      let rank = Int(try reader.read(UInt32.self, "rank of '\(name)'"))
+      let rank = Int(try reader.read(UInt32.self, "rank of '\(displayName(name))'"))
       guard (1...4).contains(rank) else {
         throw FormatError.invalidShape(path: path, tensor: name, reason: "rank \(rank) (GGUF allows 1 to 4)")
       }
       var dims: [Int] = []
       for _ in 0..<rank {
-        let d = try reader.read(UInt64.self, "dimensions of '\(name)'")
+        let d = try reader.read(UInt64.self, "dimensions of '\(displayName(name))'")
         guard d <= UInt64(Int32.max) * 64 else {
           throw FormatError.invalidShape(path: path, tensor: name, reason: "dimension \(d) is implausibly large")
         }
@@ -95,8 +96,8 @@ public final class GGUFFile: @unchecked Sendable {
       guard let elements = checkedElementCount(dims) else {
         throw FormatError.invalidShape(path: path, tensor: name, reason: "element count overflows")
       }
-      let rawType = try reader.read(UInt32.self, "type of '\(name)'")
-      let offset = try reader.read(UInt64.self, "offset of '\(name)'")
+      let rawType = try reader.read(UInt32.self, "type of '\(displayName(name))'")
+      let offset = try reader.read(UInt64.self, "offset of '\(displayName(name))'")
       let type = GGMLType(rawValue: rawType)
       var byteCount: Int? = nil
       if let type {
@@ -114,10 +115,12 @@ public final class GGUFFile: @unchecked Sendable {
       guard offset % UInt64(alignment) == 0 else {
         throw FormatError.invalidHeader(
           path: path, offset: infoOffset,
-          reason: "tensor '\(name)' has data offset \(offset), not a multiple of the alignment \(alignment)")
+          reason:
+            "tensor '\(displayName(name))' has data offset \(offset), not a multiple of the alignment \(alignment)")
       }
       guard index.updateValue(infos.count, forKey: name) == nil else {
-        throw FormatError.invalidHeader(path: path, offset: infoOffset, reason: "tensor '\(name)' appears twice")
+        throw FormatError.invalidHeader(
+          path: path, offset: infoOffset, reason: "tensor '\(displayName(name))' appears twice")
       }
       // Clamped, not converted: an offset past the file is reported as out of bounds below, never trapped on here.
       infos.append(

@@ -72,7 +72,8 @@ public enum GGUFValue: Sendable, Equatable {
   static func read(type: UInt32, from reader: inout ByteReader, key: String, depth: Int = 0) throws(FormatError)
     -> GGUFValue
   {
-    let what = "metadata value of '\(key)'"
+    // Built only when an error needs it: a token list calls this once per element.
+    var what: String { "metadata value of '\(displayName(key))'" }
     switch type {
     case 0: return .uint8(try reader.read(UInt8.self, what))
     case 1: return .int8(try reader.read(Int8.self, what))
@@ -86,17 +87,19 @@ public enum GGUFValue: Sendable, Equatable {
       let raw = try reader.read(UInt8.self, what)
       guard raw <= 1 else {
         throw .invalidHeader(
-          path: reader.path, offset: start, reason: "bool value \(raw) of '\(key)' is neither 0 nor 1")
+          path: reader.path, offset: start, reason: "bool value \(raw) of '\(displayName(key))' is neither 0 nor 1")
       }
       return .bool(raw == 1)
     case 8: return .string(try reader.readString(what))
     case 9:
       let start = reader.offset
       guard depth < 2 else {
-        throw .invalidHeader(path: reader.path, offset: start, reason: "arrays nested too deeply in '\(key)'")
+        throw .invalidHeader(
+          path: reader.path, offset: start, reason: "arrays nested too deeply in '\(displayName(key))'")
       }
-      let elementType = try reader.read(UInt32.self, "array type of '\(key)'")
-      let count = try reader.readLength("array length of '\(key)'", elementSize: minimumSize(of: elementType))
+      let elementType = try reader.read(UInt32.self, "array type of '\(displayName(key))'")
+      let count = try reader.readLength(
+        "array length of '\(displayName(key))'", elementSize: minimumSize(of: elementType))
       var items: [GGUFValue] = []
       items.reserveCapacity(count)
       for _ in 0..<count { items.append(try read(type: elementType, from: &reader, key: key, depth: depth + 1)) }
@@ -106,7 +109,7 @@ public enum GGUFValue: Sendable, Equatable {
     case 12: return .float64(try reader.readDouble(what))
     default:
       throw .invalidHeader(
-        path: reader.path, offset: reader.offset - 4, reason: "unknown value type \(type) for '\(key)'")
+        path: reader.path, offset: reader.offset - 4, reason: "unknown value type \(type) for '\(displayName(key))'")
     }
   }
 

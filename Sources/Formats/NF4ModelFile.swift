@@ -131,25 +131,10 @@ public final class NF4ModelFile: @unchecked Sendable {
   /// A plain (not quantized) tensor.
   public func tensor(_ name: String) throws(FormatError) -> TensorView { try file.tensor(name) }
 
-  /// Recomputes every tensor's CRC-32 and compares it with `edgetune.checksums`; returns the number checked.
+  /// Verifies the file's checksums (`SafetensorsFile.verifyChecksums`); returns the number of tensors checked.
   @discardableResult
   public func verifyChecksums(progress: (Int, Int) -> Void = { _, _ in }) throws -> Int {
-    guard let text = file.metadata[SafetensorsWriter.checksumKey] else {
-      throw FormatError.missingMetadata(path: path, key: SafetensorsWriter.checksumKey)
-    }
-    let recorded = try JSONObject(text: text, path: path + " (\(SafetensorsWriter.checksumKey))")
-    for (i, entry) in file.entries.enumerated() {
-      guard let expected = recorded[entry.name] as? String else {
-        throw FormatError.missingMetadata(path: path, key: "\(SafetensorsWriter.checksumKey).\(entry.name)")
-      }
-      var crc = CRC32()
-      crc.update(try file.tensor(entry.name).bytes)
-      guard crc.tag == expected else {
-        throw FormatError.checksumMismatch(path: path, tensor: entry.name, expected: expected, found: crc.tag)
-      }
-      progress(i + 1, file.entries.count)
-    }
-    return file.entries.count
+    try file.verifyChecksums(progress: progress)
   }
 
   private func quantState(_ name: String) throws(FormatError) -> [String: Any] {

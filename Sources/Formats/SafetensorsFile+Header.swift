@@ -98,7 +98,8 @@ extension SafetensorsFile {
       }
     }
     if let bad = notStrings.first(where: { metadata[$0.key] == nil }) {
-      throw .invalidHeader(path: path, offset: bad.offset, reason: "__metadata__ value of '\(bad.key)' is not a string")
+      throw .invalidHeader(
+        path: path, offset: bad.offset, reason: "__metadata__ value of '\(displayName(bad.key))' is not a string")
     }
     return metadata
   }
@@ -111,7 +112,8 @@ extension SafetensorsFile {
     guard let fields = value.object, let dtype = fields["dtype"]?.string, let shapeValues = fields["shape"]?.array,
       let offsets = fields["data_offsets"]?.array, offsets.count == 2
     else {
-      throw .invalidHeader(path: path, offset: fileOffset, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
+      throw .invalidHeader(
+        path: path, offset: fileOffset, reason: "entry '\(displayName(name))' lacks dtype, shape or data_offsets")
     }
     var shape: [Int] = []
     shape.reserveCapacity(shapeValues.count)
@@ -123,7 +125,8 @@ extension SafetensorsFile {
     }
     guard let begin = integer(offsets[0]), let end = integer(offsets[1]), begin >= 0, begin <= end else {
       throw .invalidHeader(
-        path: path, offset: fileOffset, reason: "entry '\(name)' has invalid data_offsets \(JSONValue.array(offsets))")
+        path: path, offset: fileOffset,
+        reason: "entry '\(displayName(name))' has invalid data_offsets \(JSONValue.array(offsets))")
     }
     guard end <= dataSize else {
       throw .tensorOutOfBounds(

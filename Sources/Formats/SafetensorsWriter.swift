@@ -18,7 +18,8 @@ public final class SafetensorsWriter {
     }
   }
 
-  /// The metadata key holding `{"tensor": "crc32:xxxxxxxx", ...}` as a JSON string.
+  /// The metadata key holding `{"__metadata__": "crc32:xxxxxxxx", "tensor": "crc32:xxxxxxxx", ...}` as a JSON string
+  /// (`SafetensorsFile.verifyChecksums` reads it).
   public static let checksumKey = "edgetune.checksums"
 
   public let plans: [Plan]
@@ -108,11 +109,14 @@ public final class SafetensorsWriter {
 
   public var path: String { writer.path }
 
-  /// The JSON header: `__metadata__` first (with the checksums), then the tensors in data order.
+  /// The JSON header: `__metadata__` first (with the checksums: the metadata's, then each tensor's), then the tensors
+  /// in data order.
   static func header(plans: [Plan], metadata: [(String, String)], checksums: [String]) -> [UInt8] {
-    var checksumJSON = "{"
+    var checksumJSON =
+      "{" + JSONText.quoted(SafetensorsFile.metadataChecksumName) + ":"
+      + JSONText.quoted(SafetensorsFile.metadataChecksum(metadata))
     for (i, plan) in plans.enumerated() {
-      checksumJSON += (i > 0 ? "," : "") + JSONText.quoted(plan.name) + ":" + JSONText.quoted(checksums[i])
+      checksumJSON += "," + JSONText.quoted(plan.name) + ":" + JSONText.quoted(checksums[i])
     }
     checksumJSON += "}"
     var text = "{\"__metadata__\":{"

@@ -15,19 +15,7 @@ public struct MappedFile: ~Copyable, @unchecked Sendable {
 
   /// Opens and maps `path`. An empty file maps to an empty buffer (mmap refuses length 0).
   public init(path: String) throws(MemoryError) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .cannotOpen(path: path, reason: lastSystemErrorDescription()) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else {
-      let reason = lastSystemErrorDescription()
-      close(fd)
-      throw .cannotOpen(path: path, reason: reason)
-    }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-      close(fd)
-      throw .notARegularFile(path: path)
-    }
-    let length = Int(info.st_size)
+    let (fd, length) = try openRegularFile(path)
     var mapped = UnsafeRawBufferPointer(start: nil, count: 0)
     if length > 0 {
       guard let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {

@@ -8,10 +8,19 @@ public enum MemoryError: Error, CustomStringConvertible, Equatable {
   case procUnreadable(path: String, reason: String)
   case numa(reason: String)
 
+  /// Why a file could not be opened, without its path (for a caller whose own error names the file).
+  public var reason: String {
+    switch self {
+    case .cannotOpen(_, let reason): reason
+    case .notARegularFile: "not a regular file (a directory, FIFO or device); give the path of a file"
+    default: description
+    }
+  }
+
   public var description: String {
     switch self {
     case .cannotOpen(let path, let reason): "cannot open \(path): \(reason)"
-    case .notARegularFile(let path): "\(path) is not a regular file"
+    case .notARegularFile(let path): "\(path): \(reason)"
     case .mapFailed(let path, let bytes, let reason): "cannot map \(bytes) bytes of \(path): \(reason)"
     case .allocationFailed(let label, let bytes, let reason):
       "cannot allocate \(ByteCount.format(bytes)) for '\(label)': \(reason)"

@@ -18,23 +18,10 @@ public struct ProcStatus: Sendable, Equatable, Codable {
 
   /// Parses the text of a `/proc/PID/status` file; missing fields read as 0 (older kernels lack RssAnon).
   public static func parse(_ text: String) -> ProcStatus {
-    var status = ProcStatus(vmRSS: 0, vmHWM: 0, rssAnon: 0, rssFile: 0, rssShmem: 0)
-    for line in text.split(separator: "\n") {
-      guard let colon = line.firstIndex(of: ":") else { continue }
-      let key = line[..<colon]
-      let fields = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
-      guard let number = fields.first.flatMap({ Int($0) }) else { continue }
-      let bytes = fields.count > 1 && fields[1] == "kB" ? number * 1024 : number
-      switch key {
-      case "VmRSS": status.vmRSS = bytes
-      case "VmHWM": status.vmHWM = bytes
-      case "RssAnon": status.rssAnon = bytes
-      case "RssFile": status.rssFile = bytes
-      case "RssShmem": status.rssShmem = bytes
-      default: break
-      }
-    }
-    return status
+    let fields = procSizes(text)
+    return ProcStatus(
+      vmRSS: fields["VmRSS", default: 0], vmHWM: fields["VmHWM", default: 0], rssAnon: fields["RssAnon", default: 0],
+      rssFile: fields["RssFile", default: 0], rssShmem: fields["RssShmem", default: 0])
   }
 
   /// Resets VmHWM to the current RSS (writes 5 to /proc/self/clear_refs), so the next peak is a phase's own.
@@ -46,6 +33,18 @@ public struct ProcStatus: Sendable, Equatable, Codable {
     defer { close(fd) }
     return write(fd, "5", 1) == 1
   }
+}
+
+/// The "Key: N kB" lines of a /proc file (status, meminfo) as bytes by key; a number without "kB" is kept as it is.
+func procSizes(_ text: String) -> [String: Int] {
+  var sizes: [String: Int] = [:]
+  for line in text.split(separator: "\n") {
+    guard let colon = line.firstIndex(of: ":") else { continue }
+    let fields = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+    guard let number = fields.first.flatMap({ Int($0) }) else { continue }
+    sizes[String(line[..<colon])] = fields.count > 1 && fields[1] == "kB" ? number * 1024 : number
+  }
+  return sizes
 }
 
 /// Reads a small text file (a /proc entry) whole. /proc files report size 0, so read until end of file.

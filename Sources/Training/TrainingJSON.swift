@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import Memory
 
 /// The small JSON files training writes and reads (adapter_config.json, trainer_state.json) as Codable values:
 /// written with sorted keys, read with errors that name the file and the key.
@@ -20,8 +21,14 @@ enum TrainingJSON {
   /// The file at `path` decoded as `type`; a file that cannot be read, is not JSON or does not fit the type is a
   /// `TrainingError.checkpoint` naming the file and the key (`"r" is not a number`, `it has no "step"`).
   static func read<Value: Decodable>(_ type: Value.Type, path: String) throws -> Value {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw TrainingError.checkpoint(path: path, reason: "cannot read: no such file or not readable")
+    let data: Data
+    do {
+      // Through the mapped-file opener: a FIFO in a checkpoint's place is refused instead of read forever.
+      // A named owner: the mapping must outlive the copy (a temporary could be unmapped before Data reads it).
+      let file = try MappedFile(path: path)
+      data = Data(file.bytes)
+    } catch {
+      throw TrainingError.checkpoint(path: path, reason: "cannot read: \(error.reason)")
     }
     do {
       return try JSONDecoder().decode(type, from: data)

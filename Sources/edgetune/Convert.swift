@@ -95,6 +95,7 @@ struct Convert: ParsableCommand {
   func run() throws {
     threads.apply()
     if inputIsAdapter { return try convertAdapter() }
+    try OutputPath.requireCreatable(output, as: .file)
     let start = ContinuousClock.now
     let model = try ModelLoader.load(path: input)
     var options = NF4Converter.Options()

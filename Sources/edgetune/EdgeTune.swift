@@ -20,13 +20,16 @@ struct EdgeTune: ParsableCommand {
     ]
   )
 
-  /// Expands `--profile NAME` into the preset's options before parsing.
-  /// Library errors name parameters; they reach the user with the flag's name (`FlagNames`).
+  /// Expands `--profile NAME` into the preset's options and attaches negative numbers to their options
+  /// (`NegativeValues`) before parsing.
+  /// Library errors name parameters; they reach the user with the flag's name (`FlagNames`), escaped and cut short
+  /// (`Output.printable`).
   static func main() {
+    InterruptCleanup.install()  // first: before any thread exists
     let arguments: [String]
     var command: any ParsableCommand
     do {
-      arguments = try ProfilePresets.expand(Array(CommandLine.arguments.dropFirst()))
+      arguments = NegativeValues.attached(try ProfilePresets.expand(Array(CommandLine.arguments.dropFirst())))
       command = try parseAsRoot(arguments)
     } catch {
       exit(withError: error)
@@ -34,7 +37,7 @@ struct EdgeTune: ParsableCommand {
     do {
       try command.run()
     } catch {
-      exit(withError: FlagNames.mapped(error))
+      exit(withError: Output.printable(FlagNames.mapped(error)))
     }
   }
 }

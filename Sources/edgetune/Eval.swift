@@ -65,7 +65,9 @@ struct Eval: ParsableCommand {
   var seqLen: Int = 256
 
   func validate() throws {
-    if let context, context < 2 { throw ValidationError("--context must be at least 2") }
+    if let context, context < 2 { throw ValidationError("--context must be at least 2, got \(context)") }
+    if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, got \(limit)") }
+    guard seqLen >= 2 else { throw ValidationError("--seq-len must be at least 2, got \(seqLen)") }
     if asLlamaPerplexity {
       guard text != nil, context != nil else {
         throw ValidationError("--as-llama-perplexity scores --text in chunks of --context tokens: give both")
@@ -78,7 +80,6 @@ struct Eval: ParsableCommand {
     if reward != nil {
       guard data != nil else { throw ValidationError("--reward evaluates preference pairs: give them with --data") }
       guard adapterOptions.adapter == nil else { throw ValidationError("give --reward or --adapter, not both") }
-      guard seqLen >= 2 else { throw ValidationError("--seq-len must be at least 2") }
     }
   }
 
@@ -93,9 +94,7 @@ struct Eval: ParsableCommand {
     if let reward, let data { return try evaluateReward(reward, data: data) }
     if let data { return try evaluateDataset(data) }
     let text = self.text!
-    guard let data = FileManager.default.contents(atPath: text) else {
-      throw InputError("cannot read --text \(text): no such file or not readable")
-    }
+    let data = try InputFile.read(text, what: "--text")
     guard let body = String(data: data, encoding: .utf8) else {
       throw InputError("--text \(text) is not valid UTF-8")
     }
@@ -178,7 +177,7 @@ struct Eval: ParsableCommand {
     let pairs = PairRendering(template: lm.chatTemplate, raw: rawPairs)
     Output.diagnostic("data: " + pairs.description)
     var cases = try ExactMatch.cases(path: path, template: lm.chatTemplate, pairs: pairs)
-    if let limit { cases = Array(cases.prefix(max(0, limit))) }
+    if let limit { cases = Array(cases.prefix(limit)) }
     guard !cases.isEmpty else { throw InputError("\(path): no prompt/completion or conversation records to evaluate") }
     let start = ContinuousClock.now
     let bar = ProgressBar("eval", total: cases.count)

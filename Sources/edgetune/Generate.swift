@@ -72,7 +72,7 @@ struct Generate: ParsableCommand {
       }
       guard output == nil else { throw ValidationError("--output goes with --prompts") }
     }
-    guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+    guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
     guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
     guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
     guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
@@ -101,9 +101,11 @@ struct Generate: ParsableCommand {
     guard !encoded.isEmpty else { throw ValidationError("the prompt is empty") }
     // A soft prompt's virtual tokens are part of the prompt: they need room in the context too.
     let promptIDs = adapterOptions.virtualTokenCount.map { VirtualToken.prefix($0) + encoded } ?? encoded
-    let capacity = min(lm.config.contextLength, promptIDs.count + maxTokens)
+    // --max-tokens beyond the context means "until the context is full" (and cannot overflow the sum).
+    let wanted = min(maxTokens, lm.config.contextLength)
+    let capacity = min(lm.config.contextLength, promptIDs.count + wanted)
     guard promptIDs.count < capacity else {
-      throw ModelError.contextExceeded(tokens: promptIDs.count + maxTokens, limit: lm.config.contextLength)
+      throw ModelError.contextExceeded(tokens: promptIDs.count + wanted, limit: lm.config.contextLength)
     }
     let made = try makeGenerator(lm, capacity: capacity)
     let (ledger, stops) = (made.ledger, made.stops)
@@ -146,10 +148,7 @@ extension Generate {
   /// Reads a --prompts file: every non-blank line a JSON object whose "prompt" is a string (a user message) or a
   /// list of {"role", "content"} messages not ending with the assistant's. Errors name the file and the line.
   static func readPrompts(_ path: String, system: String?) throws -> [BatchPrompt] {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-      let data = FileManager.default.contents(atPath: path)
-    else { throw InputError("cannot read --prompts \(path): no such file or not readable") }
+    let data = try InputFile.read(path, what: "--prompts")
     guard let text = String(data: data, encoding: .utf8) else {
       throw InputError("--prompts \(path) is not valid UTF-8")
     }
@@ -209,7 +208,7 @@ extension Generate {
       }
       encoded.append(ids)
     }
-    let capacity = min(lm.config.contextLength, encoded.map(\.count).max()! + maxTokens)
+    let capacity = min(lm.config.contextLength, encoded.map(\.count).max()! + min(maxTokens, lm.config.contextLength))
     let made = try makeGenerator(lm, capacity: capacity)
     let (ledger, stops) = (made.ledger, made.stops)
     var generator = made.generator

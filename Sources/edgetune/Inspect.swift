@@ -18,19 +18,38 @@ struct Inspect: ParsableCommand {
   @Option(help: "Show at most this many tensors in the table (all in JSON).")
   var limit: Int = 40
 
-  @Flag(help: "Recompute every tensor's checksum and compare it with the one recorded in the file (NF4 files).")
+  @Flag(
+    help: ArgumentHelp(
+      "Recompute every tensor's checksum, and the metadata's, and compare them with those the file records "
+        + "(safetensors files EdgeTune wrote: NF4 models, exported models, adapters)."))
   var verify = false
+
+  /// The config.json a Hugging Face .safetensors file needs beside it to be a model.
+  static func configBeside(_ file: String) -> String {
+    ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.json")
+  }
+
+  func validate() throws {
+    guard limit >= 0 else { throw ValidationError("--limit must be 0 or more, got \(limit)") }
+  }
 
   func run() throws {
     if verify {
-      guard LanguageModel.isNF4(file) else {
-        throw InputError("\(file): --verify checks the per-tensor checksums of EdgeTune NF4 files; this file has none")
+      // Every safetensors file EdgeTune writes carries checksums (NF4 models, exported models, adapters).
+      guard !GGUFFile.hasMagic(atPath: file) else {
+        throw InputError(
+          "\(file): --verify checks the checksums EdgeTune records in the safetensors files it writes; GGUF files "
+            + "carry none")
       }
-      let nf4 = try NF4ModelFile(path: file)
-      let bar = ProgressBar("verify", total: nf4.file.entries.count)
-      let count = try nf4.verifyChecksums { done, _ in bar.update(done) }
+      let safetensors = try SafetensorsFile(path: file)
+      let bar = ProgressBar("verify", total: safetensors.entries.count)
+      let count = try safetensors.verifyChecksums { done, _ in bar.update(done) }
       bar.finish()
       Output.diagnostic("\(file): all \(count) tensor checksums match")
+      // An adapter's weights verify too, but are no model: there is no table to show.
+      guard LanguageModel.isNF4(file) || FileManager.default.fileExists(atPath: Self.configBeside(file)) else {
+        return
+      }
     }
     let summary = try ModelFileSummary(path: file)
     if json {

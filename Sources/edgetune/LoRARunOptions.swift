@@ -104,12 +104,17 @@ struct TrainingOptions: ParsableArguments {
 
   func validate() throws {
     guard steps == nil || epochs == nil else { throw ValidationError("give only one of --steps and --epochs") }
-    if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
-    if let epochs, !(epochs > 0) { throw ValidationError("--epochs must be positive") }
-    guard seqLen >= 8, batch >= 1, gradAccum >= 1 else {
-      throw ValidationError("--seq-len ≥ 8, --batch ≥ 1, --grad-accum ≥ 1")
+    if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+    if let epochs, !(epochs > 0 && epochs.isFinite) {
+      throw ValidationError("--epochs must be a positive number, got \(epochs)")
     }
-    if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
+    guard seqLen >= 8 else { throw ValidationError("--seq-len must be at least 8, got \(seqLen)") }
+    guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+    guard gradAccum >= 1 else { throw ValidationError("--grad-accum must be at least 1, got \(gradAccum)") }
+    if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive, got \(lr)") } }
+    for (flag, value) in [("--warmup", warmup), ("--eval-every", evalEvery), ("--save-every", saveEvery)] {
+      guard value >= 0 else { throw ValidationError("\(flag) must be 0 or more, got \(value)") }
+    }
     guard LearningRateSchedule.Kind(rawValue: schedule) != nil else {
       throw ValidationError("--schedule must be cosine, linear or constant")
     }
@@ -119,8 +124,10 @@ struct TrainingOptions: ParsableArguments {
     guard weightDecay >= 0, weightDecay.isFinite else {
       throw ValidationError("--weight-decay must be 0 or a positive number, not \(weightDecay)")
     }
-    guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
-    guard stopAt > 0, stopAt <= 1 else { throw ValidationError("--stop-at must be in (0, 1]") }
+    guard valFraction >= 0, valFraction < 1 else {
+      throw ValidationError("--val-fraction must be in [0, 1), got \(valFraction)")
+    }
+    guard stopAt > 0, stopAt <= 1 else { throw ValidationError("--stop-at must be in (0, 1], got \(stopAt)") }
     guard ["auto", "on", "off"].contains(gradientCheckpointing) else {
       throw ValidationError("--gradient-checkpointing must be auto, on or off, not '\(gradientCheckpointing)'")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Memory
 import Model
@@ -38,6 +39,7 @@ struct Merge: ParsableCommand {
 
   func run() throws {
     threads.apply()
+    try OutputPath.requireCreatable(output, as: .file)
     let start = ContinuousClock.now
     let base = try ModelLoader.load(path: model.model)
     let ledger = MemoryLedger()

@@ -31,6 +31,18 @@ enum Output {
     return try encoder.encode(value) + Data("\n".utf8)
   }
 
+  /// `error` as the CLI prints it: its message through `displayText`, so that no error, whatever file content it
+  /// quotes, puts raw control bytes or a megabyte line on the terminal. The parser's own errors (help requests,
+  /// `ValidationError`, `ExitCode`; some of their types are internal to it) pass unchanged: it prints them itself.
+  static func printable(_ error: any Error) -> any Error {
+    if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return error }
+    // The message the parser would have printed (its rule for localized and Foundation errors), made safe.
+    return InputError(
+      displayText(
+        (error as? any LocalizedError)?.errorDescription
+          ?? (type(of: error) is NSError.Type ? (error as NSError).localizedDescription : String(describing: error))))
+  }
+
   /// The kernel's view of this process, for the closing line of a run.
   static func memoryLine() -> String {
     guard let status = try? ProcStatus.current() else { return "memory: unavailable" }

@@ -34,9 +34,6 @@ struct PlanCommand: ParsableCommand {
     } else {
       Output.result(plan.table(), terminator: "")
     }
-    if !plan.fits, let budget = plan.budget {
-      throw BudgetError.doesNotFit(
-        what: "the run", planned: plan.total, budget: budget, smallest: plan.smallestBudget, table: "")
-    }
+    try plan.requireFits(what: "the run", withTable: false)
   }
 }

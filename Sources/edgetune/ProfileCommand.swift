@@ -34,14 +34,23 @@ struct ProfileCommand: ParsableCommand {
   }
 
   func run() throws {
-    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    // The adapter goes inside --out, so it must exist before the run checks its output; a run refused before it
+    // starts (a plan that cannot fit, a bad option) removes the directory again if it made it.
     let started = ContinuousClock.now
     var configuration = try options.training.configuration(
       method: try options.fineTuneMethod(), output: (out as NSString).appendingPathComponent("adapter"))
     configuration.defaultSteps = 4
     configuration.watchdogInterval = .milliseconds(interval)
     configuration.keepSamples = true
-    let run = try RunPresenter.open(configuration, threads: options.threads)
+    let madeOut = !FileManager.default.fileExists(atPath: out)
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let run: FineTuneRun
+    do {
+      run = try RunPresenter.open(configuration, threads: options.threads)
+    } catch {
+      if madeOut { try? FileManager.default.removeItem(atPath: out) }
+      throw error
+    }
     // A run stopped by the budget still gets its profile written: that is when it is most needed.
     var report: FineTuneReport?
     var failure: (any Error)?

@@ -73,7 +73,7 @@ enum ProfilePresets {
   /// folder above the executable (a source checkout) and in ./Profiles.
   static func load(_ name: String) throws -> Preset {
     let path = try locate(name)
-    guard let data = FileManager.default.contents(atPath: path) else { throw InputError("cannot read profile \(path)") }
+    let data = try InputFile.read(path, what: "profile")
     guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
       throw InputError("profile \(path) is not a JSON object")
     }

@@ -31,10 +31,7 @@ struct ReportCommand: ParsableCommand {
 
   /// The report at `path`, or an error that says what is wrong with the file.
   static func read(_ path: String) throws -> FineTuneReport {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      let exists = FileManager.default.fileExists(atPath: path)
-      throw InputError(exists ? "cannot read the report \(path)" : "no such report: \(path)")
-    }
+    let data = try InputFile.read(path, what: "the report")
     do {
       return try JSONDecoder().decode(FineTuneReport.self, from: data)
     } catch let error as DecodingError {

@@ -27,7 +27,8 @@ struct TrainingOutputOptions: ParsableArguments {
     guard (options.steps == nil) != (options.epochs == nil) else {
       throw ValidationError("give exactly one of --steps and --epochs")
     }
-    try checkOutputWritable()
+    // The run checks --out itself (FineTuneConfiguration.checkOutput); the report files are the CLI's.
+    for path in [report, reportHtml].compactMap({ $0 }) { try OutputPath.requireCreatable(path, as: .file) }
     let configuration = try options.configuration(method: method, output: out)
     let run = try RunPresenter.open(configuration, threads: options.threads)
     let result = try RunPresenter.train(run)
@@ -37,27 +38,5 @@ struct TrainingOutputOptions: ParsableArguments {
     if result.run.budgetCrossed, let budget = configuration.budget {
       throw BudgetError.crossed(peak: result.run.peakRSSBytes, budget: budget)
     }
-  }
-
-  /// Fails before any work when --out (or its parent, if it does not exist yet) cannot be written.
-  func checkOutputWritable() throws {
-    let url = URL(fileURLWithPath: out).standardizedFileURL
-    var directory = url.path
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-      guard isDirectory.boolValue else { throw InputError("--out \(out) exists and is not a directory") }
-      directory = url.deletingLastPathComponent().path
-    } else {
-      directory = url.deletingLastPathComponent().path
-      guard FileManager.default.fileExists(atPath: directory) else {
-        throw InputError("--out \(out): the directory \(directory) does not exist")
-      }
-    }
-    // access(2) says yes to root everywhere; creating a file is the real test (procfs, read-only mounts, full disks).
-    let probe = (directory as NSString).appendingPathComponent(".edgetune-write-test-\(getpid())")
-    guard FileManager.default.createFile(atPath: probe, contents: Data("x".utf8)) else {
-      throw InputError("--out \(out): cannot write in \(directory)")
-    }
-    try? FileManager.default.removeItem(atPath: probe)
   }
 }

@@ -130,8 +130,10 @@ import Testing
       "{\"prompt\": \"  \", \"chosen\": \"A.\", \"rejected\": \"B.\"}\n", "empty.jsonl", in: dir)
     let out = dir.appendingPathComponent("out").path
     for (file, message) in [(identical, "identical"), (missing, "rejected"), (empty, "empty")] {
-      try refused(["train", "reward", "-m", Self.tiny, "--data", file, "--steps", "1", "--out", out], file + ":1:")
-      try refused(["train", "dpo", "-m", Self.tiny, "--data", file, "--steps", "1", "--out", out], message)
+      // --seq-len 64: a pair row holds both sequences, inside the tiny model's context of 128.
+      let common = ["-m", Self.tiny, "--data", file, "--steps", "1", "--seq-len", "64", "--out", out]
+      try refused(["train", "reward"] + common, file + ":1:")
+      try refused(["train", "dpo"] + common, message)
     }
     // A reward model trained on one base, used with another (hidden size 64 vs 32), and a plain LoRA as --reward.
     let data = try Self.write(Self.pairs, "pairs.jsonl", in: dir)
@@ -142,8 +144,10 @@ import Testing
     #expect(trained.status == 0, "\(trained.stderr)")
     let prompts = try Self.write("{\"prompt\": \"Hi\"}\n", "p.jsonl", in: dir)
     try refused(
-      ["train", "ppo", "-m", Self.otherTiny, "--reward", rm, "--prompts", prompts, "--steps", "1", "--out", out],
-      "trained on another base")
+      [
+        "train", "ppo", "-m", Self.otherTiny, "--reward", rm, "--prompts", prompts, "--steps", "1", "--seq-len", "64",
+        "--out", out,
+      ], "trained on another base")
     try refused(
       ["score", "-m", Self.otherTiny, "--reward", rm, "--prompt", "Hi", "--completion", "Yo"], "another base")
     let lora = dir.appendingPathComponent("lora").path
@@ -153,8 +157,10 @@ import Testing
     ])
     #expect(plain.status == 0, "\(plain.stderr)")
     try refused(
-      ["train", "ppo", "-m", Self.tiny, "--reward", lora, "--prompts", prompts, "--steps", "1", "--out", out],
-      "not a reward model")
+      [
+        "train", "ppo", "-m", Self.tiny, "--reward", lora, "--prompts", prompts, "--steps", "1", "--seq-len", "64",
+        "--out", out,
+      ], "not a reward model")
     try refused(
       [
         "train", "ppo", "-m", Self.tiny, "--reward", rm, "--prompts", prompts, "--max-new-tokens", "300",

@@ -76,7 +76,9 @@ import Training
     let dir = try CLI.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
     let missing = try CLI.run(["report", dir.appendingPathComponent("none.json").path])
-    #expect(missing.exited && missing.status == 1 && missing.stderr.contains("no such report: "), "\(missing.stderr)")
+    #expect(
+      missing.exited && missing.status == 1 && missing.stderr.contains("cannot read the report ")
+        && missing.stderr.contains("No such file"), "\(missing.stderr)")
     for (name, text, message) in [
       ("corrupt.json", "{\"method\": \"lora\", \"steps\": ", "it is not valid JSON"),
       ("other.json", "{\"method\": \"lora\"}", "it has no \"steps\""),

@@ -129,14 +129,18 @@ import Testing
     let bad = dir.appendingPathComponent("bad.jsonl").path
     try "{\"text\": \"fine\"}\n{\"text\": oops}\n".write(toFile: bad, atomically: true, encoding: .utf8)
     let out = dir.appendingPathComponent("out").path
-    let malformed = try CLI.run(["train", "lora", "--model", Self.model, "--data", bad, "--out", out, "--steps", "2"])
+    let malformed = try CLI.run([
+      "train", "lora", "--model", Self.model, "--data", bad, "--out", out, "--steps", "2", "--seq-len", "64",
+    ])
     #expect(malformed.status == 1 && malformed.exited)
     #expect(malformed.stderr.contains("bad.jsonl:2"), "\(malformed.stderr)")
     #expect(!FileManager.default.fileExists(atPath: out))
 
     let empty = dir.appendingPathComponent("empty.jsonl").path
     try "\n\n".write(toFile: empty, atomically: true, encoding: .utf8)
-    let none = try CLI.run(["train", "lora", "--model", Self.model, "--data", empty, "--out", out, "--steps", "2"])
+    let none = try CLI.run([
+      "train", "lora", "--model", Self.model, "--data", empty, "--out", out, "--steps", "2", "--seq-len", "64",
+    ])
     #expect(none.status == 1 && none.stderr.contains("empty.jsonl"), "\(none.stderr)")
 
     let data = try Self.writeData(dir)

@@ -33,7 +33,8 @@ import Testing
         }
       }
       return true
-    } catch is FormatError {
+    } catch let error as FormatError {
+      error.expectPrintable(context())
       return false
     } catch {
       Issue.record("\(context()): not a FormatError: \(error)")
@@ -129,7 +130,8 @@ import Testing
         if view.byteCount > 0 { _ = view.bytes[0] &+ view.bytes[view.byteCount - 1] }
       }
       return true
-    } catch is FormatError {
+    } catch let error as FormatError {
+      error.expectPrintable(context())
       return false
     } catch {
       Issue.record("\(context()): not a FormatError: \(error)")

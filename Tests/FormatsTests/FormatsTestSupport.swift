@@ -36,6 +36,22 @@ struct TemporaryDirectory {
 }
 
 extension FormatError {
+  /// The longest message a damaged file may produce: the path plus a few names and reasons, each cut short.
+  static let longestMessage = 2_000
+
+  /// Records an issue unless the message is fit for a terminal (issue 22: a damaged length field made one print
+  /// 600 KB of raw binary): no control characters, no more than `longestMessage` characters.
+  func expectPrintable(_ context: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let text = description
+    let control = text.unicodeScalars.first { $0.value < 0x20 || $0.value == 0x7f || (0x80...0x9f).contains($0.value) }
+    #expect(
+      control == nil, "\(context()): control character \(control.map { String($0.value, radix: 16) } ?? "")",
+      sourceLocation: sourceLocation)
+    #expect(
+      text.count <= Self.longestMessage, "\(context()): a message of \(text.count) characters",
+      sourceLocation: sourceLocation)
+  }
+
   /// The case name, so a test can say which error it expects without spelling out every payload.
   var caseName: String {
     switch self {

@@ -29,11 +29,15 @@ import Testing
           tensor.decoder.decode(0..<out.count, into: &out)
         } catch {
           // `quantized` throws only FormatError (typed throws); refusing the tensor is a valid outcome.
+          error.expectPrintable(context())
         }
       }
-      do { try file.verifyChecksums() } catch is FormatError {} catch { Issue.record("\(context()): \(error)") }
+      do { try file.verifyChecksums() } catch let error as FormatError { error.expectPrintable(context()) } catch {
+        Issue.record("\(context()): \(error)")
+      }
       return true
-    } catch is FormatError {
+    } catch let error as FormatError {
+      error.expectPrintable(context())
       return false
     } catch {
       Issue.record("\(context()): not a FormatError: \(error)")

@@ -63,6 +63,7 @@ import Testing
     let model = try DataFixtures.tinyModel()
     var configuration = FineTuneConfiguration(
       model: DataFixtures.tinyPath, method: .lora(try LoRAConfig()), output: "unused")
+    configuration.seqLen = 64  // inside the tiny model's context of 128
     configuration.gradientAccumulation = 0
     #expect(throws: TrainingError.invalidOption(name: "gradAccum", reason: "must be at least 1, not 0")) {
       _ = try FineTuneRun(configuration: configuration, model: model)

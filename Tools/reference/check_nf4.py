@@ -12,7 +12,7 @@ Usage: Tools/check-nf4 MODEL.nf4 EXPORTED_FP32.safetensors [--rtol 1e-6]
   f16/bf16 to f32);
 - the export must contain exactly these tensors (no missing, no extra);
 - if metadata key "edgetune.checksums" exists (JSON {name: "crc32:%08x"} of each tensor's raw
-  bytes, zlib.crc32) every listed checksum is verified;
+  bytes, zlib.crc32, and "__metadata__": the CRC of the other metadata) every listed checksum is verified;
 - prints storage bits per weight of the quantized tensors.
 Exit status: 0 all good, 1 mismatch, 2 usage / unreadable input.
 """
@@ -214,6 +214,17 @@ def main():
         except Exception:
             err("metadata edgetune.checksums is not a JSON object")
             sums = {}
+        # "__metadata__" is the checksum of the other metadata (SafetensorsFile+Checksums.swift): each key and value
+        # followed by a NUL byte, keys sorted, edgetune.checksums itself left out.
+        meta_want = sums.pop("__metadata__", None)
+        if meta_want is not None:
+            crc = 0
+            for key in sorted(k for k in m.metadata if k != "edgetune.checksums"):
+                for text in (key, m.metadata[key]):
+                    crc = zlib.crc32(text.encode() + b"\0", crc)
+            got = "crc32:%08x" % (crc & 0xFFFFFFFF)
+            if got != meta_want:
+                err(f"__metadata__: {got} != recorded {meta_want}: the metadata is damaged")
         for name, want in sorted(sums.items()):
             if name not in m.header:
                 err(f"checksum listed for {name}, which is not in the file")

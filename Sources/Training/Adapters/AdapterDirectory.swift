@@ -17,27 +17,25 @@ enum AdapterDirectory {
   static func save(to directory: String, overwrite: Bool, write: (String) throws -> Void) throws {
     let target = trimmed(directory)
     let files = FileManager.default
-    var isDirectory: ObjCBool = false
-    let exists = files.fileExists(atPath: target, isDirectory: &isDirectory)
+    let exists = files.fileExists(atPath: target)
     if exists {
       guard overwrite else {
         throw TrainingError.checkpoint(path: target, reason: "already exists; choose another directory or overwrite")
       }
-      guard isDirectory.boolValue else { throw TrainingError.checkpoint(path: target, reason: "is not a directory") }
-      let allowed: Set = [configFileName, weightsFileName, "README.md", valueHeadFileName]
-      let contents = (try? files.contentsOfDirectory(atPath: target)) ?? []
-      if let other = contents.first(where: { !allowed.contains($0) }) {
-        throw TrainingError.checkpoint(
-          path: target, reason: "holds '\(other)', which is not part of an adapter; refusing to replace it")
-      }
+      try requireReplaceable(target)
     }
     let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let temporary = target + ".partial-" + suffix
+    TemporaryFiles.register(temporary)  // before it exists: an interrupt's cleanup can never miss it
     guard mkdir(temporary, 0o755) == 0 else {
+      TemporaryFiles.unregister(temporary)
       throw TrainingError.checkpoint(path: temporary, reason: "cannot create: \(String(cString: strerror(errno)))")
     }
     var placed = false
-    defer { if !placed { try? files.removeItem(atPath: temporary) } }
+    defer {
+      if !placed { try? files.removeItem(atPath: temporary) }
+      TemporaryFiles.unregister(temporary)
+    }
     try write(temporary)
     if exists {
       let old = target + ".old-" + suffix
@@ -55,6 +53,22 @@ enum AdapterDirectory {
       placed = true
     }
     syncDirectory(containing: target)
+  }
+
+  /// Throws unless `directory` is absent or a directory holding nothing but an adapter's files (`configFileName`,
+  /// `weightsFileName`, the value head and a README): what `save` may replace. Runs check it before they start.
+  static func requireReplaceable(_ directory: String) throws(TrainingError) {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else { return }
+    guard isDirectory.boolValue else { throw .checkpoint(path: directory, reason: "is not a directory") }
+    let allowed: Set = [configFileName, weightsFileName, "README.md", valueHeadFileName]
+    let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    if let other = contents.sorted().first(where: { !allowed.contains($0) }) {
+      throw .checkpoint(
+        path: directory,
+        reason: "holds '\(displayName(other))', which is not part of an adapter; refusing to replace it (choose "
+          + "another output directory)")
+    }
   }
 
   /// Writes `config` as adapter_config.json and every tensor of `parameters` as F32 into `temporary`, the directory

@@ -38,6 +38,13 @@ public struct PromptMethod: MethodDefinition {
     ("prompt", "\(settings.virtualTokens) virtual-token embeddings of \(model.hiddenSize)")
   }
 
+  /// The virtual tokens sit before every example, inside the model's context.
+  public func validate(model: ModelConfig) throws {
+    try TrainingError.require(
+      settings.virtualTokens < model.contextLength, "virtualTokens",
+      "must be below the model's context length \(model.contextLength), not \(settings.virtualTokens)")
+  }
+
   public func make(model: LanguageModel, ledger: MemoryLedger) throws -> any TrainableMethod {
     try SoftPrompt(
       virtualTokens: settings.virtualTokens, initialization: settings.initialization, seed: settings.seed,

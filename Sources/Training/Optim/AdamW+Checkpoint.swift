@@ -92,19 +92,12 @@ extension AdamW {
     stepCount = step
   }
 
-  /// Checks the CRC-32 of every tensor against `edgetune.checksums` (written by `SafetensorsWriter`).
+  /// Checks the file's checksums (`SafetensorsFile.verifyChecksums`); a failure is a damaged checkpoint.
   static func verifyChecksums(_ file: SafetensorsFile) throws {
-    guard let text = file.metadata[SafetensorsWriter.checksumKey] else {
-      throw TrainingError.checkpoint(path: file.path, reason: "no checksums (\(SafetensorsWriter.checksumKey))")
-    }
-    let recorded = try JSONObject(text: text, path: file.path + " (\(SafetensorsWriter.checksumKey))")
-    for entry in file.entries {
-      var crc = CRC32()
-      crc.update(try file.tensor(entry.name).bytes)
-      guard let expected = recorded[entry.name] as? String, expected == crc.tag else {
-        throw TrainingError.checkpoint(
-          path: file.path, reason: "tensor '\(entry.name)' fails its checksum: the file is damaged")
-      }
+    do {
+      try file.verifyChecksums()
+    } catch {
+      throw TrainingError.checkpoint(path: file.path, reason: "the file is damaged: \(error)")
     }
   }
 }

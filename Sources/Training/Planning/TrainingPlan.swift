@@ -17,6 +17,8 @@ public enum TrainingPlan {
     /// Bytes of the JSONL sources (tokenized data is held in memory; ~2 bytes per source byte, measured).
     public var dataFileBytes: Int
     public var workers: Int
+    /// Tokens of one optimizer step's batches, all held at once (batch × seqLen × gradient accumulation).
+    public var stepTokens = 0
     /// Where the optimizer state lives; nil lets the plan choose (RAM, or paged to disk when RAM does not fit).
     public var optimizerState: OptimizerStatePlacement?
     /// The paged placement the plan picks when `optimizerState` is nil and RAM does not fit (spill directory,
@@ -86,8 +88,19 @@ public enum TrainingPlan {
     lines += o.method.extraPlanLines(model: model, seqLen: o.seqLen, workers: o.workers)
     return lines
       + weights.runtimeLines(extra: [
-        MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)")
+        MemoryPlan.Line("data", 2 * o.dataFileBytes, .runtime, "tokenized examples (~2 B per JSONL byte)"),
+        MemoryPlan.Line(
+          "batches", batchBytes(tokens: o.stepTokens), .runtime,
+          "one step's packed batches, \(o.stepTokens) tokens (ids, targets, segment starts: 12 B each)"),
       ])
+  }
+
+  /// Bytes of `tokens` packed tokens (`PackedBatch`: three Int32 per token), at most 1 PiB: more than any machine
+  /// has, so an absurd batch reads as a plan that cannot fit, and small enough that the plan's sums and headroom
+  /// stay far from overflowing.
+  static func batchBytes(tokens: Int) -> Int {
+    let (bytes, overflow) = tokens.multipliedReportingOverflow(by: 3 * MemoryLayout<Int32>.stride)
+    return overflow ? 1 << 50 : min(bytes, 1 << 50)
   }
 
   /// Plans the run and, with a budget, chooses: optimizer state paged to disk when its placement is left to the plan

@@ -22,7 +22,7 @@ public struct PPOOptions: Sendable, Equatable {
   public init() {}
 
   /// Minibatches per epoch.
-  public var miniBatches: Int { (rollouts + miniBatch - 1) / miniBatch }
+  public var miniBatches: Int { rollouts / miniBatch + (rollouts % miniBatch == 0 ? 0 : 1) }
   /// Optimizer steps one PPO batch takes.
   public var optimizerStepsPerBatch: Int { epochs * miniBatches }
 
@@ -31,6 +31,9 @@ public struct PPOOptions: Sendable, Equatable {
     try check(rollouts >= 1, "rollouts", "must be at least 1")
     try check(miniBatch >= 1 && miniBatch <= rollouts, "miniBatch", "must be between 1 and rollouts")
     try check(epochs >= 1, "ppoEpochs", "must be at least 1")
+    try check(
+      !epochs.multipliedReportingOverflow(by: miniBatches).overflow, "ppoEpochs",
+      "\(epochs) passes over \(miniBatches) minibatches are more optimizer steps than can be counted")
     try check(klCoefficient >= 0 && klCoefficient.isFinite, "klCoefficient", "must be 0 or more")
     try check(clip > 0 && clip < 1, "clip", "must be in (0, 1)")
     try check(valueClip > 0 && valueClip.isFinite, "valueClip", "must be positive")

@@ -83,6 +83,13 @@ public struct FineTuneConfiguration: Sendable {
     try check(seqLen >= 8, "seqLen", "must be at least 8, not \(seqLen)")
     try check(batch >= 1, "batch", "must be at least 1, not \(batch)")
     try check(gradientAccumulation >= 1, "gradAccum", "must be at least 1, not \(gradientAccumulation)")
+    try check(
+      tokensPerStep != nil, "batch",
+      "\(batch) rows of seqLen \(seqLen) tokens, gradAccum \(gradientAccumulation) times, are more tokens per step "
+        + "than can be counted; lower them")
+    for (name, value) in [("warmupSteps", warmupSteps), ("evalEvery", evalEvery), ("saveEvery", saveEvery)] {
+      try check(value >= 0, name, "must be 0 or more, not \(value)")
+    }
     if let learningRate {
       try check(learningRate > 0 && learningRate.isFinite, "lr", "must be positive, not \(learningRate)")
     }
@@ -90,6 +97,13 @@ public struct FineTuneConfiguration: Sendable {
       validationFraction >= 0 && validationFraction < 1, "valFraction", "must be in [0, 1), not \(validationFraction)")
     try check(stopAtFraction > 0 && stopAtFraction <= 1, "stopAt", "must be in (0, 1], not \(stopAtFraction)")
     if let budget { try check(budget > 0, "budget", "must be positive") }
+  }
+
+  /// Tokens one optimizer step reads (batch × seqLen × gradientAccumulation); nil when the product overflows.
+  public var tokensPerStep: Int? {
+    let (row, rowOverflow) = batch.multipliedReportingOverflow(by: seqLen)
+    let (step, stepOverflow) = row.multipliedReportingOverflow(by: gradientAccumulation)
+    return rowOverflow || stepOverflow ? nil : step
   }
 
   /// The plan's options for this configuration (the data files' sizes are read from disk).
@@ -101,6 +115,7 @@ public struct FineTuneConfiguration: Sendable {
       optimizerState: optimizerState)
     options.pagedPlacement = pagedPlacement
     options.checkpointing = gradientCheckpointing
+    options.stepTokens = tokensPerStep ?? Int.max
     return options
   }
 }

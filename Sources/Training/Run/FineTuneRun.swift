@@ -45,6 +45,8 @@ public final class FineTuneRun {
   /// configuration's errors (naming the parameter) when they are invalid.
   public init(configuration: FineTuneConfiguration, model: LanguageModel, note: (String) -> Void = { _ in }) throws {
     try configuration.validate()
+    try configuration.checkOutput()
+    for path in configuration.removeLeftovers() { note("removed \(path), left by an interrupted run") }
     self.configuration = configuration
     self.definition = configuration.method.definition
     self.model = model
@@ -61,9 +63,35 @@ public final class FineTuneRun {
         + (configuration.budget.map { " within a budget of \(ByteCount.format($0))" } ?? " (no budget)"))
   }
 
-  /// The plan of `configuration` on an opened model, nothing else loaded (for `plan` and before a run).
+  /// The plan of `configuration` on an opened model, nothing else loaded (for `plan` and before a run). A sequence
+  /// longer than the model's context is refused here, before any size is computed from it.
   public static func plan(_ configuration: FineTuneConfiguration, model: LanguageModel) throws -> TrainingPlan.Result {
-    TrainingPlan.make(model: model, options: configuration.planOptions(), budget: configuration.budget)
+    let options = configuration.planOptions()
+    let context = model.config.contextLength
+    // Compared by division: a preference pair's row holds 2 × seqLen tokens, and 2 × a huge seqLen overflows.
+    let rowsPerSequence = options.method.graphNeeds.pairRows ? 2 : 1
+    try TrainingError.require(
+      configuration.seqLen <= context / rowsPerSequence, "seqLen",
+      "must be at most the model's context length \(context)"
+        + (rowsPerSequence == 2 ? " / 2 (a preference pair's row holds both sequences)" : "")
+        + ", not \(configuration.seqLen)")
+    return TrainingPlan.make(model: model, options: options, budget: configuration.budget)
+  }
+
+  /// The steps `epochs` passes take, refused when they are more than can be counted.
+  static func steps(epochs: Double, prepared: PreparedObjective) throws(TrainingError) -> Int {
+    let steps = (epochs * prepared.stepsPerEpoch).rounded(.up)
+    try TrainingError.require(
+      steps < Double(Int.max), "epochs", "\(epochs) epochs are \(steps) steps, more than can be counted")
+    return max(1, Int(steps))
+  }
+
+  /// `steps` counted in optimizer steps (PPO takes several per batch), refused when the product overflows.
+  static func optimizerSteps(_ steps: Int, _ prepared: PreparedObjective, name: String) throws(TrainingError) -> Int {
+    let (product, overflow) = steps.multipliedReportingOverflow(by: prepared.stepMultiplier)
+    try TrainingError.require(
+      !overflow, name, "\(steps) is \(steps) × \(prepared.stepMultiplier) optimizer steps, more than can be counted")
+    return product
   }
 
   /// Trains, saves the result to `configuration.output` (checkpoints beside it) and returns the report. `progress`
@@ -90,9 +118,8 @@ public final class FineTuneRun {
     }
     // Parsing JSONL leaves freed heap behind; give it back before the long phase starts.
     MallocTuning.trim()
-    let userSteps =
-      o.steps ?? o.epochs.map { max(1, Int(($0 * prepared.stepsPerEpoch).rounded(.up))) } ?? o.defaultSteps
-    let totalSteps = userSteps * prepared.stepMultiplier
+    let userSteps = try o.steps ?? o.epochs.map { try Self.steps(epochs: $0, prepared: prepared) } ?? o.defaultSteps
+    let totalSteps = try Self.optimizerSteps(userSteps, prepared, name: "steps")
     let learningRate = o.learningRate ?? definition.defaultLearningRate
 
     var trainerOptions = Trainer.Options()
@@ -103,8 +130,8 @@ public final class FineTuneRun {
     trainerOptions.warmupSteps = o.warmupSteps
     trainerOptions.weightDecay = o.weightDecay
     trainerOptions.maxGradientNorm = o.maxGradientNorm
-    trainerOptions.evalEvery = o.evalEvery * prepared.stepMultiplier
-    trainerOptions.saveEvery = o.saveEvery * prepared.stepMultiplier
+    trainerOptions.evalEvery = try Self.optimizerSteps(o.evalEvery, prepared, name: "evalEvery")
+    trainerOptions.saveEvery = try Self.optimizerSteps(o.saveEvery, prepared, name: "saveEvery")
     trainerOptions.minimumRank = prepared.graphRank
     let method = try definition.make(model: model, ledger: ledger)
     let trainer = try Trainer(

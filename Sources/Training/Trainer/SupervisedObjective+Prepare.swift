@@ -24,6 +24,14 @@ extension SupervisedObjective {
     let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
     let tokensPerStep = o.batch * o.seqLen * o.gradientAccumulation
     let corpusTokens = sources.reduce(0) { $0 + $1.dataset.report.tokens }
+    if tokensPerStep > corpusTokens {
+      // Not an error (a tiny data set may be meant to repeat), but a step that passes over the data many times makes
+      // a run far longer than its step count suggests: say so before it starts.
+      context.note(
+        "notice: one step reads \(tokensPerStep) tokens (batch \(o.batch) × seqLen \(o.seqLen) × gradAccum "
+          + "\(o.gradientAccumulation)), \(tokensPerStep / max(corpusTokens, 1))× the \(corpusTokens) training tokens: "
+          + "every step repeats the data; lower the batch or the gradient accumulation for shorter steps")
+    }
     return PreparedObjective(
       objective: SupervisedObjective(
         stream: stream, sources: sources, validation: validation, gradientAccumulation: o.gradientAccumulation),

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 public import Memory
 public import Model
@@ -104,8 +105,12 @@ public final class Trainer {
     RunPhase.enter(.save)
     let final = (directory as NSString).appendingPathComponent("checkpoint-\(step)")
     let temporary = final + ".partial-\(UInt32.random(in: 0...UInt32.max))"
+    TemporaryFiles.register(temporary)  // before it exists: removed on SIGINT/SIGTERM too
+    defer {
+      try? FileManager.default.removeItem(atPath: temporary)
+      TemporaryFiles.unregister(temporary)
+    }
     try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: temporary) }
     try method.save(
       to: (temporary as NSString).appendingPathComponent("adapter"), baseModel: model.path, overwrite: false)
     try optimizer.save(
@@ -136,6 +141,15 @@ public final class Trainer {
         state = try TrainingJSON.read(TrainerState.self, path: statePath)
       } catch TrainingError.checkpoint(let path, let reason) {
         throw TrainingError.checkpoint(path: path, reason: "not a trainer state of this version: \(reason)")
+      }
+      guard state.step >= 0 else {
+        throw TrainingError.checkpoint(path: statePath, reason: "step \(state.step) is negative: the file is damaged")
+      }
+      guard state.step <= options.steps else {
+        throw TrainingError.checkpoint(
+          path: checkpoint,
+          reason: "the checkpoint is at step \(state.step), past this run's last step \(options.steps); to continue "
+            + "training it, run more steps than \(state.step)")
       }
       try method.restoreValues(from: (checkpoint as NSString).appendingPathComponent("adapter"), ledger: ledger)
       try optimizer.load(

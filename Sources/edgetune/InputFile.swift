@@ -1,0 +1,17 @@
+import Foundation
+import Memory
+
+/// A small input file the CLI reads whole (--text, --prompts, a report, a profile preset): a regular file only, so a
+/// FIFO or a device named by mistake is refused at once instead of read forever.
+enum InputFile {
+  /// The bytes of `path`, or an `InputError` that names `what` ("--text") and why the file cannot be read.
+  static func read(_ path: String, what: String) throws -> Data {
+    do {
+      // A named owner: the mapping must outlive the copy (a temporary could be unmapped before Data reads it).
+      let file = try MappedFile(path: path)
+      return Data(file.bytes)
+    } catch {
+      throw InputError("cannot read \(what) \(path): \(error.reason)")
+    }
+  }
+}
