@@ -23,10 +23,8 @@ enum TrainingJSON {
   static func read<Value: Decodable>(_ type: Value.Type, path: String) throws -> Value {
     let data: Data
     do {
-      // Through the mapped-file opener: a FIFO in a checkpoint's place is refused instead of read forever.
-      // A named owner: the mapping must outlive the copy (a temporary could be unmapped before Data reads it).
-      let file = try MappedFile(path: path)
-      data = Data(file.bytes)
+      // A FIFO in a checkpoint's place is refused instead of read forever.
+      data = try MappedFile.contents(ofFile: path)
     } catch {
       throw TrainingError.checkpoint(path: path, reason: "cannot read: \(error.reason)")
     }

@@ -101,8 +101,7 @@ struct Generate: ParsableCommand {
     guard !encoded.isEmpty else { throw ValidationError("the prompt is empty") }
     // A soft prompt's virtual tokens are part of the prompt: they need room in the context too.
     let promptIDs = adapterOptions.virtualTokenCount.map { VirtualToken.prefix($0) + encoded } ?? encoded
-    // --max-tokens beyond the context means "until the context is full" (and cannot overflow the sum).
-    let wanted = min(maxTokens, lm.config.contextLength)
+    let wanted = tokensWanted(context: lm.config.contextLength)
     let capacity = min(lm.config.contextLength, promptIDs.count + wanted)
     guard promptIDs.count < capacity else {
       throw ModelError.contextExceeded(tokens: promptIDs.count + wanted, limit: lm.config.contextLength)
@@ -208,7 +207,8 @@ extension Generate {
       }
       encoded.append(ids)
     }
-    let capacity = min(lm.config.contextLength, encoded.map(\.count).max()! + min(maxTokens, lm.config.contextLength))
+    let context = lm.config.contextLength
+    let capacity = min(context, encoded.map(\.count).max()! + tokensWanted(context: context))
     let made = try makeGenerator(lm, capacity: capacity)
     let (ledger, stops) = (made.ledger, made.stops)
     var generator = made.generator
@@ -283,6 +283,10 @@ struct UTF8Stream {
 }
 
 extension Generate {
+  /// --max-tokens, where more than the context means "until the context is full" (so that adding it to a prompt's
+  /// length cannot overflow).
+  func tokensWanted(context: Int) -> Int { min(maxTokens, context) }
+
   /// The planned ledger, the adapter applied to a fresh session of `capacity` tokens, and a generator over it with
   /// the sampling options: shared by one prompt and by --prompts.
   func makeGenerator(_ lm: LanguageModel, capacity: Int) throws -> (

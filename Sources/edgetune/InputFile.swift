@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Memory
 
@@ -7,9 +8,7 @@ enum InputFile {
   /// The bytes of `path`, or an `InputError` that names `what` ("--text") and why the file cannot be read.
   static func read(_ path: String, what: String) throws -> Data {
     do {
-      // A named owner: the mapping must outlive the copy (a temporary could be unmapped before Data reads it).
-      let file = try MappedFile(path: path)
-      return Data(file.bytes)
+      return try MappedFile.contents(ofFile: path)
     } catch {
       throw InputError("cannot read \(what) \(path): \(error.reason)")
     }

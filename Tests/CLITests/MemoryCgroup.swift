@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Memory
 
 /// A memory cgroup for one child process, as a board's RAM is to the whole program: the kernel charges it every page
 /// the child touches (anonymous memory, the page cache of the files it maps, reads and writes, kernel objects) and
@@ -132,8 +133,7 @@ struct MemoryCgroup {
 /// Drops `path`'s pages from the page cache (written back first), so the next reader faults them in from disk and
 /// they are charged to its cgroup, as on a board that has just booted.
 func evictFromPageCache(_ path: String) throws {
-  let fd = open(path, O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { throw MemoryCgroup.Failure.unavailable("open \(path): \(String(cString: strerror(errno)))") }
+  let fd = try openRegularFile(path).descriptor
   defer { close(fd) }
   fsync(fd)
   let status = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
@@ -142,18 +142,13 @@ func evictFromPageCache(_ path: String) throws {
   }
 }
 
-/// The pages of `path` resident in the page cache (mincore over a mapping), to show the eviction took.
+/// The pages of `path` resident in the page cache (mincore over its mapping, which faults nothing in), to show the
+/// eviction took.
 func residentPages(of path: String) throws -> (resident: Int, total: Int) {
-  let fd = open(path, O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { throw MemoryCgroup.Failure.unavailable("open \(path)") }
-  defer { close(fd) }
-  var info = stat()
-  guard fstat(fd, &info) == 0, info.st_size > 0 else { return (0, 0) }
-  let size = Int(info.st_size)
-  guard let base = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), base != MAP_FAILED else { return (0, 0) }
-  defer { munmap(base, size) }
+  let file = try MappedFile(path: path)
+  guard let base = file.bytes.baseAddress else { return (0, 0) }
   let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-  var vector = [UInt8](repeating: 0, count: (size + pageSize - 1) / pageSize)
-  guard mincore(base, size, &vector) == 0 else { return (0, 0) }
+  var vector = [UInt8](repeating: 0, count: (file.bytes.count + pageSize - 1) / pageSize)
+  guard mincore(UnsafeMutableRawPointer(mutating: base), file.bytes.count, &vector) == 0 else { return (0, 0) }
   return (vector.filter { $0 & 1 != 0 }.count, vector.count)
 }

@@ -22,7 +22,8 @@ extension SupervisedObjective {
     if let path = o.validation { validation = try JSONLDataset.load(path: path, encoder: context.encoder) }
     let packer = try SequencePacker(batchSize: o.batch, seqLen: o.seqLen, model: context.model)
     let stream = BatchStream(packer: packer, mixture: try DataMixture(sources: sources, seed: o.seed))
-    let tokensPerStep = o.batch * o.seqLen * o.gradientAccumulation
+    // validate() refused a product that overflows.
+    let tokensPerStep = o.tokensPerStep ?? Int.max
     let corpusTokens = sources.reduce(0) { $0 + $1.dataset.report.tokens }
     if tokensPerStep > corpusTokens {
       // Not an error (a tiny data set may be meant to repeat), but a step that passes over the data many times makes
